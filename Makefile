@@ -1,0 +1,62 @@
+# nestbox: the two commands of the README's quick start, and the rest.
+#   make run    install what is missing, build, prepare kernel (+ demo image), run
+#   make check  the same preparation, then every test
+# Everything is idempotent: a second call skips what is done.
+
+BUILD      ?= build
+ASAN_BUILD ?= build-asan
+PREFIX     ?= /usr/local
+PYTHON     ?= /usr/bin/python3
+DATA_DIR   ?= $(shell [ -n "$$NESTBOX_HOME" ] && echo "$$NESTBOX_HOME" || \
+		{ [ "$$(id -u)" = 0 ] && echo /var/lib/nestbox || echo "$$HOME/.local/share/nestbox"; })
+WERROR     ?= true
+NESTBOX    := $(BUILD)/nestbox
+
+.PHONY: all deps build run check unit lint asan bench install kernel clean
+
+all: build
+
+deps:
+	@bash scripts/deps.sh
+
+$(BUILD)/build.ninja:
+	meson setup $(BUILD) -Dwerror=$(WERROR) --prefix=$(PREFIX)
+
+build: deps $(BUILD)/build.ninja
+	@ninja -C $(BUILD) >/dev/null || ninja -C $(BUILD)
+
+kernel: deps
+	@bash scripts/prepare-kernel.sh "$(DATA_DIR)"
+
+run: build kernel
+	$(NESTBOX) doctor
+
+unit: build
+	meson test -C $(BUILD) --print-errorlogs
+
+check: build kernel
+	$(PYTHON) tests/run-all.py --build $(BUILD)
+
+$(ASAN_BUILD)/build.ninja:
+	CC=clang meson setup $(ASAN_BUILD) -Dwerror=$(WERROR) -Db_sanitize=address,undefined \
+		-Db_lundef=false -Dbuildtype=debug -Dfuzz=true
+
+asan: deps kernel $(ASAN_BUILD)/build.ninja
+	@ninja -C $(ASAN_BUILD) >/dev/null || ninja -C $(ASAN_BUILD)
+	ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
+	UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
+		$(PYTHON) tests/run-all.py --build $(ASAN_BUILD)
+
+lint: build
+	@bash scripts/lint.sh $(BUILD)
+
+bench: build kernel
+	@set -e; for b in bench/*; do \
+		if [ -f "$$b" ] && [ -x "$$b" ]; then echo "== $$b"; NESTBOX=$(NESTBOX) "$$b"; fi; \
+	done
+
+install: build
+	meson install -C $(BUILD)
+
+clean:
+	rm -rf $(BUILD) $(ASAN_BUILD)

@@ -1,0 +1,100 @@
+#!/usr/bin/python3
+"""Run every test of nestbox and print one closing line for all of them.
+
+Unit tests are the cmocka binaries that meson registers (`meson test` runs
+them too); here each runs with TAP output so that every case counts.
+Integration tests are pytest's, driving the built binary. The last line is
+"N passed, N failed, N skipped"; the exit status is non-zero on any failure
+or when no test ran at all.
+"""
+import argparse
+import json
+import os
+import re
+import subprocess
+import sys
+import xml.etree.ElementTree as ET
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def run_units(build):
+    """Run each registered unit test with TAP output; return (pass, fail, skip)."""
+    out = subprocess.run(["meson", "introspect", build, "--tests"],
+                         check=True, capture_output=True, text=True).stdout
+    passed = failed = skipped = 0
+    for t in json.loads(out):
+        env = dict(os.environ)
+        env.update(t.get("env") or {})
+        env["CMOCKA_MESSAGE_OUTPUT"] = "TAP"
+        try:
+            p = subprocess.run(t["cmd"], env=env, capture_output=True, text=True,
+                               timeout=t.get("timeout") or 120,
+                               cwd=t.get("workdir") or build)
+        except subprocess.TimeoutExpired:
+            print(f"unit {t['name']}: TIMEOUT")
+            failed += 1
+            continue
+        ok = re.findall(r"^ok \d+", p.stdout, re.M)
+        skip = re.findall(r"^ok \d+.*# SKIP", p.stdout, re.M)
+        bad = re.findall(r"^not ok \d+.*$", p.stdout, re.M)
+        passed += len(ok) - len(skip)
+        skipped += len(skip)
+        failed += len(bad)
+        if p.returncode != 0 and not bad:
+            failed += 1
+            bad.append(f"exit status {p.returncode}")
+        status = "FAIL" if bad else "ok"
+        print(f"unit {t['name']}: {status} ({len(ok)} cases)")
+        if bad:
+            sys.stdout.write(p.stdout + p.stderr)
+    return passed, failed, skipped
+
+
+def run_pytest(build, extra):
+    """Run the integration suite; return (pass, fail, skip) from its JUnit XML."""
+    xml = os.path.join(build, "pytest-junit.xml")
+    if os.path.exists(xml):
+        os.unlink(xml)
+    env = dict(os.environ)
+    env["NESTBOX_BIN"] = os.path.abspath(os.path.join(build, "nestbox"))
+    env["NESTBOX_BUILD"] = os.path.abspath(build)
+    env.setdefault("PYTHONDONTWRITEBYTECODE", "1")
+    cmd = [sys.executable, "-m", "pytest", os.path.join(ROOT, "tests", "integration"),
+           "-p", "no:cacheprovider", "-rfEs", f"--junitxml={xml}"] + extra
+    rc = subprocess.run(cmd, env=env, cwd=ROOT).returncode
+    if not os.path.exists(xml):
+        return 0, 1, 0
+    passed = failed = skipped = 0
+    root = ET.parse(xml).getroot()
+    for suite in root.iter("testsuite"):
+        tests = int(suite.get("tests", 0))
+        f = int(suite.get("failures", 0)) + int(suite.get("errors", 0))
+        s = int(suite.get("skipped", 0))
+        passed += tests - f - s
+        failed += f
+        skipped += s
+    if rc not in (0, 5) and failed == 0:
+        failed = 1
+    return passed, failed, skipped
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--build", default="build")
+    ap.add_argument("--unit-only", action="store_true")
+    ap.add_argument("pytest_args", nargs="*")
+    a = ap.parse_args()
+    up, uf, us = run_units(a.build)
+    ip = iff = isk = 0
+    if not a.unit_only:
+        ip, iff, isk = run_pytest(a.build, a.pytest_args)
+    p, f, s = up + ip, uf + iff, us + isk
+    print(f"unit: {up} passed, {uf} failed, {us} skipped; "
+          f"integration: {ip} passed, {iff} failed, {isk} skipped")
+    print(f"{p} passed, {f} failed, {s} skipped")
+    return 1 if f or p == 0 else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

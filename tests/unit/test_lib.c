@@ -1,0 +1,175 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/* Unit tests for lib: errors, paths, file I/O, cleanup helpers. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "lib/cleanup.h"
+#include "lib/err.h"
+#include "lib/fileio.h"
+#include "lib/paths.h"
+
+static void test_err_set_and_wrap(void **state)
+{
+	struct nb_err e = NB_ERR_INIT;
+
+	assert_int_equal(nb_err_set(&e, EINVAL, "manifest %s: bad", "sha256:ab"), -EINVAL);
+	assert_int_equal(e.code, EINVAL);
+	assert_string_equal(e.msg, "manifest sha256:ab: bad");
+	assert_int_equal(nb_err_wrap(&e, "pull %s", "busybox"), -EINVAL);
+	assert_string_equal(e.msg, "pull busybox: manifest sha256:ab: bad");
+	/* A negative code is taken as its absolute value. */
+	assert_int_equal(nb_err_set(&e, -ENOENT, "x"), -ENOENT);
+	assert_int_equal(e.code, ENOENT);
+	nb_err_clear(&e);
+	assert_int_equal(e.code, 0);
+	assert_string_equal(e.msg, "");
+	/* NULL error structs are allowed: only the return value counts. */
+	assert_int_equal(nb_err_set(NULL, EIO, "ignored"), -EIO);
+}
+
+static void test_err_sys(void **state)
+{
+	struct nb_err e = NB_ERR_INIT;
+
+	assert_int_equal(nb_err_sys(&e, ENOENT, "open %s", "/nope"), -ENOENT);
+	assert_string_equal(e.msg, "open /nope: No such file or directory");
+}
+
+static void test_err_truncates(void **state)
+{
+	struct nb_err e = NB_ERR_INIT;
+	char big[3000];
+
+	memset(big, 'a', sizeof(big) - 1);
+	big[sizeof(big) - 1] = '\0';
+	nb_err_set(&e, EIO, "%s", big);
+	nb_err_wrap(&e, "ctx");
+	assert_int_equal(strlen(e.msg), NB_ERR_MSG_MAX - 1);
+	assert_memory_equal(e.msg, "ctx: aaa", 8);
+}
+
+static void test_data_dir(void **state)
+{
+	char buf[256];
+
+	setenv("NESTBOX_HOME", "/srv/nb", 1);
+	assert_int_equal(nb_data_dir(buf, sizeof(buf), NULL), 0);
+	assert_string_equal(buf, "/srv/nb");
+	unsetenv("NESTBOX_HOME");
+	assert_int_equal(nb_data_dir(buf, sizeof(buf), NULL), 0);
+	if (geteuid() == 0)
+		assert_string_equal(buf, "/var/lib/nestbox");
+	setenv("NESTBOX_RUNTIME_DIR", "/tmp/rt", 1);
+	assert_int_equal(nb_runtime_dir(buf, sizeof(buf), NULL), 0);
+	assert_string_equal(buf, "/tmp/rt");
+	unsetenv("NESTBOX_RUNTIME_DIR");
+	assert_int_equal(nb_runtime_dir(buf, sizeof(buf), NULL), 0);
+	if (geteuid() == 0)
+		assert_string_equal(buf, "/run/nestbox");
+	/* Too small a buffer is an error, not a truncated path. */
+	assert_int_equal(nb_data_dir(buf, 4, NULL), -ENAMETOOLONG);
+}
+
+static void test_files(void **state)
+{
+	char dir[] = "/tmp/nb-lib-XXXXXX", path[512], buf[8];
+	struct nb_err e = NB_ERR_INIT;
+	struct stat st;
+
+	assert_non_null(mkdtemp(dir));
+	snprintf(path, sizeof(path), "%s/a/b/c", dir);
+	assert_int_equal(nb_mkdir_p(path, 0755, &e), 0);
+	assert_int_equal(nb_mkdir_p(path, 0755, &e), 0);
+	assert_int_equal(stat(path, &st), 0);
+	assert_true(S_ISDIR(st.st_mode));
+
+	snprintf(path, sizeof(path), "%s/a/f", dir);
+	assert_int_equal(nb_write_file_atomic(path, "hello world", 11, 0644, &e), 0);
+	/* Reads are bounded and NUL-terminated. */
+	assert_int_equal(nb_read_file("", path, buf, sizeof(buf), &e), 7);
+	assert_string_equal(buf, "hello w");
+	assert_true(nb_path_exists(dir, "/a/f"));
+	assert_false(nb_path_exists(dir, "/a/g"));
+	assert_int_equal(nb_read_file(dir, "/a/g", buf, sizeof(buf), &e), -ENOENT);
+	assert_non_null(strstr(e.msg, "/a/g: No such file or directory"));
+	/* The atomic write leaves no temp file behind on failure. */
+	snprintf(path, sizeof(path), "%s/missing/f", dir);
+	assert_true(nb_write_file_atomic(path, "x", 1, 0644, &e) < 0);
+
+	snprintf(path, sizeof(path), "rm -rf '%s'", dir);
+	assert_int_equal(system(path), 0);
+}
+
+static void test_strip(void **state)
+{
+	char s[] = "value \t\r\n";
+
+	assert_string_equal(nb_strip(s), "value");
+}
+
+static int closed_fd = -1;
+
+static void scope_with_fd(void)
+{
+	autoclose int fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+
+	closed_fd = fd;
+}
+
+static void test_cleanup(void **state)
+{
+	autofree char *p = strdup("x");
+	char *q;
+	int fd = 5, r;
+
+	scope_with_fd();
+	assert_true(closed_fd >= 0);
+	assert_int_equal(fcntl(closed_fd, F_GETFD), -1);
+	q = steal_pointer(&p);
+	assert_null(p);
+	assert_string_equal(q, "x");
+	free(q);
+	r = steal_fd(&fd);
+	assert_int_equal(r, 5);
+	assert_int_equal(fd, -1);
+}
+
+static void test_io_all(void **state)
+{
+	int p[2];
+	char buf[4];
+
+	assert_int_equal(pipe(p), 0);
+	assert_int_equal(nb_write_all(p[1], "abc", 3), 0);
+	close(p[1]);
+	assert_int_equal(nb_read_all(p[0], buf, 3), 0);
+	assert_memory_equal(buf, "abc", 3);
+	assert_int_equal(nb_read_all(p[0], buf, 1), -EPIPE);
+	close(p[0]);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_err_set_and_wrap),
+		cmocka_unit_test(test_err_sys),
+		cmocka_unit_test(test_err_truncates),
+		cmocka_unit_test(test_data_dir),
+		cmocka_unit_test(test_files),
+		cmocka_unit_test(test_strip),
+		cmocka_unit_test(test_cleanup),
+		cmocka_unit_test(test_io_all),
+	};
+
+	return cmocka_run_group_tests_name("lib", tests, NULL, NULL);
+}
