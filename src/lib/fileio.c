@@ -4,6 +4,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <ftw.h>
 #include <limits.h>
 #include <stdio.h>
 #include <string.h>
@@ -135,4 +136,21 @@ int nb_write_file_atomic(const char *path, const void *data, size_t len,
 		return nb_err_sys(e, -r, "write %s", path);
 	}
 	return 0;
+}
+
+static int rm_one(const char *path, const struct stat *st, int type, struct FTW *ftw)
+{
+	int r = type == FTW_DP ? rmdir(path) : unlink(path);
+
+	return r < 0 && errno != ENOENT ? -errno : 0;
+}
+
+/* nb_rm_rf() - see fileio.h */
+int nb_rm_rf(const char *path)
+{
+	int r = nftw(path, rm_one, 32, FTW_DEPTH | FTW_PHYS | FTW_MOUNT);
+
+	if (r < 0 && errno == ENOENT)
+		return 0;
+	return r < 0 ? -errno : r;
 }

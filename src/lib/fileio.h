@@ -64,4 +64,12 @@ int nb_write_all(int fd, const void *buf, size_t len);
  */
 int nb_read_all(int fd, void *buf, size_t len);
 
+/**
+ * nb_rm_rf() - remove a file or a directory tree, not following symlinks
+ * @path:	what to remove; absent is not an error
+ *
+ * Return: 0, or negative errno of the first failure (it goes on past it)
+ */
+int nb_rm_rf(const char *path);
+
 #endif

@@ -25,7 +25,7 @@ enum nb_log_level nb_log_level(void)
 	return log_level;
 }
 
-static void vlog(const char *fmt, va_list ap)
+__attribute__((format(printf, 1, 0))) static void vlog(const char *fmt, va_list ap)
 {
 	char line[2048];
 	int n;

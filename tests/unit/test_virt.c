@@ -12,6 +12,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "lib/fileio.h"
 #include "lib/paths.h"
 #include "virt/virt.h"
 
@@ -120,10 +121,7 @@ static int root_setup(void **state)
 static int root_teardown(void **state)
 {
 	struct root *r = *state;
-	char cmd[300];
-
-	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", r->dir);
-	assert_int_equal(system(cmd), 0);
+	assert_int_equal(nb_rm_rf(r->dir), 0);
 	free(r);
 	return 0;
 }
