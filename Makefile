@@ -12,7 +12,7 @@ DATA_DIR   ?= $(shell [ -n "$$NESTBOX_HOME" ] && echo "$$NESTBOX_HOME" || \
 WERROR     ?= true
 NESTBOX    := $(BUILD)/nestbox
 
-.PHONY: all deps build run check unit lint asan bench install kernel clean
+.PHONY: all deps build run check unit lint asan fuzz fuzz-build bench install kernel clean
 
 all: build
 
@@ -34,15 +34,22 @@ run: build kernel
 unit: build
 	meson test -C $(BUILD) --print-errorlogs
 
-check: build kernel
-	$(PYTHON) tests/run-all.py --build $(BUILD)
+check: build kernel fuzz-build
+	$(PYTHON) tests/run-all.py --build $(BUILD) --fuzz $(ASAN_BUILD)
 
 $(ASAN_BUILD)/build.ninja:
 	CC=clang meson setup $(ASAN_BUILD) -Dwerror=$(WERROR) -Db_sanitize=address,undefined \
 		-Db_lundef=false -Dbuildtype=debug -Dfuzz=true
 
-asan: deps kernel $(ASAN_BUILD)/build.ninja
+# The sanitizer build also holds the libFuzzer targets (clang, -Dfuzz=true).
+fuzz-build: deps $(ASAN_BUILD)/build.ninja
 	@ninja -C $(ASAN_BUILD) >/dev/null || ninja -C $(ASAN_BUILD)
+
+fuzz: fuzz-build
+	$(PYTHON) tests/run-all.py --build $(ASAN_BUILD) --unit-only --fuzz $(ASAN_BUILD) \
+		--fuzz-seconds $${FUZZ_SECONDS:-600}
+
+asan: deps kernel fuzz-build
 	ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
 	UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
 		$(PYTHON) tests/run-all.py --build $(ASAN_BUILD)

@@ -5,7 +5,7 @@
 set -euo pipefail
 build=${1:-build}
 cd "$(dirname "$0")/.."
-mapfile -t files < <(git ls-files 'src/*.c' 'tests/unit/*.c' 'fuzz/*.c')
+mapfile -t files < <(git ls-files 'src/*.c' 'tests/unit/*.c' 'tests/fuzz/*.c')
 # Files built only by musl-gcc (the static guest init) are not in the
 # compile database; clang-tidy checks them with the flags of a host build.
 echo "lint: clang-tidy on ${#files[@]} files" >&2

@@ -51,6 +51,39 @@ def run_units(build):
     return passed, failed, skipped
 
 
+def run_fuzzers(build, seconds):
+    """Run each libFuzzer target of a -Dfuzz=true build briefly; return (pass, fail, 0).
+
+    Seeds come from tests/fuzz/corpus/NAME when it exists; what a run finds
+    goes to a scratch corpus, never into the tree. A crash, leak or sanitizer
+    report makes the fuzzer exit non-zero: that is one failed test."""
+    import shutil
+    import tempfile
+    fdir = os.path.join(build, "tests", "fuzz")
+    names = sorted(n for n in os.listdir(fdir) if n.startswith("fuzz_")
+                   and os.access(os.path.join(fdir, n), os.X_OK)) if os.path.isdir(fdir) else []
+    passed = failed = 0
+    for n in names:
+        with tempfile.TemporaryDirectory(prefix="nestbox-fuzz-") as scratch:
+            corpus = os.path.join(scratch, "corpus")
+            seeds = os.path.join(ROOT, "tests", "fuzz", "corpus", n[len("fuzz_"):])
+            if os.path.isdir(seeds):
+                shutil.copytree(seeds, corpus)
+            else:
+                os.mkdir(corpus)
+            p = subprocess.run([os.path.join(fdir, n), f"-max_total_time={seconds}",
+                                "-rss_limit_mb=2048", f"-artifact_prefix={scratch}/", corpus],
+                               capture_output=True, text=True, timeout=seconds + 120)
+        if p.returncode == 0:
+            passed += 1
+            print(f"fuzz {n}: ok ({seconds} s)")
+        else:
+            failed += 1
+            print(f"fuzz {n}: FAIL (exit {p.returncode})")
+            sys.stdout.write(p.stderr[-4000:])
+    return passed, failed, 0
+
+
 def run_pytest(build, extra):
     """Run the integration suite; return (pass, fail, skip) from its JUnit XML."""
     xml = os.path.join(build, "pytest-junit.xml")
@@ -83,10 +116,15 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--build", default="build")
     ap.add_argument("--unit-only", action="store_true")
+    ap.add_argument("--fuzz", metavar="BUILD", help="also run the libFuzzer targets of BUILD")
+    ap.add_argument("--fuzz-seconds", type=int, default=int(os.environ.get("FUZZ_SECONDS", "15")))
     ap.add_argument("pytest_args", nargs="*")
     a = ap.parse_args()
     up, uf, us = run_units(a.build)
     ip = iff = isk = 0
+    if a.fuzz:
+        fp, ff, _ = run_fuzzers(a.fuzz, a.fuzz_seconds)
+        up, uf = up + fp, uf + ff
     if not a.unit_only:
         ip, iff, isk = run_pytest(a.build, a.pytest_args)
     p, f, s = up + ip, uf + iff, us + isk
