@@ -11,6 +11,7 @@
 
 static const struct nb_command commands[] = {
 	{ "doctor", cmd_doctor, "show the machine, what nestbox will use on it, and why" },
+	{ "fs", cmd_fs, "serve a directory over nestfs, or mount one" },
 };
 
 static void usage(FILE *out)
