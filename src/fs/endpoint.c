@@ -66,13 +66,25 @@ int nestfs_listen(const char *ep, bool *listening, struct nb_err *e)
 		rc = unix_addr(ep + 5, &sa, ep, e);
 		if (rc < 0)
 			return rc;
-		if (lstat(sa.sun_path, &st) == 0 && S_ISSOCK(st.st_mode))
-			unlink(sa.sun_path);
+		struct sockaddr_un tmp;
+		char tname[sizeof(tmp.sun_path) + 32];
+
+		if (lstat(sa.sun_path, &st) == 0 && !S_ISSOCK(st.st_mode))
+			return nb_err_set(e, EEXIST, "endpoint '%s': exists and is not a socket", ep);
+		/* Bind and listen under a temporary name, then rename: whoever sees
+		 * the path can connect at once. */
+		snprintf(tname, sizeof(tname), "%s.%d~", sa.sun_path, (int)getpid());
+		rc = unix_addr(tname, &tmp, ep, e);
+		if (rc < 0)
+			return rc;
+		unlink(tmp.sun_path);
 		fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
 		if (fd < 0)
 			return nb_err_sys(e, errno, "endpoint '%s': socket", ep);
-		if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 || listen(fd, 64) < 0) {
+		if (bind(fd, (struct sockaddr *)&tmp, sizeof(tmp)) < 0 || listen(fd, 64) < 0 ||
+		    rename(tmp.sun_path, sa.sun_path) < 0) {
 			rc = nb_err_sys(e, errno, "endpoint '%s'", ep);
+			unlink(tmp.sun_path);
 			close(fd);
 			return rc;
 		}

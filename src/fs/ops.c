@@ -28,6 +28,7 @@
 #include <unistd.h>
 
 #include "fs/fs_int.h"
+#include "lib/log.h"
 
 /* A bounds-checked view of a request body. */
 struct cur {
@@ -1268,6 +1269,8 @@ void fs_dispatch(struct fs_conn *c, struct fs_req *r)
 	struct op op;
 
 	memcpy(&ih, r->data, sizeof(ih));
+	nb_debug("nestfs: %d: request %llu: op %u node %#llx len %u", c->fd,
+		 (unsigned long long)ih.unique, ih.opcode, (unsigned long long)ih.nodeid, ih.len);
 	op.c = c;
 	op.ih = &ih;
 	op.unique = ih.unique;

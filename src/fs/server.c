@@ -254,6 +254,9 @@ void fs_reply_err(struct fs_conn *c, uint64_t unique, int err)
 		return;
 	}
 	((struct fuse_out_header *)(void *)r->data)->error = -err;
+	if (err)
+		nb_debug("nestfs: %d: request %llu: %s", c->fd, (unsigned long long)unique,
+			 strerror(err));
 	fs_reply_send(c, r);
 }
 

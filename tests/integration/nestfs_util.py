@@ -26,15 +26,30 @@ class Share:
     def __init__(self, nb, src, mnt, sock, serve_args=(), mount_args=()):
         self.nb, self.src, self.mnt, self.sock = nb, str(src), str(mnt), str(sock)
         os.makedirs(self.mnt, exist_ok=True)
+        self.serve = self.mount = self.serve_log = self.mount_log = None
+        try:
+            self._start(nb, serve_args, mount_args)
+        except BaseException:
+            self.close()
+            raise
+
+    def _start(self, nb, serve_args, mount_args):
+        # Logs go to files next to the socket: a pipe nobody reads could fill up.
+        self.serve_log = open(self.sock + ".serve.log", "w+")
+        self.mount_log = open(self.sock + ".mount.log", "w+")
         self.serve = nb.popen("fs", "serve", self.src, "--listen", f"unix:{self.sock}",
-                              *serve_args, stderr=subprocess.PIPE, text=True)
+                              *serve_args, stderr=self.serve_log)
         wait_for(lambda: os.path.exists(self.sock) or self.serve.poll() is not None,
                  what="server socket")
-        assert self.serve.poll() is None, self.serve.stderr.read()
+        assert self.serve.poll() is None, self.log("serve")
         self.mount = nb.popen("fs", "mount", f"unix:{self.sock}", self.mnt, *mount_args,
-                              stderr=subprocess.PIPE, text=True)
+                              stderr=self.mount_log)
         wait_for(lambda: mounted(self.mnt) or self.mount.poll() is not None, what="mount")
-        assert self.mount.poll() is None, self.mount.stderr.read()
+        assert self.mount.poll() is None, self.log("mount")
+
+    def log(self, which):
+        with open(self.sock + f".{which}.log") as f:
+            return f.read()
 
     def umount(self):
         if mounted(self.mnt):
@@ -42,7 +57,7 @@ class Share:
         self.mount.wait(timeout=10)
 
     def close(self):
-        if self.mount.poll() is None:
+        if self.mount is not None and self.mount.poll() is None:
             if mounted(self.mnt):
                 r = subprocess.run(["umount", self.mnt], capture_output=True)
                 if r.returncode != 0:
@@ -54,16 +69,16 @@ class Share:
                 self.mount.wait()
         if mounted(self.mnt):
             subprocess.run(["umount", "-l", self.mnt], capture_output=True)
-        if self.serve.poll() is None:
+        if self.serve is not None and self.serve.poll() is None:
             self.serve.terminate()
             try:
                 self.serve.wait(timeout=10)
             except subprocess.TimeoutExpired:
                 self.serve.kill()
                 self.serve.wait()
-        for p in (self.mount, self.serve):
-            if p.stderr:
-                p.stderr.close()
+        for f in (self.serve_log, self.mount_log):
+            if f:
+                f.close()
 
 
 class Chain:
