@@ -361,27 +361,43 @@ out:
 	return NULL;
 }
 
-/* Is the mount at m->mountpoint still ours (same device)? Reads mountinfo, never the mount. */
-static bool still_mounted(const struct nestfs_mount *m)
+/* One line of /proc/self/mountinfo: device, mount point, fs type; false if unparsable. */
+static bool mountinfo_line(const char *line, dev_t *dev, char *mp, size_t mplen, char *fstype,
+			   size_t fslen)
+{
+	unsigned maj, min;
+	const char *sep;
+	int n = 0;
+
+	if (sscanf(line, "%*u %*u %u:%u %*s %n", &maj, &min, &n) != 2 || !n)
+		return false;
+	/* mountinfo escapes spaces as \040: compare what we can. */
+	if (sscanf(line + n, "%4095s", mp) != 1 || strlen(mp) >= mplen)
+		return false;
+	sep = strstr(line + n, " - ");
+	if (!sep || sscanf(sep + 3, "%63s", fstype) != 1 || strlen(fstype) >= fslen)
+		return false;
+	*dev = makedev(maj, min);
+	return true;
+}
+
+/* The device of the nestfs mount at @path (the last one there), 0 if none. */
+static dev_t mount_dev(const char *path)
 {
 	FILE *f = fopen("/proc/self/mountinfo", "re");
-	char line[4096 + PATH_MAX];
-	bool found = false;
+	char line[4096 + PATH_MAX], mp[PATH_MAX], fstype[64];
+	dev_t dev = 0, d;
 
 	if (!f)
-		return true;	/* cannot tell: try the detach, it is harmless if gone */
+		return 0;
 	while (fgets(line, sizeof(line), f)) {
-		unsigned maj, min;
-		char mp[PATH_MAX];
-
-		if (sscanf(line, "%*u %*u %u:%u %*s %4095s", &maj, &min, mp) != 3)
+		if (!mountinfo_line(line, &d, mp, sizeof(mp), fstype, sizeof(fstype)))
 			continue;
-		/* mountinfo escapes spaces as \040; compare what we can */
-		if (!strcmp(mp, m->mountpoint))
-			found = makedev(maj, min) == m->dev;
+		if (!strcmp(mp, path))
+			dev = strcmp(fstype, "fuse.nestfs") ? 0 : d;
 	}
 	fclose(f);
-	return found;
+	return dev;
 }
 
 static void mount_join(struct nestfs_mount *m)
@@ -398,7 +414,7 @@ static void mount_join(struct nestfs_mount *m)
 			close(m->devfd[i]);
 		m->devfd[i] = -1;
 	}
-	if (!m->unmounted && m->dev && still_mounted(m))
+	if (!m->unmounted && m->dev && mount_dev(m->mountpoint) == m->dev)
 		(void)umount2(m->mountpoint, MNT_DETACH);
 	if (m->stream >= 0)
 		close(m->stream);
@@ -482,12 +498,13 @@ static int do_mount(struct nestfs_mount *m, const char *mountpoint,
 {
 	unsigned long flags = o->read_only ? MS_RDONLY : 0;
 	char data[1024];
-	struct stat st;
 	int rc;
 
 	if (strlen(mountpoint) >= sizeof(m->mountpoint))
 		return nb_err_set(e, ENAMETOOLONG, "mount %s: path too long", mountpoint);
-	snprintf(m->mountpoint, sizeof(m->mountpoint), "%s", mountpoint);
+	/* mountinfo shows the canonical path: keep that one to find our mount again. */
+	if (!realpath(mountpoint, m->mountpoint))
+		return nb_err_sys(e, errno, "mount %s", mountpoint);
 	m->devfd[0] = open("/dev/fuse", O_RDWR | O_CLOEXEC | O_NONBLOCK);
 	if (m->devfd[0] < 0)
 		return nb_err_sys(e, errno, "mount %s: open /dev/fuse", mountpoint);
@@ -502,23 +519,7 @@ static int do_mount(struct nestfs_mount *m, const char *mountpoint,
 	if (mount(o->fsname ? o->fsname : "nestfs", mountpoint, "fuse.nestfs", flags, data) < 0)
 		return nb_err_sys(e, errno, "mount %s", mountpoint);
 	/* The new mount's device; its root is not asked for (that would need the server). */
-	{
-		FILE *f = fopen("/proc/self/mountinfo", "re");
-		char line[4096 + PATH_MAX];
-
-		while (f && fgets(line, sizeof(line), f)) {
-			unsigned maj, min;
-			char mp[PATH_MAX], fstype[64];
-
-			if (sscanf(line, "%*u %*u %u:%u %*s %4095s %*s %*[^-]- %63s", &maj, &min,
-				   mp, fstype) == 4 && !strcmp(mp, m->mountpoint) &&
-			    !strcmp(fstype, "fuse.nestfs"))
-				m->dev = makedev(maj, min);
-		}
-		if (f)
-			fclose(f);
-	}
-	(void)st;
+	m->dev = mount_dev(m->mountpoint);
 	for (unsigned i = 1; i < o->readers && i < MAX_READERS; i++) {
 		uint32_t src = (uint32_t)m->devfd[0];
 		int fd = open("/dev/fuse", O_RDWR | O_CLOEXEC | O_NONBLOCK);

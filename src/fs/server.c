@@ -483,7 +483,9 @@ struct fs_inode *fs_inode_get(struct fs_conn *c, uint64_t nodeid)
 	struct fs_inode *in = NULL;
 
 	pthread_mutex_lock(&c->tmu);
-	if (idx > 0 && idx < c->ninodes && c->inodes[idx]->used && c->inodes[idx]->gen == gen) {
+	/* A forgotten inode may linger for an open handle, but its id is dead. */
+	if (idx > 0 && idx < c->ninodes && c->inodes[idx]->used && c->inodes[idx]->gen == gen &&
+	    c->inodes[idx]->nlookup > 0) {
 		in = c->inodes[idx];
 		in->refs++;
 	}

@@ -15,15 +15,23 @@
 #include <unistd.h>
 
 #include "fs/server.h"
+#include "lib/fileio.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 static struct nestfs_server *srv;
+static char tmpdir[] = "/tmp/nestfs-fuzz-XXXXXX";
+
+static void cleanup(void)
+{
+	nestfs_server_free(srv);
+	nb_rm_rf(tmpdir);
+}
 
 /* A small tree to find things in: a file, a directory, a symlink. */
 static void setup(void)
 {
-	char dir[] = "/tmp/nestfs-fuzz-XXXXXX";
+	char *dir = tmpdir;
 	struct nestfs_server_opts o = { .cache = NESTFS_CACHE_AUTO, .threads = 1 };
 	struct rlimit fsz = { 16 << 20, 16 << 20 };
 	int fd;
@@ -45,6 +53,7 @@ static void setup(void)
 	srv = nestfs_server_new(dir, &o, NULL);
 	if (!srv)
 		abort();
+	atexit(cleanup);
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
