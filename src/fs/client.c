@@ -16,20 +16,22 @@
  * static (musl) guest PID 1.
  *
  * Readers: N threads, each with its own clone of the device
- * (FUSE_DEV_IOC_CLONE), so reads from /dev/fuse do not serialize. The
- * device is non-blocking: a reader keeps reading while requests are
- * waiting and sends everything it got with one write to the stream
- * (batching), then polls. A reply must be written to the very clone that
- * read its request (the kernel keeps a processing queue per clone), so each
- * reader notes unique -> reader in a small hash before forwarding.
+ * (FUSE_DEV_IOC_CLONE), so reads from /dev/fuse do not serialize. Reads
+ * block: the kernel wakes exactly one reader per request (a poll() would
+ * wake them all, and on a busy host every wakeup costs). Each request goes
+ * to the stream with one write. A reply must be written to the very clone
+ * that read its request (the kernel keeps a processing queue per clone), so
+ * each reader notes unique -> reader in a small hash before forwarding.
  *
  * The stream reader: one thread reads the stream in big chunks (a
  * virtio-serial port delivers partial frames, so frames are cut by the
  * header's len, never by read boundaries), and writes each reply to the
  * clone its route names. Replies may come in any order.
  *
- * Stopping: every wait is a poll() that also watches an eventfd, because
- * the stream may be a char device where shutdown() does not exist. When
+ * Stopping: the stream may be a char device where shutdown() does not
+ * exist, so every pumping thread is knocked out of its blocking call with a
+ * signal (SIGRTMIN+4, whose handler does nothing; the caller must not block
+ * it) and sees the stop flag. When
  * the mount goes away (the device read fails with ENODEV) the pump closes
  * the stream, and the server sees EOF. When the stream ends, the pump
  * stops its threads and closes every clone of the device: the kernel
@@ -43,6 +45,7 @@
 #include <limits.h>
 #include <poll.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -61,9 +64,10 @@
 #define MAX_FRAME	(MAX_WRITE + 4096u)
 /* What one read from /dev/fuse needs room for (kernel: max_write + headers). */
 #define DEV_READ_MIN	(MAX_WRITE + 4096u)
-#define DEV_BUF		(2u * DEV_READ_MIN)
 #define STREAM_BUF	(4u * MAX_FRAME)
 #define ROUTE_BUCKETS	1024u
+/* Knocks pumping threads out of blocking calls when stopping (see knock_all). */
+#define NESTFS_KNOCK_SIGNAL (SIGRTMIN + 4)
 
 struct route {
 	struct route *next;
@@ -98,6 +102,7 @@ struct nestfs_mount {
 	bool unmounted;
 	bool stream_gone;
 	bool joined;
+	unsigned exited;		/* pumping threads that returned */
 };
 
 /* Ask everything to stop; @why: 1 unmounted, 2 stream gone, 0 asked. */
@@ -112,6 +117,45 @@ static void pump_stop(struct nestfs_mount *m, int why)
 	pthread_cond_broadcast(&m->cv);
 	pthread_mutex_unlock(&m->mu);
 	(void)!write(m->stopfd, &(uint64_t){ 1 }, sizeof(uint64_t));
+}
+
+/* A pumping thread is about to return. */
+static void thread_done(struct nestfs_mount *m)
+{
+	pthread_mutex_lock(&m->mu);
+	m->exited++;
+	pthread_mutex_unlock(&m->mu);
+}
+
+static void knock_handler(int sig)
+{
+	(void)sig;
+}
+
+/*
+ * Get every pumping thread out of its blocking read or write: a signal
+ * whose handler does nothing makes the call return EINTR, and the thread
+ * sees stopping. A knock can land just before a call starts: repeat until
+ * all have left.
+ */
+static void knock_all(struct nestfs_mount *m)
+{
+	unsigned total = m->started + (m->sreader_started ? 1u : 0u);
+
+	for (int tries = 0; tries < 5000; tries++) {
+		unsigned exited;
+
+		pthread_mutex_lock(&m->mu);
+		exited = m->exited;
+		pthread_mutex_unlock(&m->mu);
+		if (exited >= total)
+			return;
+		for (unsigned i = 0; i < m->started; i++)
+			pthread_kill(m->readers[i], NESTFS_KNOCK_SIGNAL);
+		if (m->sreader_started)
+			pthread_kill(m->sreader, NESTFS_KNOCK_SIGNAL);
+		usleep(1000);
+	}
 }
 
 /* Wait for @fd to be ready or for stop; 0 or -EPIPE. */
@@ -190,8 +234,11 @@ static int stream_write(struct nestfs_mount *m, const uint8_t *buf, size_t len)
 		if (n < 0) {
 			int rc;
 
-			if (errno == EINTR)
+			if (errno == EINTR) {
+				if (m->stopping)
+					return -EPIPE;
 				continue;
+			}
 			if (errno != EAGAIN)
 				return -errno;
 			rc = wait_fd(m, m->stream, POLLOUT);
@@ -241,46 +288,40 @@ static void *reader_main(void *arg)
 	struct nestfs_mount *m = ra->m;
 	unsigned idx = ra->idx;
 	int fd = m->devfd[idx];
-	uint8_t *buf = malloc(DEV_BUF);
-	size_t used = 0;
+	uint8_t *buf = malloc(DEV_READ_MIN);
 	int why = 0;
 
 	free(ra);
-	if (!buf) {
-		pump_stop(m, 0);
-		return NULL;
-	}
-	for (;;) {
-		ssize_t n = read(fd, buf + used, DEV_BUF - used);
+	while (buf) {
+		/* Blocking: the kernel wakes exactly one reader per request. */
+		ssize_t n = read(fd, buf, DEV_READ_MIN);
 
-		if (n > 0) {
-			note_request(m, idx, buf + used, (size_t)n);
-			used += (size_t)n;
-			if (DEV_BUF - used >= DEV_READ_MIN)
-				continue;	/* room for more: batch them */
-		} else if (n < 0 && errno == EINTR) {
+		if (n < 0 && errno == EINTR) {
+			if (m->stopping)
+				break;
 			continue;
-		} else if (n < 0 && errno == EAGAIN) {
-			if (!used) {
-				if (wait_fd(m, fd, POLLIN) < 0)
-					break;
-				continue;
-			}
-		} else {
+		}
+		if (n < 0 && errno == EAGAIN) {
+			if (wait_fd(m, fd, POLLIN) < 0)
+				break;
+			continue;
+		}
+		if (n <= 0) {
 			/* ENODEV: unmounted. Anything else: we cannot go on. */
 			why = n < 0 && errno == ENODEV ? 1 : 0;
 			break;
 		}
+		note_request(m, idx, buf, (size_t)n);
 		pthread_mutex_lock(&m->wmu);
-		n = stream_write(m, buf, used);
+		n = stream_write(m, buf, (size_t)n);
 		pthread_mutex_unlock(&m->wmu);
-		used = 0;
 		if (n < 0) {
 			why = n == -EPIPE ? 0 : 2;
 			break;
 		}
 	}
 	free(buf);
+	thread_done(m);
 	pump_stop(m, why);
 	return NULL;
 }
@@ -329,8 +370,13 @@ static void *sreader_main(void *arg)
 		size_t off = 0;
 		ssize_t n = read(m->stream, buf + have, STREAM_BUF - have);
 
-		if (n < 0 && errno == EINTR)
+		if (n < 0 && errno == EINTR) {
+			if (m->stopping) {
+				why = 0;
+				break;
+			}
 			continue;
+		}
 		if (n < 0 && errno == EAGAIN) {
 			if (wait_fd(m, m->stream, POLLIN) < 0) {
 				why = 0;
@@ -357,6 +403,7 @@ static void *sreader_main(void *arg)
 	}
 out:
 	free(buf);
+	thread_done(m);
 	pump_stop(m, why);
 	return NULL;
 }
@@ -404,6 +451,7 @@ static void mount_join(struct nestfs_mount *m)
 {
 	if (m->joined)
 		return;
+	knock_all(m);
 	for (unsigned i = 0; i < m->started; i++)
 		pthread_join(m->readers[i], NULL);
 	if (m->sreader_started)
@@ -505,7 +553,7 @@ static int do_mount(struct nestfs_mount *m, const char *mountpoint,
 	/* mountinfo shows the canonical path: keep that one to find our mount again. */
 	if (!realpath(mountpoint, m->mountpoint))
 		return nb_err_sys(e, errno, "mount %s", mountpoint);
-	m->devfd[0] = open("/dev/fuse", O_RDWR | O_CLOEXEC | O_NONBLOCK);
+	m->devfd[0] = open("/dev/fuse", O_RDWR | O_CLOEXEC);
 	if (m->devfd[0] < 0)
 		return nb_err_sys(e, errno, "mount %s: open /dev/fuse", mountpoint);
 	m->nreaders = 1;
@@ -522,7 +570,7 @@ static int do_mount(struct nestfs_mount *m, const char *mountpoint,
 	m->dev = mount_dev(m->mountpoint);
 	for (unsigned i = 1; i < o->readers && i < MAX_READERS; i++) {
 		uint32_t src = (uint32_t)m->devfd[0];
-		int fd = open("/dev/fuse", O_RDWR | O_CLOEXEC | O_NONBLOCK);
+		int fd = open("/dev/fuse", O_RDWR | O_CLOEXEC);
 
 		if (fd < 0)
 			break;
@@ -540,6 +588,7 @@ struct nestfs_mount *nestfs_mount_start(int stream_fd, const char *mountpoint,
 {
 	struct nestfs_mount_opts def = { 0 };
 	struct nestfs_mount *m = calloc(1, sizeof(*m));
+	struct sigaction sa = { 0 };
 	int fl;
 
 	if (!o)
@@ -557,8 +606,11 @@ struct nestfs_mount *nestfs_mount_start(int stream_fd, const char *mountpoint,
 	pthread_mutex_init(&m->mu, NULL);
 	pthread_cond_init(&m->cv, NULL);
 	m->stopfd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	sa.sa_handler = knock_handler;	/* no SA_RESTART: blocked calls return EINTR */
+	sigemptyset(&sa.sa_mask);
+	sigaction(NESTFS_KNOCK_SIGNAL, &sa, NULL);
 	fl = fcntl(stream_fd, F_GETFL);
-	if (m->stopfd < 0 || fl < 0 || fcntl(stream_fd, F_SETFL, fl | O_NONBLOCK) < 0) {
+	if (m->stopfd < 0 || fl < 0 || fcntl(stream_fd, F_SETFL, fl & ~O_NONBLOCK) < 0) {
 		nb_err_sys(e, errno, "mount %s: stream fd %d", mountpoint, stream_fd);
 		goto fail;
 	}

@@ -86,16 +86,20 @@ struct fs_conn {
 	struct fs_conn *next;
 	int fd;			/* stream, -1 when replies are discarded (fuzzing) */
 	int stopfd;		/* eventfd: readable once the connection must stop */
-	pthread_t reader;
-	bool reader_started;
+	int epfd;		/* epoll: the stream and wakefd, EPOLLEXCLUSIVE */
+	int wakefd;		/* eventfd: a worker left whole frames in the buffer */
+	pthread_t reader;	/* the keeper: joins the workers, frees the connection */
 	bool done;		/* reader finished, only the struct is left */
 
-	pthread_mutex_t qmu;
-	pthread_cond_t qcv;	/* work arrived or stopping */
-	pthread_cond_t qspace;	/* inflight went down */
-	struct fs_req *qhead, *qtail;
-	unsigned inflight;
-	unsigned nworkers, idle, blocked;
+	pthread_mutex_t rmu;	/* the stream's read side: held by the worker taking a frame */
+	uint8_t *rbuf;
+	size_t rhave, roff;
+	bool reof;
+
+	pthread_mutex_t qmu;	/* the pool */
+	pthread_cond_t scv;	/* stopping became true */
+	unsigned inflight;	/* requests taken and not yet answered */
+	unsigned nworkers, blocked, exited;
 	pthread_t *workers;
 	bool stopping;
 

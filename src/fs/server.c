@@ -10,19 +10,23 @@
  * fuse_out_header + body, and each header's len frames it. The peer (the
  * client pump, usually inside a guest) is untrusted.
  *
- * Each connection has one reader thread and a pool of worker threads (no
- * thread is created per request). The reader reads as much as the stream
- * has into a buffer, cuts it into frames, checks each header (a length
- * below the header size or above NESTFS_MAX_FRAME closes the connection:
- * the stream can no longer be framed), and queues the frames. FORGET,
- * BATCH_FORGET and INTERRUPT are handled by the reader itself: they are
- * cheap and have no reply, and an INTERRUPT must reach a worker that is
- * blocked. The reader stops reading while NESTFS_MAX_INFLIGHT requests are
- * unanswered, which bounds the memory a peer can make us hold.
+ * Each connection has a pool of worker threads (no thread is created per
+ * request) that take turns at the stream: idle workers sleep in
+ * epoll_wait() on the stream with EPOLLEXCLUSIVE, so data wakes one of
+ * them, not the pool. The woken worker takes the read lock, reads what the
+ * stream has (many frames per read when busy), takes one frame, and if more
+ * whole frames are buffered, wakes one more worker through an eventfd (also
+ * EPOLLEXCLUSIVE) before working on its own. A request thus costs one
+ * wakeup on the server, like a FUSE daemon reading /dev/fuse, and no
+ * hand-off between a reader thread and a worker sits on its path: on a
+ * busy host every wakeup costs, and a chain of hops pays each one per hop.
+ * A header whose length is below the header size or above
+ * NESTFS_MAX_FRAME ends the connection: the stream can no longer be
+ * framed. Requests not yet taken wait in the socket, so the peer can have
+ * hundreds in flight while the memory we hold stays bounded by the pool.
  *
- * Workers take requests in order and answer each as soon as it is done,
- * so replies leave in any order (the peer matches them by unique). Replies
- * are queued on the connection; the first worker to find no writer active
+ * Replies leave in any order (the peer matches them by unique). They are
+ * queued on the connection; the first worker to find no writer active
  * becomes the writer and sends everything queued, as one writev of many
  * replies, until the queue is empty ("flat combining"): the stream sees
  * batched writes, and no worker waits for another's write to finish.
@@ -40,11 +44,13 @@
  * using an inode or handle holds a reference, so FORGET or RELEASE from the
  * peer never closes an fd under a running operation.
  *
- * The stream fd is made non-blocking and every wait is a poll() that also
- * watches the connection's stop eventfd, so stopping works on any kind of
- * fd (sockets, pipes, virtio-serial char devices) without shutdown().
- * When the reader sees EOF or an error it stops the workers, interrupts
- * the blocked ones, joins them and closes every fd the connection held.
+ * Stopping works on any kind of fd (sockets, pipes, virtio-serial char
+ * devices) without shutdown(): the keeper sends every worker a signal whose
+ * handler does nothing, so epoll_wait, lock waits and blocked writes return
+ * EINTR, and the workers see the stop flag.
+ * When a worker sees EOF or an error, every worker stops, the blocked
+ * ones are knocked out of their calls, and the connection's keeper thread
+ * joins them and closes every fd the connection held.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -53,6 +59,7 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
@@ -97,7 +104,6 @@ static void inflight_done(struct fs_conn *c, unsigned n)
 {
 	pthread_mutex_lock(&c->qmu);
 	c->inflight = c->inflight > n ? c->inflight - n : 0;
-	pthread_cond_signal(&c->qspace);
 	pthread_mutex_unlock(&c->qmu);
 }
 
@@ -162,8 +168,11 @@ static int write_replies(struct fs_conn *c, struct fs_reply *list)
 			if (w < 0) {
 				int err = errno;
 
-				if (err == EINTR)
+				if (err == EINTR) {
+					if (c->stopping)
+						return -EPIPE;
 					continue;
+				}
 				if (err == EAGAIN) {
 					int rc = wait_fd(c, c->fd, POLLOUT);
 
@@ -784,7 +793,8 @@ void fs_block_begin(struct fs_conn *c, struct fs_waiter *w, uint64_t unique)
 	pthread_mutex_unlock(&c->imu);
 	pthread_mutex_lock(&c->qmu);
 	c->blocked++;
-	if (c->idle == 0 && c->blocked >= c->nworkers - c->idle)
+	/* Someone must stay free to read the stream (and the unlock that frees us). */
+	if (c->blocked >= c->nworkers && !c->stopping)
 		worker_spawn(c);
 	pthread_mutex_unlock(&c->qmu);
 }
@@ -843,69 +853,6 @@ void fs_interrupt(struct fs_conn *c, uint64_t unique)
 
 /* ---- threads ---------------------------------------------------------- */
 
-static void *worker_main(void *arg)
-{
-	struct fs_conn *c = arg;
-
-	for (;;) {
-		struct fs_req *r;
-
-		pthread_mutex_lock(&c->qmu);
-		while (!c->qhead && !c->stopping) {
-			c->idle++;
-			pthread_cond_wait(&c->qcv, &c->qmu);
-			c->idle--;
-		}
-		r = c->qhead;
-		if (!r) {
-			pthread_mutex_unlock(&c->qmu);
-			break;
-		}
-		c->qhead = r->next;
-		if (!c->qhead)
-			c->qtail = NULL;
-		pthread_mutex_unlock(&c->qmu);
-		fs_dispatch(c, r);
-		free(r);
-	}
-	return NULL;
-}
-
-/* Queue a request for the workers, waiting while too many are unanswered; false to stop. */
-static bool enqueue(struct fs_conn *c, struct fs_req *r)
-{
-	const struct fuse_in_header *ih = (const void *)r->data;
-
-	/* No reply and cheap: do them here, in order, without a hand-off. */
-	if (ih->opcode == FUSE_FORGET || ih->opcode == FUSE_BATCH_FORGET ||
-	    ih->opcode == FUSE_INTERRUPT) {
-		pthread_mutex_lock(&c->qmu);
-		c->inflight++;
-		pthread_mutex_unlock(&c->qmu);
-		fs_dispatch(c, r);
-		free(r);
-		return true;
-	}
-	pthread_mutex_lock(&c->qmu);
-	while (c->inflight >= NESTFS_MAX_INFLIGHT && !c->stopping)
-		pthread_cond_wait(&c->qspace, &c->qmu);
-	if (c->stopping) {
-		pthread_mutex_unlock(&c->qmu);
-		free(r);
-		return false;
-	}
-	c->inflight++;
-	r->next = NULL;
-	if (c->qtail)
-		c->qtail->next = r;
-	else
-		c->qhead = r;
-	c->qtail = r;
-	pthread_cond_signal(&c->qcv);
-	pthread_mutex_unlock(&c->qmu);
-	return true;
-}
-
 /* Read some bytes: >0, 0 at EOF, -errno (-EPIPE when told to stop). */
 static ssize_t read_some(struct fs_conn *c, void *buf, size_t len)
 {
@@ -915,8 +862,11 @@ static ssize_t read_some(struct fs_conn *c, void *buf, size_t len)
 
 		if (n >= 0)
 			return n;
-		if (errno == EINTR)
+		if (errno == EINTR) {
+			if (c->stopping)
+				return -EPIPE;
 			continue;
+		}
 		if (errno != EAGAIN)
 			return -errno;
 		rc = wait_fd(c, c->fd, POLLIN);
@@ -943,77 +893,198 @@ static struct fs_req *req_new(const void *data, uint32_t have, uint32_t len)
 	return r;
 }
 
-/* The reader: frames in, requests queued, until EOF, error or stop. */
-static void reader_loop(struct fs_conn *c)
+/* Is a whole frame waiting in the buffer? (rmu held) */
+static bool frame_buffered(const struct fs_conn *c)
 {
-	autofree uint8_t *buf = malloc(RBUF_SIZE);
-	size_t have = 0;
+	size_t avail = c->rhave - c->roff;
+	uint32_t len;
 
-	if (!buf)
-		return;
+	if (avail < sizeof(struct fuse_in_header))
+		return false;
+	memcpy(&len, c->rbuf + c->roff, sizeof(len));
+	return !frame_len_ok(len) || avail >= len;	/* a bad one is "there" too */
+}
+
+/**
+ * next_request() - take the next frame off the stream (rmu held)
+ * @c:		connection
+ * @again:	set when there is no whole frame yet and the stream has nothing
+ *
+ * Serves frames already in the buffer first; reads (without blocking) only
+ * when it holds no whole frame. A frame too big for the buffer is read
+ * straight into its request. Return: the request; NULL with *again set to
+ * wait for data; NULL at EOF, on error or on a bad frame (then c->reof is
+ * set and the connection winds down).
+ */
+static struct fs_req *next_request(struct fs_conn *c, bool *again)
+{
+	*again = false;
 	for (;;) {
-		size_t off = 0;
-		ssize_t n = read_some(c, buf + have, RBUF_SIZE - have);
+		size_t avail = c->rhave - c->roff;
+		struct fs_req *r;
+		uint32_t len;
+		ssize_t n;
 
-		if (n <= 0) {
-			if (n < 0 && n != -EPIPE)
-				nb_debug("nestfs: connection %d: read: %s", c->fd, strerror((int)-n));
-			return;
-		}
-		have += (size_t)n;
-		while (have - off >= sizeof(struct fuse_in_header)) {
-			uint32_t len;
-			struct fs_req *r;
-
-			memcpy(&len, buf + off, sizeof(len));
+		if (c->reof)
+			return NULL;
+		if (avail >= sizeof(struct fuse_in_header)) {
+			memcpy(&len, c->rbuf + c->roff, sizeof(len));
 			if (!frame_len_ok(len)) {
 				nb_debug("nestfs: connection %d: bad frame length %u", c->fd, len);
-				return;
+				break;
 			}
-			if (have - off >= len) {
-				r = req_new(buf + off, len, len);
-				off += len;
-			} else if (len > RBUF_SIZE / 2) {
+			if (avail >= len) {
+				r = req_new(c->rbuf + c->roff, len, len);
+				c->roff += len;
+				if (!r)
+					break;
+				return r;
+			}
+			if (len > RBUF_SIZE / 2) {
 				/* Big frame (a 1 MiB write): read the rest straight into it. */
-				uint32_t part = (uint32_t)(have - off);
+				uint32_t part = (uint32_t)avail;
 
-				r = req_new(buf + off, part, len);
-				off = have;
+				r = req_new(c->rbuf + c->roff, part, len);
+				c->roff = c->rhave = 0;
 				while (r && part < len) {
 					n = read_some(c, r->data + part, len - part);
 					if (n <= 0) {
 						free(r);
-						return;
+						r = NULL;
+						break;
 					}
 					part += (uint32_t)n;
 				}
-			} else {
-				break;
+				if (!r)
+					break;
+				return r;
 			}
-			if (!r || !enqueue(c, r))
-				return;
 		}
-		memmove(buf, buf + off, have - off);
-		have -= off;
+		/* Need more: move the partial frame to the front and read. */
+		memmove(c->rbuf, c->rbuf + c->roff, avail);
+		c->rhave = avail;
+		c->roff = 0;
+		n = read(c->fd, c->rbuf + c->rhave, RBUF_SIZE - c->rhave);
+		if (n < 0 && (errno == EAGAIN || errno == EINTR)) {
+			if (c->stopping)
+				break;
+			*again = true;
+			return NULL;
+		}
+		if (n <= 0) {
+			if (n < 0)
+				nb_debug("nestfs: connection %d: read: %s", c->fd, strerror(errno));
+			break;
+		}
+		c->rhave += (size_t)n;
 	}
+	c->reof = true;
+	return NULL;
 }
 
-/* Stop the workers (after the queue drains), knock the blocked ones, join them. */
-static void workers_stop(struct fs_conn *c)
+/*
+ * Sleep until the stream or a fellow worker has something: both fds are in
+ * the connection's epoll set with EPOLLEXCLUSIVE, so new data wakes one
+ * worker, not the pool. Returns false when the connection stops.
+ */
+static bool wait_work(struct fs_conn *c)
 {
-	unsigned n;
+	struct epoll_event ev[2];
+	int n = epoll_wait(c->epfd, ev, 2, -1);
 
+	if (n < 0 && errno != EINTR)
+		return false;
+	for (int i = 0; i < n; i++) {
+		if (ev[i].data.u32 == 1) {
+			uint64_t v;
+
+			(void)!read(c->wakefd, &v, sizeof(v));
+		}
+	}
+	return !c->stopping;
+}
+
+/* The connection is over: the keeper wakes and knocks every worker out of its call. */
+static void conn_stop(struct fs_conn *c)
+{
 	pthread_mutex_lock(&c->qmu);
 	c->stopping = true;
-	pthread_cond_broadcast(&c->qcv);
-	pthread_cond_broadcast(&c->qspace);
+	pthread_cond_broadcast(&c->scv);
 	pthread_mutex_unlock(&c->qmu);
-	(void)!write(c->stopfd, &(uint64_t){ 1 }, sizeof(uint64_t));
+}
+
+/*
+ * Workers take turns at the stream (leader/follower): the one holding rmu
+ * takes the next frame and lets go, and the next worker in line takes the
+ * one after, while the first works on its own. No hand-off between a reader
+ * and a worker sits on the path of a request.
+ */
+static void *worker_main(void *arg)
+{
+	struct fs_conn *c = arg;
+
 	for (;;) {
-		/* Workers may still grow the pool while we join: re-read the count. */
+		struct fs_req *r;
+
+		bool again, more;
+
+		pthread_mutex_lock(&c->rmu);
+		r = next_request(c, &again);
+		more = r && frame_buffered(c);
+		pthread_mutex_unlock(&c->rmu);
+		if (!r) {
+			if (again && wait_work(c))
+				continue;
+			break;
+		}
+		/* More frames came in the same read: wake one more worker for them. */
+		if (more)
+			(void)!write(c->wakefd, &(uint64_t){ 1 }, sizeof(uint64_t));
+		pthread_mutex_lock(&c->qmu);
+		c->inflight++;
+		pthread_mutex_unlock(&c->qmu);
+		fs_dispatch(c, r);
+		free(r);
+	}
+	pthread_mutex_lock(&c->qmu);
+	c->exited++;
+	c->stopping = true;
+	pthread_cond_broadcast(&c->scv);
+	pthread_mutex_unlock(&c->qmu);
+	return NULL;
+}
+
+/*
+ * Knock every worker out of whatever blocking call it is in (a read of the
+ * stream, a write to a peer that stopped reading, a lock wait), until all
+ * have left: a knock can land just before a call starts, so repeat.
+ */
+static void workers_knock(struct fs_conn *c)
+{
+	(void)!write(c->stopfd, &(uint64_t){ 1 }, sizeof(uint64_t));
+	for (int tries = 0; tries < 5000; tries++) {
+		bool all;
+
 		pthread_mutex_lock(&c->imu);
 		knock(c, 0, true);
 		pthread_mutex_unlock(&c->imu);
+		pthread_mutex_lock(&c->qmu);
+		all = c->exited >= c->nworkers;
+		for (unsigned i = 0; !all && i < c->nworkers; i++)
+			pthread_kill(c->workers[i], FS_INTR_SIGNAL);
+		pthread_mutex_unlock(&c->qmu);
+		if (all)
+			break;
+		usleep(1000);
+	}
+}
+
+/* Join every worker (the pool may still grow while we join: re-read the count). */
+static void workers_join(struct fs_conn *c)
+{
+	for (;;) {
+		unsigned n;
+
 		pthread_mutex_lock(&c->qmu);
 		n = c->nworkers;
 		pthread_mutex_unlock(&c->qmu);
@@ -1028,12 +1099,6 @@ static void workers_stop(struct fs_conn *c)
 
 static void conn_release(struct fs_conn *c)
 {
-	struct fs_req *r;
-
-	while ((r = c->qhead)) {
-		c->qhead = r->next;
-		free(r);
-	}
 	free_replies(c->ohead);
 	c->ohead = c->otail = NULL;
 	tables_free(c);
@@ -1044,12 +1109,17 @@ static void conn_release(struct fs_conn *c)
 	c->fd = -1;
 }
 
-static void *reader_main(void *arg)
+/* The connection's keeper: waits for the workers to finish, then frees what they held. */
+static void *keeper_main(void *arg)
 {
 	struct fs_conn *c = arg;
 
-	reader_loop(c);
-	workers_stop(c);
+	pthread_mutex_lock(&c->qmu);
+	while (!c->stopping)
+		pthread_cond_wait(&c->scv, &c->qmu);
+	pthread_mutex_unlock(&c->qmu);
+	workers_knock(c);
+	workers_join(c);
 	conn_release(c);
 	pthread_mutex_lock(&c->srv->mu);
 	c->done = true;
@@ -1069,6 +1139,7 @@ static struct fs_conn *conn_new(struct nestfs_server *s, int fd, struct nb_err *
 	}
 	c->srv = s;
 	c->fd = fd;
+	c->epfd = c->wakefd = -1;
 	c->stopfd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	if (c->stopfd < 0) {
 		nb_err_sys(e, errno, "nestfs: eventfd");
@@ -1076,8 +1147,8 @@ static struct fs_conn *conn_new(struct nestfs_server *s, int fd, struct nb_err *
 		return NULL;
 	}
 	pthread_mutex_init(&c->qmu, NULL);
-	pthread_cond_init(&c->qcv, NULL);
-	pthread_cond_init(&c->qspace, NULL);
+	pthread_mutex_init(&c->rmu, NULL);
+	pthread_cond_init(&c->scv, NULL);
 	pthread_mutex_init(&c->omu, NULL);
 	pthread_mutex_init(&c->imu, NULL);
 	pthread_mutex_init(&c->tmu, NULL);
@@ -1095,12 +1166,17 @@ static struct fs_conn *conn_new(struct nestfs_server *s, int fd, struct nb_err *
 static void conn_destroy(struct fs_conn *c)
 {
 	pthread_mutex_destroy(&c->qmu);
-	pthread_cond_destroy(&c->qcv);
-	pthread_cond_destroy(&c->qspace);
+	pthread_mutex_destroy(&c->rmu);
+	pthread_cond_destroy(&c->scv);
+	free(c->rbuf);
 	pthread_mutex_destroy(&c->omu);
 	pthread_mutex_destroy(&c->imu);
 	pthread_mutex_destroy(&c->tmu);
 	close(c->stopfd);
+	if (c->epfd >= 0)
+		close(c->epfd);
+	if (c->wakefd >= 0)
+		close(c->wakefd);
 	free(c);
 }
 
@@ -1144,13 +1220,28 @@ int nestfs_server_add_conn(struct nestfs_server *s, int fd, struct nb_err *e)
 		close(fd);
 		return -(e && e->code ? e->code : ENOMEM);
 	}
+	c->rbuf = malloc(RBUF_SIZE);
+	c->epfd = epoll_create1(EPOLL_CLOEXEC);
+	c->wakefd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (!c->rbuf || c->epfd < 0 || c->wakefd < 0 ||
+	    epoll_ctl(c->epfd, EPOLL_CTL_ADD, fd,
+		      &(struct epoll_event){ EPOLLIN | EPOLLEXCLUSIVE, { .u32 = 0 } }) < 0 ||
+	    epoll_ctl(c->epfd, EPOLL_CTL_ADD, c->wakefd,
+		      &(struct epoll_event){ EPOLLIN | EPOLLEXCLUSIVE, { .u32 = 1 } }) < 0) {
+		rc = nb_err_sys(e, errno ? errno : ENOMEM, "nestfs: connection fd %d", fd);
+		conn_release(c);
+		conn_destroy(c);
+		return rc;
+	}
 	pthread_mutex_lock(&c->qmu);
 	for (unsigned i = 0; i < s->o.threads; i++)
 		worker_spawn(c);
 	pthread_mutex_unlock(&c->qmu);
-	if (c->nworkers == 0 || pthread_create(&c->reader, NULL, reader_main, c) != 0) {
+	if (c->nworkers == 0 || pthread_create(&c->reader, NULL, keeper_main, c) != 0) {
 		rc = nb_err_set(e, EAGAIN, "nestfs: cannot start threads");
-		workers_stop(c);
+		conn_stop(c);
+		workers_knock(c);
+		workers_join(c);
 		conn_release(c);
 		conn_destroy(c);
 		return rc;
@@ -1233,7 +1324,7 @@ void nestfs_server_free(struct nestfs_server *s)
 		return;
 	pthread_mutex_lock(&s->mu);
 	for (struct fs_conn *c = s->conns; c; c = c->next)
-		(void)!write(c->stopfd, &(uint64_t){ 1 }, sizeof(uint64_t));
+		conn_stop(c);
 	pthread_mutex_unlock(&s->mu);
 	while (s->conns) {
 		struct fs_conn *c = s->conns;
