@@ -605,6 +605,22 @@ static int xfer_start(struct xfer *x, CURLM *m, struct nb_store *s, struct nb_er
 			return -e->code;
 		if (x->prog)
 			nb_progress_add(x->prog, x->w.size);
+		if (x->w.size == (uint64_t)x->d->size && x->w.size) {
+			/* a killed pull got it all but did not store it: just verify */
+			q = nb_blob_commit(s, &x->w, x->d->digest, x->d->size, NULL, e);
+			x->open = false;
+			if (q == 0) {
+				x->done = true;
+				return 1;
+			}
+			if (q != -EBADMSG)
+				return q;
+			nb_err_clear(e);
+			q = nb_blob_begin(s, &x->w, NULL, e);
+			if (q < 0)
+				return q;
+			x->open = true;
+		}
 	}
 	x->start = x->w.size;
 	snprintf(url, sizeof(url), "%s://%s/v2/%s/blobs/%s", r->scheme, r->host, r->ref.path,
@@ -653,7 +669,7 @@ static int xfer_finish(struct xfer *x, CURLM *m, struct nb_store *s, CURLcode cc
 		x->done = true;
 		return nb_blob_commit(s, &x->w, x->d->digest, x->d->size, NULL, e);
 	}
-	if (cc == CURLE_OK && code == 416) {
+	if (code == 416) {
 		/* our partial is as long as the blob, or the range was bad: start over */
 		if (nb_blob_reset(&x->w, e) < 0)
 			return -e->code;
@@ -710,6 +726,8 @@ int nb_registry_blobs(struct nb_registry *r, struct nb_store *s, const struct nb
 			ret = xfer_start(t, m, s, e);
 			if (ret < 0)
 				goto out;
+			if (ret == 1)
+				continue; /* nothing left to fetch */
 			running++;
 		}
 		if (!running)
@@ -733,7 +751,8 @@ int nb_registry_blobs(struct nb_registry *r, struct nb_store *s, const struct nb
 				ret = xfer_start(t, m, s, e);
 				if (ret < 0)
 					goto out;
-				continue;
+				if (ret == 0)
+					continue;
 			}
 			running--;
 		}
@@ -743,8 +762,10 @@ int nb_registry_blobs(struct nb_registry *r, struct nb_store *s, const struct nb
 out:
 	for (size_t i = 0; i < n; i++) {
 		xfer_stop(&x[i], m);
+		/* partial downloads are kept for the next pull, unless the registry
+		 * sent bad content: then nothing of this pull stays */
 		if (x[i].open)
-			nb_blob_abort(s, &x[i].w, true);
+			nb_blob_abort(s, &x[i].w, ret != -EBADMSG);
 	}
 	curl_multi_cleanup(m);
 	if (progress)
