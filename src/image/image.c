@@ -369,8 +369,11 @@ int nb_image_pull(const char *refstr, const struct nb_pull_opts *o, char *id, si
 out:
 	nb_manifest_free(&m);
 	nb_registry_free(reg);
-	if (r < 0)
+	if (r < 0) {
+		/* what this pull stored and no image uses goes (partials stay) */
+		nb_store_gc(&s, db, false, NULL, NULL);
 		return nb_err_wrap(e, "pull %s", name);
+	}
 	return 0;
 }
 
@@ -448,15 +451,19 @@ int nb_image_import(const char *spec, char *id, size_t idlen, char *name, size_t
 	if (r < 0)
 		return r;
 	r = nb_layout_import(&s, dir, tag, &f, &n, e);
-	if (r < 0)
+	if (r < 0) {
+		nb_store_gc(&s, db, false, NULL, NULL);
 		return nb_err_wrap(e, "import");
+	}
 	if (n > 1)
 		return nb_err_set(e, EINVAL, "import %s: %zu images in the layout; name one with oci:DIR:TAG",
 				  dir, n);
 	found_name(f[0].name, dir, tag, nm, sizeof(nm));
 	r = commit_image(&s, db, f[0].manifest, NULL, nm, &plat, id, idlen, e);
-	if (r < 0)
+	if (r < 0) {
+		nb_store_gc(&s, db, false, NULL, NULL);
 		return nb_err_wrap(e, "import %s", dir);
+	}
 	if (name)
 		snprintf(name, namelen, "%s", nm);
 	return nb_store_save_db(&s, db, e);
@@ -482,8 +489,10 @@ int nb_image_load(const char *file, char ***names, struct nb_err *e)
 	if (r < 0)
 		return r;
 	r = nb_archive_load(&s, file, &f, &n, e);
-	if (r < 0)
+	if (r < 0) {
+		nb_store_gc(&s, db, false, NULL, NULL);
 		return nb_err_wrap(e, "load");
+	}
 	out = calloc(n + 1, sizeof(*out));
 	if (!out)
 		return nb_err_set(e, ENOMEM, "load: out of memory");
@@ -494,6 +503,10 @@ int nb_image_load(const char *file, char ***names, struct nb_err *e)
 		r = commit_image(&s, db, f[i].manifest, NULL, nm, &plat, id, sizeof(id), e);
 		if (r < 0) {
 			nb_strv_free(out);
+			json_object_put(db);
+			db = NULL;
+			if (nb_store_load_db(&s, &db, NULL) == 0)
+				nb_store_gc(&s, db, false, NULL, NULL);
 			return nb_err_wrap(e, "load %s", file);
 		}
 		out[i] = strdup(nm);

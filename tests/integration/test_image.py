@@ -445,21 +445,25 @@ def test_pull_killed_then_repeated(nb, registry):
 
 
 def test_load_docker_and_oci_archives(nb, registry, tmp_path):
-    src = f"docker://{registry.host}/test/multi:latest"
+    # docker-archive cannot hold zstd layers: it gets 'shared' (two gzip layers)
     da, oa = tmp_path / "img-docker.tar", tmp_path / "img-oci.tar"
-    subprocess.run(["skopeo", "copy", "-q", "--src-tls-verify=false", src,
-                    f"docker-archive:{da}:example.org/da/multi:v1"], check=True,
+    subprocess.run(["skopeo", "copy", "-q", "--src-tls-verify=false",
+                    f"docker://{registry.host}/test/shared:latest",
+                    f"docker-archive:{da}:example.org/da/shared:v1"], check=True,
                    capture_output=True)
-    subprocess.run(["skopeo", "copy", "-q", "--src-tls-verify=false", src,
+    subprocess.run(["skopeo", "copy", "-q", "--src-tls-verify=false",
+                    f"docker://{registry.host}/test/multi:latest",
                     f"oci-archive:{oa}:v2"], check=True, capture_output=True)
     p = nb.run("load", "-i", da, check=True)
-    assert "Loaded image: example.org/da/multi:v1" in p.stdout
+    assert "Loaded image: example.org/da/shared:v1" in p.stdout
+    root = rootfs(nb, "example.org/da/shared:v1")
+    assert open(os.path.join(root, "extra")).read() == "extra\n"
+    assert os.access(os.path.join(root, "bin/busybox"), os.X_OK)
     p = nb.run("load", "-i", oa, check=True)
     assert "Loaded image: localhost/img-oci:v2" in p.stdout
-    for ref in ("example.org/da/multi:v1", "localhost/img-oci:v2"):
-        root = rootfs(nb, ref)
-        assert sorted(os.listdir(os.path.join(root, "opq"))) == ["z"]
-        assert open(os.path.join(root, "zst")).read() == "zstd layer\n"
+    root = rootfs(nb, "localhost/img-oci:v2")
+    assert sorted(os.listdir(os.path.join(root, "opq"))) == ["z"]
+    assert open(os.path.join(root, "zst")).read() == "zstd layer\n"
     msg = one_line_error(nb.run("load", "-i", tmp_path / "missing.tar"))
     assert "missing.tar" in msg
     (tmp_path / "junk.tar").write_bytes(b"not a tar at all" * 100)
