@@ -322,8 +322,10 @@ int nb_config_parse(const char *data, size_t len, struct nb_config *c, struct nb
 		return nb_err_set(e, EINVAL, "image config: rootfs.diff_ids is not a string array");
 	for (char **p = c->diff_ids; p && *p; p++, c->n_diff_ids++)
 		if (!nb_digest_valid(*p)) {
+			int q = nb_err_set(e, EINVAL, "image config: diff_id '%.80s' is not a sha256 digest", *p);
+
 			nb_config_free(c);
-			return nb_err_set(e, EINVAL, "image config: diff_id '%.80s' is not a sha256 digest", *p);
+			return q;
 		}
 	r = calloc(1, sizeof(*r));
 	if (!r) {
