@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /* image: the store's operations as commands use them. Each writer opens the
  * store with its lock, does its work, and publishes by saving images.json. */
+#include "image/diag.h"
 #include <errno.h>
 #include <json-c/json.h>
 #include <libgen.h>
@@ -204,7 +205,7 @@ static int commit_image(struct nb_store *s, json_object *db, const char *manifes
 			nb_manifest_free(&m);
 			return nb_err_wrap(e, "index %s", manifest);
 		}
-		strcpy(child, d->digest);
+		snprintf(child, sizeof(child), "%s", d->digest);
 		nb_manifest_free(&m);
 		return commit_image(s, db, child, manifest, name, plat, id, idlen, e);
 	}
@@ -285,7 +286,7 @@ int nb_image_pull(const char *refstr, const struct nb_pull_opts *o, char *id, si
 	autostore struct nb_store s = { .dfd = -1, .lockfd = -1 };
 	autojson json_object *db = NULL;
 	autofree char *data = NULL;
-	autofree struct nb_desc *descs = NULL;
+	struct nb_desc *descs = NULL;
 	struct nb_registry *reg = NULL;
 	struct nb_platform plat;
 	struct nb_manifest m = { 0 };
@@ -328,7 +329,7 @@ int nb_image_pull(const char *refstr, const struct nb_pull_opts *o, char *id, si
 		r = nb_store_put_blob(&s, data, len, index, e);
 		if (r < 0)
 			goto out;
-		strcpy(child, d->digest);
+		snprintf(child, sizeof(child), "%s", d->digest);
 		nb_manifest_free(&m);
 		free(data);
 		data = NULL;
@@ -367,6 +368,7 @@ int nb_image_pull(const char *refstr, const struct nb_pull_opts *o, char *id, si
 		goto out;
 	r = nb_store_save_db(&s, db, e);
 out:
+	free(descs);
 	nb_manifest_free(&m);
 	nb_registry_free(reg);
 	if (r < 0) {
@@ -413,17 +415,17 @@ static void found_name(const char *found, const char *source, const char *tag, c
 		snprintf(out, len, "localhost/%s:latest", base);
 }
 
-/* split_oci() - "oci:DIR[:TAG]" into DIR and TAG (NULL) */
-static void split_oci(const char *spec, char *dir, size_t len, char **tag)
+/* split_oci() - "oci:DIR[:TAG]" into DIR and TAG ("" when none) */
+static void split_oci(const char *spec, char *dir, size_t len, char *tag, size_t tlen)
 {
 	const char *p = strncmp(spec, "oci:", 4) == 0 ? spec + 4 : spec;
 	const char *slash = strrchr(p, '/');
 	const char *colon = strrchr(slash ? slash : p, ':');
 
-	*tag = NULL;
+	tag[0] = '\0';
 	if (colon && colon[1]) {
 		snprintf(dir, len, "%.*s", (int)(colon - p), p);
-		*tag = strdup(colon + 1);
+		snprintf(tag, tlen, "%s", colon + 1);
 	} else {
 		snprintf(dir, len, "%s", p);
 	}
@@ -436,13 +438,12 @@ int nb_image_import(const char *spec, char *id, size_t idlen, char *name, size_t
 	autostore struct nb_store s = { .dfd = -1, .lockfd = -1 };
 	autojson json_object *db = NULL;
 	autofree struct nb_found *f = NULL;
-	autofree char *tag = NULL;
-	char dir[PATH_MAX], nm[700];
+	char dir[PATH_MAX], nm[700], tag[256];
 	struct nb_platform plat;
 	size_t n;
 	int r;
 
-	split_oci(spec, dir, sizeof(dir), &tag);
+	split_oci(spec, dir, sizeof(dir), tag, sizeof(tag));
 	nb_platform_parse(NULL, &plat, NULL);
 	r = nb_store_open(&s, true, e);
 	if (r < 0)
@@ -450,7 +451,7 @@ int nb_image_import(const char *spec, char *id, size_t idlen, char *name, size_t
 	r = nb_store_load_db(&s, &db, e);
 	if (r < 0)
 		return r;
-	r = nb_layout_import(&s, dir, tag, &f, &n, e);
+	r = nb_layout_import(&s, dir, tag[0] ? tag : NULL, &f, &n, e);
 	if (r < 0) {
 		nb_store_gc(&s, db, false, NULL, NULL);
 		return nb_err_wrap(e, "import");
@@ -458,7 +459,7 @@ int nb_image_import(const char *spec, char *id, size_t idlen, char *name, size_t
 	if (n > 1)
 		return nb_err_set(e, EINVAL, "import %s: %zu images in the layout; name one with oci:DIR:TAG",
 				  dir, n);
-	found_name(f[0].name, dir, tag, nm, sizeof(nm));
+	found_name(f[0].name, dir, tag[0] ? tag : NULL, nm, sizeof(nm));
 	r = commit_image(&s, db, f[0].manifest, NULL, nm, &plat, id, idlen, e);
 	if (r < 0) {
 		nb_store_gc(&s, db, false, NULL, NULL);
@@ -689,7 +690,7 @@ int nb_image_open_rootfs(const char *ref, char *rootfs, size_t rootfs_len,
 	autostore struct nb_store s = { .dfd = -1, .lockfd = -1 };
 	autojson json_object *db = NULL;
 	autofree char *cdata = NULL;
-	char id[NB_DIGEST_LEN + 1], name[700], lease[PATH_MAX];
+	char id[NB_DIGEST_LEN + 1] = "", name[700], lease[PATH_MAX];
 	const char *want = ref;
 	json_object *img;
 	struct nb_config c;

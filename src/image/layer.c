@@ -11,6 +11,7 @@
  * is never followed: it is removed and created anew, so neither a symlink nor
  * a hard link shared with a parent tree is ever written through. Hard link
  * targets are resolved the same way, so they cannot name a file outside. */
+#include "image/diag.h"
 #include <archive.h>
 #include <archive_entry.h>
 #include <dirent.h>
@@ -145,6 +146,7 @@ static int clean_name(struct applier *a, const char *name, char *out, size_t len
 	size_t o = 0;
 	const char *p = name;
 
+	out[0] = '\0';
 	if (name[0] == '/')
 		return refuse(a, EPERM, "absolute path refused");
 	while (*p) {
@@ -178,9 +180,10 @@ static int walk(struct applier *a, const char *dir, bool create, int *out)
 {
 	int stack[MAX_DEPTH];
 	int depth = 0, links = 0, r = 0;
-	autofree char *rest = strdup(dir);
+	char *rest = strdup(dir);
 	char *p;
 
+	*out = -1;
 	if (!rest)
 		return refuse(a, ENOMEM, "out of memory");
 	stack[0] = a->rootfd;
@@ -271,6 +274,7 @@ next:
 out:
 	while (depth > 0)
 		close(stack[depth--]);
+	free(rest);
 	return r;
 }
 
@@ -297,7 +301,7 @@ static int parent_of(struct applier *a, const char *path, bool create, int *out,
 	if (r < 0)
 		return r;
 	a->cache_fd = *out;
-	strcpy(a->cache_dir, dir);
+	snprintf(a->cache_dir, sizeof(a->cache_dir), "%s", dir);
 	return 0;
 }
 
@@ -508,7 +512,7 @@ static int write_data(struct applier *a, struct archive *ar, struct archive_entr
 /* opaque() - empty directory @dir of what lower layers put there */
 static int opaque(struct applier *a, const char *dir)
 {
-	int pfd, r;
+	int pfd = -1, r;
 	autoclose int fd = -1;
 	autodir DIR *d = NULL;
 	struct dirent *de;
@@ -540,7 +544,7 @@ static int apply_entry(struct applier *a, struct archive *ar, struct archive_ent
 {
 	char path[4096];
 	const char *leaf, *hl;
-	int pfd, r;
+	int pfd = -1, r;
 	bool is_dir;
 	mode_t type = archive_entry_filetype(ent);
 	struct timespec ts[2];
@@ -594,7 +598,7 @@ static int apply_entry(struct applier *a, struct archive *ar, struct archive_ent
 	if (hl) {
 		char target[4096];
 		const char *tleaf;
-		int tfd;
+		int tfd = -1;
 		struct applier b = *a;
 		struct stat st;
 
@@ -742,7 +746,7 @@ int nb_layer_apply(int rootfd, int fd, const char *name, struct nb_err *e)
 	forget_cache(&a);
 	for (size_t i = a.n_dirs; i > 0; i--) {
 		const char *leaf;
-		int pfd;
+		int pfd = -1;
 
 		a.entry = a.dirs[i - 1].path;
 		if (parent_of(&a, a.dirs[i - 1].path, false, &pfd, &leaf) == 0)

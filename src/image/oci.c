@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /* oci: JSON decoding of manifests, indexes and configs with json-c.
  * Every field is type-checked; unknown fields are ignored as the spec asks. */
+#include "image/diag.h"
 #include <errno.h>
 #include <json-c/json.h>
 #include <stdio.h>
@@ -97,7 +98,7 @@ static int parse_desc(json_object *o, struct nb_desc *d, const char *what, struc
 	dg = get_str(o, "digest");
 	if (!dg || !nb_digest_valid(dg))
 		return nb_err_set(e, EINVAL, "%s: descriptor without a valid sha256 digest", what);
-	strcpy(d->digest, dg);
+	snprintf(d->digest, sizeof(d->digest), "%s", dg);
 	size = get_type(o, "size", json_type_int);
 	if (!size || json_object_get_int64(size) < 0)
 		return nb_err_set(e, EINVAL, "%s: descriptor %s without a valid size", what, dg);
@@ -186,21 +187,21 @@ int nb_platform_parse(const char *s, struct nb_platform *p, struct nb_err *e)
 	if (!s) {
 		struct utsname u;
 
-		strcpy(p->os, "linux");
+		snprintf(p->os, sizeof(p->os), "%s", "linux");
 		uname(&u);
 		if (strcmp(u.machine, "x86_64") == 0)
-			strcpy(p->arch, "amd64");
+			snprintf(p->arch, sizeof(p->arch), "%s", "amd64");
 		else if (strcmp(u.machine, "aarch64") == 0)
-			strcpy(p->arch, "arm64");
+			snprintf(p->arch, sizeof(p->arch), "%s", "arm64");
 		else if (strcmp(u.machine, "i686") == 0 || strcmp(u.machine, "i386") == 0)
-			strcpy(p->arch, "386");
+			snprintf(p->arch, sizeof(p->arch), "%s", "386");
 		else
 			copy_str(p->arch, sizeof(p->arch), u.machine);
 		return 0;
 	}
 	if (strlen(s) >= sizeof(buf))
 		return nb_err_set(e, EINVAL, "platform '%.40s...': too long", s);
-	strcpy(buf, s);
+	snprintf(buf, sizeof(buf), "%s", s);
 	a = strchr(buf, '/');
 	if (!a || a == buf || !a[1])
 		return nb_err_set(e, EINVAL, "platform '%s': expected OS/ARCH[/VARIANT]", s);
@@ -214,10 +215,10 @@ int nb_platform_parse(const char *s, struct nb_platform *p, struct nb_err *e)
 	if (strlen(buf) >= sizeof(p->os) || strlen(a) >= sizeof(p->arch) ||
 	    (v && strlen(v) >= sizeof(p->variant)))
 		return nb_err_set(e, EINVAL, "platform '%s': too long", s);
-	strcpy(p->os, buf);
-	strcpy(p->arch, a);
+	snprintf(p->os, sizeof(p->os), "%s", buf);
+	snprintf(p->arch, sizeof(p->arch), "%s", a);
 	if (v)
-		strcpy(p->variant, v);
+		snprintf(p->variant, sizeof(p->variant), "%s", v);
 	return 0;
 }
 
@@ -379,7 +380,7 @@ void nb_chain_ids(char *const *diff_ids, size_t n, char (*out)[NB_DIGEST_LEN + 1
 		char buf[2 * NB_DIGEST_LEN + 2];
 
 		if (i == 0) {
-			strcpy(out[0], diff_ids[0]);
+			snprintf(out[0], NB_DIGEST_LEN + 1, "%s", diff_ids[0]);
 			continue;
 		}
 		snprintf(buf, sizeof(buf), "%s %s", out[i - 1], diff_ids[i]);

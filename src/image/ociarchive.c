@@ -8,6 +8,7 @@
  * their name; small JSON documents are also kept in memory. Then index.json
  * (OCI) or manifest.json (docker) says which blobs make which image; for a
  * docker-archive an OCI manifest is written for it. */
+#include "image/diag.h"
 #include <archive.h>
 #include <archive_entry.h>
 #include <errno.h>
@@ -199,7 +200,7 @@ int nb_layout_import(struct nb_store *s, const char *dir, const char *tag,
 		struct stat bs;
 		char rel[128];
 
-		strcpy(d.digest, (*out)[i].manifest);
+		snprintf(d.digest, sizeof(d.digest), "%s", (*out)[i].manifest);
 		snprintf(rel, sizeof(rel), "blobs/sha256/%s", nb_digest_hex(d.digest));
 		if (fstatat(dfd, rel, &bs, AT_SYMLINK_NOFOLLOW) == 0)
 			d.size = bs.st_size;
@@ -318,7 +319,7 @@ static int read_entry(struct nb_store *s, struct archive *ar, struct aentry *ae,
 					  ae->name);
 		want = tmp;
 		if (nb_store_has_blob(s, want, -1)) {
-			strcpy(ae->digest, want);
+			snprintf(ae->digest, sizeof(ae->digest), "%s", want);
 			if (!keep)
 				return 0;
 		}

@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /* ref: reference grammar of the distribution spec, normalized like podman. */
+#include "image/diag.h"
 #include <ctype.h>
 #include <errno.h>
 #include <stdbool.h>
@@ -67,14 +68,14 @@ int nb_ref_parse(const char *s, struct nb_ref *r, struct nb_err *e)
 		s += 9;
 	if (strlen(s) >= sizeof(buf))
 		return nb_err_set(e, EINVAL, "reference '%.64s...': too long", s);
-	strcpy(buf, s);
+	snprintf(buf, sizeof(buf), "%s", s);
 
 	at = strchr(buf, '@');
 	if (at) {
 		*at = '\0';
 		if (!nb_digest_valid(at + 1))
 			return nb_err_set(e, EINVAL, "reference '%s': invalid digest '%s'", s, at + 1);
-		strcpy(r->digest, at + 1);
+		snprintf(r->digest, sizeof(r->digest), "%s", at + 1);
 	}
 	/* The first component is a registry when it looks like a host. */
 	slash = strchr(buf, '/');
@@ -92,7 +93,7 @@ int nb_ref_parse(const char *s, struct nb_ref *r, struct nb_err *e)
 	}
 	if (!r->domain[0] || strcmp(r->domain, "index.docker.io") == 0 ||
 	    strcmp(r->domain, "registry-1.docker.io") == 0)
-		strcpy(r->domain, "docker.io");
+		snprintf(r->domain, sizeof(r->domain), "%s", "docker.io");
 
 	/* A tag is a ':' after the last '/'. */
 	slash = strrchr(rest, '/');
@@ -101,9 +102,9 @@ int nb_ref_parse(const char *s, struct nb_ref *r, struct nb_err *e)
 		*colon = '\0';
 		if (!tag_ok(colon + 1))
 			return nb_err_set(e, EINVAL, "reference '%s': invalid tag '%s'", s, colon + 1);
-		strcpy(r->tag, colon + 1);
+		snprintf(r->tag, sizeof(r->tag), "%s", colon + 1);
 	} else if (!r->digest[0]) {
-		strcpy(r->tag, "latest");
+		snprintf(r->tag, sizeof(r->tag), "%s", "latest");
 	}
 	if (!path_ok(rest))
 		return nb_err_set(e, EINVAL, "reference '%s': invalid repository name '%s'", s,

@@ -9,6 +9,7 @@
  * one curl multi transfer each, up to NB_PARALLEL at a time, each streaming
  * into a store blob writer that hashes as it writes; a transfer that fails
  * transiently is retried with a Range request from where it stopped. */
+#include "image/diag.h"
 #include <ctype.h>
 #include <curl/curl.h>
 #include <errno.h>
@@ -292,7 +293,7 @@ int nb_registry_new(const struct nb_ref *ref, const struct nb_pull_opts *o,
 	curl_global_init(CURL_GLOBAL_DEFAULT);
 	r->ref = *ref;
 	r->host = nb_ref_registry_host(&r->ref);
-	strcpy(r->scheme, "https");
+	snprintf(r->scheme, sizeof(r->scheme), "%s", "https");
 	r->insecure = !o->tls_verify || nb_registry_insecure(r->ref.domain);
 	r->verify = !r->insecure;
 	find_creds(r, o->creds);
@@ -478,7 +479,7 @@ static int request(struct nb_registry *r, const char *path, const char *accept, 
 		cc = get(r, url, accept, body, &h, code);
 		if (cc == CURLE_SSL_CONNECT_ERROR && r->insecure && strcmp(r->scheme, "https") == 0) {
 			nb_debug("registry %s: no TLS; using plain HTTP", r->host);
-			strcpy(r->scheme, "http");
+			snprintf(r->scheme, sizeof(r->scheme), "%s", "http");
 			continue;
 		}
 		if (cc == CURLE_OK && *code == 401 && !authed && h.www_auth[0]) {
@@ -691,7 +692,7 @@ static int xfer_finish(struct xfer *x, CURLM *m, struct nb_store *s, CURLcode cc
 int nb_registry_blobs(struct nb_registry *r, struct nb_store *s, const struct nb_desc *d,
 		      size_t n, bool progress, struct nb_err *e)
 {
-	autofree struct xfer *x = calloc(n ? n : 1, sizeof(*x));
+	struct xfer *x = calloc(n ? n : 1, sizeof(*x));
 	CURLM *m = curl_multi_init();
 	struct nb_progress prog;
 	size_t next = 0, running = 0;
@@ -702,6 +703,7 @@ int nb_registry_blobs(struct nb_registry *r, struct nb_store *s, const struct nb
 	if (!x || !m) {
 		if (m)
 			curl_multi_cleanup(m);
+		free(x);
 		return nb_err_set(e, ENOMEM, "registry: out of memory");
 	}
 	for (size_t i = 0; i < n; i++) {
@@ -768,6 +770,7 @@ out:
 			nb_blob_abort(s, &x[i].w, ret != -EBADMSG);
 	}
 	curl_multi_cleanup(m);
+	free(x);
 	if (progress)
 		nb_progress_done(&prog);
 	return ret < 0 ? ret : 0;

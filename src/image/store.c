@@ -10,6 +10,7 @@
  * read images.json (always whole), create a lease file, flock it, and then
  * check the tree is there; the collector renames a tree aside, checks leases
  * again, and only then removes it, so a tree with a lease is never removed. */
+#include "image/diag.h"
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -246,7 +247,7 @@ int nb_blob_commit(struct nb_store *s, struct nb_blob_writer *w, const char *wan
 	close(w->fd);
 	w->fd = -1;
 	if (out)
-		strcpy(out, got);
+		snprintf(out, NB_DIGEST_LEN + 1, "%s", got);
 	return 0;
 }
 
@@ -403,7 +404,7 @@ int nb_store_unpack(struct nb_store *s, char *const *layers, char *const *diff_i
 		char empty[NB_DIGEST_LEN + 1];
 
 		nb_sha256_buf("", 0, empty);
-		strcpy(top, nb_digest_hex(empty));
+		snprintf(top, 65, "%s", nb_digest_hex(empty));
 		snprintf(rel, sizeof(rel), "rootfs/%s", top);
 		if (mkdirat(s->dfd, rel, 0755) < 0 && errno != EEXIST)
 			return nb_err_sys(e, errno, "create %s/%s", s->dir, rel);
@@ -430,7 +431,7 @@ int nb_store_unpack(struct nb_store *s, char *const *layers, char *const *diff_i
 		if (r < 0)
 			return r;
 	}
-	strcpy(top, nb_digest_hex(chain[n - 1]));
+	snprintf(top, 65, "%s", nb_digest_hex(chain[n - 1]));
 	return 0;
 }
 
