@@ -5,8 +5,12 @@ Images are made here, by hand: layers are tarballs written with Python's
 tarfile (so that hostile ones can be made too), put in an OCI layout, and
 pushed with skopeo. Each registry is session-scoped; each test has its own
 store (the `nb` fixture's NESTBOX_HOME)."""
+import base64
 import gzip
 import hashlib
+import http.client
+import http.server
+import threading
 import io
 import json
 import os
@@ -275,6 +279,89 @@ def auth_registry(tmp_path_factory, images):
     reg.push(images.path, "single", "private/img:1", creds="alice:s3cret")
     yield reg
     reg.stop()
+
+
+class TokenProxy:
+    """A registry front that asks for Bearer tokens, as Docker Hub does, and
+    forwards to a real registry. It can cut a blob's first answer short to
+    make a transient failure (the client must retry and resume)."""
+
+    def __init__(self, upstream, user=None, password=None):
+        self.upstream = upstream
+        self.token = "tok-" + os.urandom(8).hex()
+        self.cut_once = set()       # blob digests whose next answer is cut
+        self.ranges = []            # Range headers seen on blob requests
+        self.token_requests = []    # (query, had basic auth)
+        proxy = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *a):
+                pass
+
+            def do_GET(self):
+                if self.path.startswith("/token"):
+                    auth = self.headers.get("Authorization", "")
+                    want = "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()
+                    proxy.token_requests.append((self.path, auth.startswith("Basic ")))
+                    if user and auth != want:
+                        return self.reply(401, b"{}")
+                    return self.reply(200, json.dumps({"token": proxy.token}).encode())
+                if self.headers.get("Authorization") != f"Bearer {proxy.token}":
+                    self.send_response(401)
+                    self.send_header("WWW-Authenticate",
+                                     f'Bearer realm="http://{proxy.host}/token",'
+                                     f'service="nestbox-test",scope="repository:x:pull"')
+                    self.send_header("Content-Length", "0")
+                    self.end_headers()
+                    return
+                c = http.client.HTTPConnection(proxy.upstream, timeout=30)
+                hdrs = {k: v for k, v in self.headers.items()
+                        if k.lower() in ("accept", "range")}
+                if "/blobs/" in self.path and "Range" in self.headers:
+                    proxy.ranges.append(self.headers["Range"])
+                c.request("GET", self.path, headers=hdrs)
+                r = c.getresponse()
+                body = r.read()
+                self.send_response(r.status)
+                for k, v in r.getheaders():
+                    if k.lower() in ("content-type", "docker-content-digest", "content-range",
+                                     "content-length", "location"):
+                        self.send_header(k, v)
+                self.end_headers()
+                digest = self.path.rsplit("/", 1)[-1]
+                if "/blobs/" in self.path and digest in proxy.cut_once and len(body) > 1000:
+                    proxy.cut_once.discard(digest)
+                    self.wfile.write(body[:len(body) // 2])
+                    self.wfile.flush()
+                    self.close_connection = True
+                    return
+                self.wfile.write(body)
+
+            def reply(self, code, body):
+                self.send_response(code)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self.host = f"127.0.0.1:{self.server.server_address[1]}"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    def stop(self):
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.fixture
+def token_proxy(registry):
+    p = TokenProxy(registry.host, "bob", "pw")
+    yield p
+    p.stop()
 
 
 # ---------------------------------------------------------------- helpers
@@ -575,3 +662,36 @@ def test_bad_references(nb):
     assert "nothere" in msg and "not known" in msg
     one_line_error(nb.run("pull", "--platform", "linux", "busybox"))
     one_line_error(nb.run("pull", "--tls-verify=maybe", "busybox"))
+
+
+def test_bearer_token_and_resumed_blob(nb, token_proxy, images):
+    """Token auth from the WWW-Authenticate challenge (with basic credentials
+    for the token endpoint), and a blob answer cut short mid-way: retried and
+    resumed with a Range request, then verified."""
+    ref = f"{token_proxy.host}/test/big"
+    msg = one_line_error(nb.run("pull", "--tls-verify=false", ref))
+    assert "token" in msg and "401" in msg
+    man = json.load(open(os.path.join(images.path, "blobs", "sha256", [
+        m for m in images.index if m["annotations"]["org.opencontainers.image.ref.name"]
+        == "big"][0]["digest"][7:])))
+    layer = man["layers"][0]
+    token_proxy.cut_once.add(layer["digest"])
+    nb.run("pull", "--tls-verify=false", "--creds", "bob:pw", ref, check=True)
+    assert token_proxy.token_requests and all(b for _, b in token_proxy.token_requests[1:])
+    assert "scope=repository%3Atest%2Fbig%3Apull" in token_proxy.token_requests[-1][0]
+    assert any(r.startswith("bytes=") and r != "bytes=0-" for r in token_proxy.ranges), \
+        token_proxy.ranges
+    root = rootfs(nb, ref)
+    assert os.path.getsize(os.path.join(root, "big")) == 24 << 20
+
+
+def test_concurrent_pulls_of_one_image(nb, registry):
+    ref = f"{registry.host}/test/big"
+    procs = [nb.popen("pull", "-q", "--tls-verify=false", ref, stdout=subprocess.PIPE,
+                      stderr=subprocess.PIPE, text=True) for _ in range(3)]
+    outs = [p.communicate(timeout=120) for p in procs]
+    assert [p.returncode for p in procs] == [0, 0, 0], outs
+    assert len({o for o, _ in outs}) == 1
+    assert len(image_list(nb)) == 1
+    assert len(os.listdir(store(nb, "rootfs"))) == 2
+    assert os.listdir(store(nb, "tmp")) == []
