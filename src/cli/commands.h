@@ -18,5 +18,6 @@ struct nb_command {
 
 /* One line per subcommand; keep sorted. */
 int cmd_doctor(int argc, char **argv);
+int cmd_run(int argc, char **argv);
 
 #endif

@@ -11,6 +11,7 @@
 
 static const struct nb_command commands[] = {
 	{ "doctor", cmd_doctor, "show the machine, what nestbox will use on it, and why" },
+	{ "run", cmd_run, "run a command in a new VM made from an image" },
 };
 
 static void usage(FILE *out)
