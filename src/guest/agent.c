@@ -217,6 +217,22 @@ static int exec_cmd(char **argv, char **env)
 	return saved;
 }
 
+/* mkdir -p as root, ignoring what exists (the chdir reports real failures) */
+static void mkdir_p(const char *path)
+{
+	char p[4096];
+
+	snprintf(p, sizeof(p), "%s", path);
+	for (char *s = p + 1; *s; s++) {
+		if (*s == '/') {
+			*s = 0;
+			mkdir(p, 0755);
+			*s = '/';
+		}
+	}
+	mkdir(p, 0755);
+}
+
 static void send_exit(struct agent *a, uint16_t id, uint32_t code, const char *msg)
 {
 	nb_ctl_put_exit(&a->g->out, id, code, msg);
@@ -249,7 +265,7 @@ static int spawn(struct agent *a, int slot, uint16_t id, const struct nb_ctl_fra
 	}
 	env = make_env(&sp, &ident, a->g->cfg.hostname);
 	if (sp.cwd[0])
-		mkdir(sp.cwd, 0755); /* like podman: a missing workdir is created */
+		mkdir_p(sp.cwd); /* like podman: a missing workdir is created */
 	memset(p, 0, sizeof(*p));
 	p->id = id;
 	p->in_fd = p->out_fd = p->err_fd = -1;
@@ -300,17 +316,23 @@ static int spawn(struct agent *a, int slot, uint16_t id, const struct nb_ctl_fra
 		}
 		if (setgroups(1, &ident.gid) < 0 || setgid(ident.gid) < 0 ||
 		    setuid(ident.uid) < 0) {
-			e = errno;
-			n = write(ep[1], &e, sizeof(e));
+			int msg[2] = { 1, errno };
+
+			n = write(ep[1], msg, sizeof(msg));
 			_exit(125);
 		}
 		if (sp.cwd[0] && chdir(sp.cwd) < 0) {
-			e = errno;
-			n = write(ep[1], &e, sizeof(e));
+			int msg[2] = { 2, errno };
+
+			n = write(ep[1], msg, sizeof(msg));
 			_exit(126);
 		}
 		e = exec_cmd(sp.argv, env);
-		n = write(ep[1], &e, sizeof(e));
+		{
+			int msg[2] = { 3, e };
+
+			n = write(ep[1], msg, sizeof(msg));
+		}
 		(void)n;
 		_exit(127);
 	}
@@ -320,17 +342,31 @@ static int spawn(struct agent *a, int slot, uint16_t id, const struct nb_ctl_fra
 		send_exit(a, id, 125, "fork failed");
 		goto fail;
 	}
-	n = read(ep[0], &code, sizeof(code));
-	close(ep[0]);
-	if (n == sizeof(code)) {
-		waitpid(pid, NULL, 0);
-		if (code == ENOENT)
-			snprintf(err, sizeof(err), "%s: executable file not found in $PATH",
-				 sp.argv[0]);
-		else
-			snprintf(err, sizeof(err), "%s: %s", sp.argv[0], strerror(code));
-		send_exit(a, id, code == ENOENT ? 127 : 126, err);
-		goto fail;
+	{
+		int msg[2] = { 0, 0 };
+
+		n = read(ep[0], msg, sizeof(msg));
+		close(ep[0]);
+		if (n == sizeof(msg)) {
+			uint32_t ec = 126;
+
+			waitpid(pid, NULL, 0);
+			code = msg[1];
+			if (msg[0] == 1) {
+				snprintf(err, sizeof(err), "set user %s: %s", sp.user, strerror(code));
+				ec = 125;
+			} else if (msg[0] == 2) {
+				snprintf(err, sizeof(err), "workdir %s: %s", sp.cwd, strerror(code));
+			} else if (code == ENOENT) {
+				snprintf(err, sizeof(err), "%s: executable file not found in $PATH",
+					 sp.argv[0]);
+				ec = 127;
+			} else {
+				snprintf(err, sizeof(err), "%s: %s", sp.argv[0], strerror(code));
+			}
+			send_exit(a, id, ec, err);
+			goto fail;
+		}
 	}
 	p->used = true;
 	p->pid = pid;
