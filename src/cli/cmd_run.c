@@ -241,10 +241,6 @@ int cmd_run(int argc, char **argv)
 	}
 	o.cmd = argv + optind;
 	o.env = env.v;
-	if (o.detach) {
-		nb_error("run: -d is not supported yet");
-		goto out;
-	}
 	code = nb_run(&o, &e);
 	if (e.code)
 		goto err;

@@ -18,6 +18,12 @@ struct nb_command {
 
 /* One line per subcommand; keep sorted. */
 int cmd_doctor(int argc, char **argv);
+int cmd_exec(int argc, char **argv);
+int cmd_logs(int argc, char **argv);
+int cmd_ps(int argc, char **argv);
+int cmd_rm(int argc, char **argv);
 int cmd_run(int argc, char **argv);
+int cmd_stop(int argc, char **argv);
+int cmd_wait(int argc, char **argv);
 
 #endif

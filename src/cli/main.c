@@ -11,7 +11,13 @@
 
 static const struct nb_command commands[] = {
 	{ "doctor", cmd_doctor, "show the machine, what nestbox will use on it, and why" },
+	{ "exec", cmd_exec, "run another command in a running VM" },
+	{ "logs", cmd_logs, "show the output of a detached VM's command" },
+	{ "ps", cmd_ps, "list VMs started with run -d" },
+	{ "rm", cmd_rm, "remove a VM (-f: also a running one)" },
 	{ "run", cmd_run, "run a command in a new VM made from an image" },
+	{ "stop", cmd_stop, "stop a running VM" },
+	{ "wait", cmd_wait, "wait for a VM's command to exit, print its code" },
 };
 
 static void usage(FILE *out)

@@ -17,10 +17,17 @@
 #include "boot/boot.h"
 #include "control/proto.h"
 #include "lib/cleanup.h"
+#include "lib/fileio.h"
 #include "lib/log.h"
 #include "virt/virt.h"
 #include "vmm/qemu.h"
 #include "vmm/session.h"
+#include "vmm/state.h"
+#include "vmm/supervise.h"
+#include <fcntl.h>
+#include <sys/file.h>
+#include <sys/wait.h>
+#include <time.h>
 #ifdef NB_HAVE_NESTFS
 #include "fs/server.h"
 #endif
@@ -328,8 +335,16 @@ static void make_id(char *id, size_t len)
 		snprintf(id, len, "%02x%02x%02x%02x%02x%02x", r[0], r[1], r[2], r[3], r[4], r[5]);
 }
 
-/* nb_run() - see run.h */
-int nb_run(const struct nb_run_opts *o, struct nb_err *e)
+/* What a detached run's supervisor carries into run_vm(). */
+struct detach {
+	struct nb_vm_state *st;
+	int ready_fd;
+	int listen_fd;
+};
+
+/* Boot the VM and supervise it: in the foreground (@det NULL) or as the
+ * daemon of a detached VM. Returns the exit code. */
+static int run_vm(const struct nb_run_opts *o, struct detach *det, struct nb_err *e)
 {
 	struct nb_session sess = { .t0_ns = nb_mono_ns(), .console_log = -1 };
 	struct nb_vm_config vm = { .initrd_fd = -1, .ctl_fd = -1, .console_fd = -1 };
@@ -413,7 +428,10 @@ int nb_run(const struct nb_run_opts *o, struct nb_err *e)
 	for (unsigned i = 0; i < o->nports; i++)
 		snprintf(vm.fwds[vm.nfwds++], sizeof(vm.fwds[0]), "%s", o->ports[i]);
 
-	make_id(id, sizeof(id));
+	if (det)
+		snprintf(id, sizeof(id), "%s", det->st->id);
+	else
+		make_id(id, sizeof(id));
 	cfg.hostname = o->name ? o->name : id;
 	cfg.net = 1;
 	if (add_share(&sh, &vm, &cfg, rootfs, "/", true, true, e) < 0)
@@ -422,7 +440,8 @@ int nb_run(const struct nb_run_opts *o, struct nb_err *e)
 		if (add_share(&sh, &vm, &cfg, o->volumes[i].host, o->volumes[i].guest,
 			      o->volumes[i].ro, false, e) < 0)
 			goto out;
-	sp.flags = (o->tty ? NB_SPAWN_TTY : 0) | (o->interactive ? NB_SPAWN_STDIN : 0);
+	/* Detached, nobody feeds stdin: the command gets /dev/null. */
+	sp.flags = (o->tty ? NB_SPAWN_TTY : 0) | (o->interactive && !det ? NB_SPAWN_STDIN : 0);
 	if (o->tty) {
 		struct winsize ws;
 
@@ -463,6 +482,20 @@ int nb_run(const struct nb_run_opts *o, struct nb_err *e)
 	for (unsigned i = 0; i < sh.n; i++)
 		if (vm.shares[i].fd >= 0)
 			close(steal_fd(&vm.shares[i].fd));
+	if (det) {
+		struct nb_supervisor sv = {
+			.qemu_pid = sess.qemu_pid, .qemu_pidfd = sess.qemu_pidfd, .ctl = ctl[0],
+			.console = con[0], .ready_fd = det->ready_fd, .listen_fd = det->listen_fd,
+			.boot_timeout_ms = o->boot_timeout_ms ? o->boot_timeout_ms
+							      : default_boot_timeout(vm.kvm),
+			.st = det->st,
+		};
+
+		code = nb_supervise(&sv) < 0 ? NB_EXIT_FAILURE : 0;
+		det->ready_fd = sv.ready_fd;
+		close(sess.qemu_pidfd);
+		goto out;
+	}
 	sess.ctl = ctl[0];
 	sess.console = con[0];
 	sess.show_console = o->console;
@@ -497,4 +530,125 @@ out:
 #endif
 	sigprocmask(SIG_SETMASK, &old, NULL);
 	return e->code ? NB_EXIT_FAILURE : code;
+}
+
+/* The command line as one string, for ps. */
+static void join_cmd(const struct nb_run_opts *o, char *buf, size_t len)
+{
+	size_t used = 0;
+
+	buf[0] = 0;
+	if (o->entrypoint && o->entrypoint[0])
+		used += (size_t)snprintf(buf, len, "%s", o->entrypoint);
+	for (char **p = o->cmd; p && *p && used < len; p++)
+		used += (size_t)snprintf(buf + used, len - used, "%s%s", used ? " " : "", *p);
+}
+
+/* -d: state dir and lock, then a daemon (double fork, setsid) that runs the
+ * VM; this side waits for its word that the command started. */
+static int run_detached(const struct nb_run_opts *o, struct nb_err *e)
+{
+	struct nb_vm_state st = { .exit_code = -1 };
+	char root[PATH_MAX], lockp[PATH_MAX + 32], msg[8192];
+	int ready[2], lockfd, r;
+	size_t got = 0;
+	pid_t pid;
+
+	if (o->name && nb_state_name_taken(o->name))
+		return nb_err_set(e, EEXIST, "the name %s is already in use", o->name);
+	r = nb_state_root(root, sizeof(root), true, e);
+	if (r < 0)
+		return r;
+	make_id(st.id, sizeof(st.id));
+	snprintf(st.name, sizeof(st.name), "%s", o->name ? o->name : st.id);
+	snprintf(st.image, sizeof(st.image), "%s", o->image ? o->image : o->rootfs);
+	join_cmd(o, st.command, sizeof(st.command));
+	snprintf(st.status, sizeof(st.status), "starting");
+	st.created = (int64_t)time(NULL);
+	st.rm = o->rm;
+	if ((size_t)snprintf(st.dir, sizeof(st.dir), "%s/%s", root, st.id) >= sizeof(st.dir))
+		return nb_err_set(e, ENAMETOOLONG, "state directory: too long");
+	if (mkdir(st.dir, 0700) < 0)
+		return nb_err_sys(e, errno, "create %s", st.dir);
+	nb_state_path(&st, "lock", lockp, sizeof(lockp));
+	lockfd = open(lockp, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+	if (lockfd < 0 || flock(lockfd, LOCK_EX) < 0 || pipe2(ready, O_CLOEXEC) < 0) {
+		r = nb_err_sys(e, errno, "lock %s", lockp);
+		if (lockfd >= 0)
+			close(lockfd);
+		nb_state_remove(st.dir);
+		return r;
+	}
+	r = nb_state_write(&st, e);
+	pid = r < 0 ? -1 : fork();
+	if (pid == 0) {
+		struct detach det = { .st = &st, .ready_fd = ready[1], .listen_fd = -1 };
+		struct nb_err se = NB_ERR_INIT;
+		int nul, code;
+
+		close(ready[0]);
+		setsid();
+		if (fork() != 0)
+			_exit(0);
+		nul = open("/dev/null", O_RDWR);
+		dup2(nul, 0);
+		dup2(nul, 1);
+		dup2(nul, 2);
+		st.pid = getpid();
+		nb_state_write(&st, NULL);
+		det.listen_fd = nb_supervisor_listen(st.id, &se);
+		code = det.listen_fd < 0 ? NB_EXIT_FAILURE : run_vm(o, &det, &se);
+		if (det.ready_fd >= 0) {
+			char m[sizeof(se.msg) + 8];
+
+			snprintf(m, sizeof(m), "err %s", se.code ? se.msg : "the VM failed");
+			nb_write_all(det.ready_fd, m, strlen(m));
+		}
+		if (st.rm || code == NB_EXIT_FAILURE)
+			nb_state_remove(st.dir);
+		_exit(0);
+	}
+	close(ready[1]);
+	close(lockfd);
+	if (pid < 0) {
+		close(ready[0]);
+		nb_state_remove(st.dir);
+		return r < 0 ? r : nb_err_sys(e, errno, "fork");
+	}
+	while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)
+		;
+	for (;;) {
+		ssize_t n = read(ready[0], msg + got, sizeof(msg) - 1 - got);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			break;
+		got += (size_t)n;
+	}
+	close(ready[0]);
+	msg[got] = 0;
+	if (strcmp(msg, "ok") == 0) {
+		printf("%s\n", st.id);
+		return 0;
+	}
+	if (strncmp(msg, "exit ", 5) == 0) {
+		char *end;
+		long code = strtol(msg + 5, &end, 10);
+
+		if (*end == ' ' && end[1])
+			nb_error("%s", end + 1);
+		if (code != 0 || !end[0] || !end[1])
+			return (int)code;
+		printf("%s\n", st.id);
+		return 0;
+	}
+	return nb_err_set(e, EIO, "%s", strncmp(msg, "err ", 4) == 0 ? msg + 4
+					  : "the VM's supervisor died while starting");
+}
+
+/* nb_run() - see run.h */
+int nb_run(const struct nb_run_opts *o, struct nb_err *e)
+{
+	return o->detach ? run_detached(o, e) : run_vm(o, NULL, e);
 }

@@ -276,7 +276,8 @@ static void handle_signals(struct loop *l)
 		case SIGTERM:
 		case SIGHUP:
 			/* The CLI is told to stop: the VM goes with it. */
-			kill(l->s->qemu_pid, SIGKILL);
+			if (l->s->qemu_pid > 0)
+				kill(l->s->qemu_pid, SIGKILL);
 			if (!l->exited && !l->failed) {
 				l->code = 128 + (int)si.ssi_signo;
 				l->exited = true;
@@ -292,6 +293,8 @@ static void reap_qemu(struct loop *l, int wait_ms)
 {
 	struct pollfd p = { .fd = l->s->qemu_pidfd, .events = POLLIN };
 
+	if (l->s->qemu_pid <= 0)
+		return;
 	if (!l->qemu_gone && wait_ms > 0 && poll(&p, 1, wait_ms) <= 0)
 		kill(l->s->qemu_pid, SIGKILL);
 	if (!l->qemu_gone && wait_ms <= 0)
@@ -320,11 +323,33 @@ int nb_session_run(struct nb_session *s, struct nb_err *e)
 	l.sfd = signalfd(-1, &mask, SFD_NONBLOCK | SFD_CLOEXEC);
 	l.ep = epoll_create1(EPOLL_CLOEXEC);
 	fcntl(s->ctl, F_SETFL, fcntl(s->ctl, F_GETFL) | O_NONBLOCK);
-	fcntl(s->console, F_SETFL, fcntl(s->console, F_GETFL) | O_NONBLOCK);
+	if (s->console >= 0)
+		fcntl(s->console, F_SETFL, fcntl(s->console, F_GETFL) | O_NONBLOCK);
 	set_events(&l, s->ctl, EV_CTL, EPOLLIN);
-	set_events(&l, s->console, EV_CON, EPOLLIN);
+	if (s->console >= 0)
+		set_events(&l, s->console, EV_CON, EPOLLIN);
 	set_events(&l, l.sfd, EV_SIG, EPOLLIN);
-	set_events(&l, s->qemu_pidfd, EV_QEMU, EPOLLIN);
+	if (s->qemu_pidfd >= 0) {
+		set_events(&l, s->qemu_pidfd, EV_QEMU, EPOLLIN);
+	} else {
+		s->phase_ns[NB_PHASE_INIT] = 1; /* exec: the VM is up */
+	}
+	if (s->initial && s->initial->len) {
+		struct nb_ctl_buf *b = &l.out;
+
+		if (b->cap < s->initial->len) {
+			uint8_t *d = realloc(b->data, s->initial->len);
+
+			if (d) {
+				b->data = d;
+				b->cap = s->initial->len;
+			}
+		}
+		if (b->cap >= s->initial->len) {
+			memcpy(b->data, s->initial->data, s->initial->len);
+			b->len = s->initial->len;
+		}
+	}
 	if (s->tty && isatty(s->in_fd) && tcgetattr(s->in_fd, &saved) == 0) {
 		struct termios t = saved;
 
@@ -392,13 +417,15 @@ int nb_session_run(struct nb_session *s, struct nb_err *e)
 		}
 		flush_ctl(&l);
 		if (l.ctl_eof && !l.exited)
-			fail(&l, "the control channel closed before the command finished");
+			fail(&l, s->qemu_pid > 0 ? "the control channel closed before the command finished"
+					      : "the VM went away before the command finished");
 	}
 	if (raw)
 		tcsetattr(s->in_fd, TCSANOW, &saved);
 	/* The guest powers off after reporting; give it a moment, then kill. */
 	reap_qemu(&l, l.exited && !l.failed ? 3000 : 0);
-	read_console(&l);
+	if (s->console >= 0)
+		read_console(&l);
 	if (l.failed) {
 		char tail[CON_TAIL + 1];
 

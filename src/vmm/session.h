@@ -26,6 +26,10 @@
  * @t0_ns:	CLOCK_MONOTONIC when nestbox started (phase timings are relative)
  * @phase_ns:	guest CLOCK_BOOTTIME of each phase (0: not reached)
  * @phase_host_ns: host CLOCK_MONOTONIC when each phase report arrived
+ * @initial:	frames to send first (exec: the SPAWN); NULL for none
+ *
+ * For exec, @ctl is the supervisor's socket, @qemu_pid is 0 and
+ * @qemu_pidfd and @console are -1: the same loop, without the VM.
  */
 struct nb_session {
 	pid_t qemu_pid;
@@ -41,6 +45,7 @@ struct nb_session {
 	uint64_t t0_ns, qemu_start_ns;
 	uint64_t phase_ns[NB_PHASE_MAX + 1];
 	uint64_t phase_host_ns[NB_PHASE_MAX + 1];
+	const struct nb_ctl_buf *initial;
 };
 
 /**

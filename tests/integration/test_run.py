@@ -3,6 +3,7 @@
 Each VM boots in a couple of seconds under TCG; checks that a user would make
 one at a time share a VM where that still asserts each of them."""
 import hashlib
+import json
 import os
 import pty
 import select
@@ -256,3 +257,49 @@ def test_boot_timeout_fails_125_with_console_lines(nb, rootfs):
     p = run(nb, rootfs, "--boot-timeout", "300ms", "--", "true")
     assert p.returncode == 125
     assert "boot timed out" in p.stderr
+
+
+def test_detached_exec_ps_logs_stop_wait_rm(nb, rootfs):
+    p = nb.run("run", "-d", "--name", "bg", "--rootfs", rootfs, "--", "sh", "-c",
+               "echo started; echo to-err >&2; exec sleep 300", check=True)
+    vm_id = p.stdout.strip()
+    assert len(vm_id) == 12 and int(vm_id, 16) >= 0
+    # The name is taken while the VM exists.
+    again = nb.run("run", "-d", "--name", "bg", "--rootfs", rootfs, "--", "true")
+    assert again.returncode == 125 and "already in use" in again.stderr
+    ps = json.loads(nb.run("ps", "--format", "json", check=True).stdout)
+    assert [(v["Id"], v["Names"], v["State"]) for v in ps] == [(vm_id, ["bg"], "running")]
+    p = nb.run("exec", "bg", "sh", "-c", "echo in-exec $(cat /etc/hostname); exit 3")
+    assert p.returncode == 3 and p.stdout == "in-exec bg\n", p.stderr
+    p = nb.run("exec", "-i", "bg", "cat", input="through exec\n")
+    assert p.returncode == 0 and p.stdout == "through exec\n"
+    assert nb.run("exec", "bg", "no-such-cmd").returncode == 127
+    p = nb.run("rm", "bg")
+    assert p.returncode == 125 and "running" in p.stderr
+    logs = nb.run("logs", "bg", check=True).stdout
+    assert "started" in logs and "to-err" in logs
+    nb.run("stop", "-t", "5", "bg", check=True)
+    assert json.loads(nb.run("ps", "--format", "json", check=True).stdout) == []
+    ps = json.loads(nb.run("ps", "-a", "--format", "json", check=True).stdout)
+    assert ps[0]["State"] == "exited" and ps[0]["ExitCode"] == 143
+    assert nb.run("wait", "bg", check=True).stdout.strip() == "143"
+    p = nb.run("exec", "bg", "true")
+    assert p.returncode == 125 and "not running" in p.stderr
+    nb.run("rm", "bg", check=True)
+    assert json.loads(nb.run("ps", "-a", "--format", "json", check=True).stdout) == []
+
+
+def test_detached_wait_rm_and_rm_f(nb, rootfs):
+    b = nb.run("run", "-d", "--name", "forever", "--rootfs", rootfs, "--", "sleep", "300",
+               check=True).stdout.strip()
+    a = nb.run("run", "-d", "--rm", "--rootfs", rootfs, "--", "sh", "-c", "sleep 3; exit 7",
+               check=True).stdout.strip()
+    assert nb.run("wait", a, check=True).stdout.strip() == "7"
+    nb.run("rm", "-f", "forever", check=True)
+    deadline = time.time() + 10
+    while time.time() < deadline and json.loads(nb.run("ps", "-a", "--format", "json").stdout):
+        time.sleep(0.2)
+    assert json.loads(nb.run("ps", "-a", "--format", "json").stdout) == []
+    assert b
+    p = nb.run("run", "-d", "--rootfs", rootfs, "--", "no-such-command")
+    assert p.returncode == 127 and "no-such-command" in p.stderr
