@@ -706,6 +706,9 @@ int guest_agent_run(struct guest *g)
 	}
 	/* The VM ends with its command: stop whatever it left running. */
 	kill(-1, SIGKILL);
+	/* Volume writes reach the host before the host learns the end (it may
+	 * kill the VM as soon as it does). */
+	sync();
 	send_exit(&a, 0, (uint32_t)main_code, "");
 	return main_code;
 }

@@ -20,6 +20,7 @@
 #include "lib/fileio.h"
 #include "lib/log.h"
 #include "virt/virt.h"
+#include "vmm/facts.h"
 #include "vmm/qemu.h"
 #include "vmm/session.h"
 #include "vmm/state.h"
@@ -404,7 +405,12 @@ static int run_vm(const struct nb_run_opts *o, struct detach *det, struct nb_err
 			nb_err_set(e, ENOMEM, "out of memory");
 		goto out;
 	}
-	virt_gather("", &virt_host_ops, &facts);
+	{
+		struct virt_ops ops;
+
+		nb_run_virt_ops(&ops);
+		virt_gather("", &ops, &facts);
+	}
 	virt_decide(&facts, &dec);
 	if (o->accel == NB_ACCEL_KVM && !(facts.kvm_present && facts.kvm_probe == VIRT_KVM_RAN)) {
 		nb_err_set(e, ENODEV, "--accel kvm: KVM does not work here (see nestbox doctor)");

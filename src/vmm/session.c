@@ -422,8 +422,8 @@ int nb_session_run(struct nb_session *s, struct nb_err *e)
 	}
 	if (raw)
 		tcsetattr(s->in_fd, TCSANOW, &saved);
-	/* The guest powers off after reporting; give it a moment, then kill. */
-	reap_qemu(&l, l.exited && !l.failed ? 3000 : 0);
+	/* The guest synced before it reported: nothing is left to wait for. */
+	reap_qemu(&l, 0);
 	if (s->console >= 0)
 		read_console(&l);
 	if (l.failed) {
