@@ -63,9 +63,11 @@ int nb_kernel_find(const char *which, struct nb_kernel *k, struct nb_err *e)
 		r = kernels_dir(dir, sizeof(dir), e);
 		if (r < 0)
 			return r;
-		if (strlen(dir) + 9 >= sizeof(dir))
+		size_t dl = strlen(dir);
+
+		if (dl + 9 >= sizeof(dir))
 			return nb_err_set(e, ENAMETOOLONG, "kernel directory: too long");
-		strcat(dir, "/default");
+		snprintf(dir + dl, sizeof(dir) - dl, "/default");
 	} else if (stat(which, &st) == 0 && S_ISREG(st.st_mode)) {
 		char tmp[PATH_MAX];
 
@@ -359,6 +361,8 @@ int nb_initramfs_get(const struct nb_kernel *k, const char *init, char *out, siz
 	r = nb_modules_resolve(moddir, guest_modules, &mods, e);
 	if (r < 0)
 		return r;
+	if (!mods)
+		return nb_err_set(e, EINVAL, "kernel modules in %s: none resolved", moddir);
 	ctx = EVP_MD_CTX_new();
 	if (!ctx || !EVP_DigestInit_ex(ctx, EVP_sha256(), NULL)) {
 		EVP_MD_CTX_free(ctx);

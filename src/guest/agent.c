@@ -233,6 +233,13 @@ static void mkdir_p(const char *path)
 	mkdir(p, 0755);
 }
 
+/* In the child: tell the parent which step failed ({step, errno}). */
+static void report_child(int fd, const int msg[2])
+{
+	if (write(fd, msg, 2 * sizeof(int)) < 0)
+		_exit(125);
+}
+
 static void send_exit(struct agent *a, uint16_t id, uint32_t code, const char *msg)
 {
 	nb_ctl_put_exit(&a->g->out, id, code, msg);
@@ -318,22 +325,21 @@ static int spawn(struct agent *a, int slot, uint16_t id, const struct nb_ctl_fra
 		    setuid(ident.uid) < 0) {
 			int msg[2] = { 1, errno };
 
-			n = write(ep[1], msg, sizeof(msg));
+			report_child(ep[1], msg);
 			_exit(125);
 		}
 		if (sp.cwd[0] && chdir(sp.cwd) < 0) {
 			int msg[2] = { 2, errno };
 
-			n = write(ep[1], msg, sizeof(msg));
+			report_child(ep[1], msg);
 			_exit(126);
 		}
 		e = exec_cmd(sp.argv, env);
 		{
 			int msg[2] = { 3, e };
 
-			n = write(ep[1], msg, sizeof(msg));
+			report_child(ep[1], msg);
 		}
-		(void)n;
 		_exit(127);
 	}
 	close(ep[1]);

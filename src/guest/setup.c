@@ -106,8 +106,16 @@ static int find_port(const char *name, char *dev, size_t len)
 		if (read_small(p, v, sizeof(v)) < 0 || strcmp(v, name) != 0)
 			continue;
 		snprintf(p, sizeof(p), "/sys/class/virtio-ports/%s/dev", de->d_name);
-		if (read_small(p, v, sizeof(v)) < 0 || sscanf(v, "%u:%u", &maj, &min) != 2)
+		if (read_small(p, v, sizeof(v)) < 0)
 			continue;
+		{
+			char *end;
+
+			maj = (unsigned)strtoul(v, &end, 10);
+			if (*end != ':')
+				continue;
+			min = (unsigned)strtoul(end + 1, &end, 10);
+		}
 		snprintf(dev, len, "/dev/%s", de->d_name);
 		/* devtmpfs creates the node asynchronously; do not wait for it. */
 		if (access(dev, F_OK) < 0)

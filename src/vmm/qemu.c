@@ -147,6 +147,8 @@ pid_t nb_qemu_start(const struct nb_vm_config *c, bool die_with_parent, int *pid
 	r = nb_qemu_argv(c, &argv, e);
 	if (r < 0)
 		return r;
+	if (!argv || !argv[0])
+		return nb_err_set(e, EINVAL, "QEMU command line: empty");
 	pid = fork();
 	if (pid < 0) {
 		nb_strv_free(argv);
