@@ -19,6 +19,13 @@ static const struct nb_command commands[] = {
 	{ "prune", cmd_prune, "remove what no image name reaches" },
 	{ "pull", cmd_pull, "pull an image from a registry" },
 	{ "rmi", cmd_rmi, "remove images" },
+	{ "exec", cmd_exec, "run another command in a running VM" },
+	{ "logs", cmd_logs, "show the output of a detached VM's command" },
+	{ "ps", cmd_ps, "list VMs started with run -d" },
+	{ "rm", cmd_rm, "remove a VM (-f: also a running one)" },
+	{ "run", cmd_run, "run a command in a new VM made from an image" },
+	{ "stop", cmd_stop, "stop a running VM" },
+	{ "wait", cmd_wait, "wait for a VM's command to exit, print its code" },
 };
 
 static void usage(FILE *out)
