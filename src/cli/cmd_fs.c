@@ -267,6 +267,7 @@ static int fs_mount(int argc, char **argv)
 	sigaddset(&w.set, SIGINT);
 	sigaddset(&w.set, SIGTERM);
 	sigaddset(&w.set, SIGHUP);
+	sigaddset(&w.set, SIGUSR1);	/* from us: the mount ended on its own */
 	pthread_sigmask(SIG_BLOCK, &w.set, NULL);
 	fd = nestfs_connect(argv[optind], &e);
 	m = fd < 0 ? NULL : nestfs_mount_start(fd, argv[optind + 1], &mo, &e);
@@ -297,7 +298,7 @@ static int fs_mount(int argc, char **argv)
 		}
 	}
 	rc = nestfs_mount_wait(m);
-	pthread_kill(st, SIGTERM);
+	pthread_kill(st, SIGUSR1);
 	pthread_join(st, NULL);
 	nestfs_mount_free(m);
 	if (rc < 0) {

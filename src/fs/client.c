@@ -408,23 +408,54 @@ out:
 	return NULL;
 }
 
+/* Skip @n space-separated fields of @s; NULL if there are fewer. */
+static const char *skip_fields(const char *s, int n)
+{
+	while (n-- > 0) {
+		s = strchr(s, ' ');
+		if (!s)
+			return NULL;
+		s++;
+	}
+	return s;
+}
+
+/* Copy one space-terminated field into @out; false if it does not fit. */
+static bool copy_field(const char *s, char *out, size_t len)
+{
+	size_t n = strcspn(s, " \n");
+
+	if (n == 0 || n >= len)
+		return false;
+	memcpy(out, s, n);
+	out[n] = 0;
+	return true;
+}
+
 /* One line of /proc/self/mountinfo: device, mount point, fs type; false if unparsable. */
 static bool mountinfo_line(const char *line, dev_t *dev, char *mp, size_t mplen, char *fstype,
 			   size_t fslen)
 {
-	unsigned maj, min;
-	const char *sep;
-	int n = 0;
+	const char *p = skip_fields(line, 2), *sep;
+	unsigned long maj, min;
+	char *end;
 
-	if (sscanf(line, "%*u %*u %u:%u %*s %n", &maj, &min, &n) != 2 || !n)
+	if (!p)
+		return false;
+	maj = strtoul(p, &end, 10);
+	if (*end != ':')
+		return false;
+	min = strtoul(end + 1, &end, 10);
+	if (*end != ' ')
 		return false;
 	/* mountinfo escapes spaces as \040: compare what we can. */
-	if (sscanf(line + n, "%4095s", mp) != 1 || strlen(mp) >= mplen)
+	p = skip_fields(line, 4);
+	if (!p || !copy_field(p, mp, mplen))
 		return false;
-	sep = strstr(line + n, " - ");
-	if (!sep || sscanf(sep + 3, "%63s", fstype) != 1 || strlen(fstype) >= fslen)
+	sep = strstr(p, " - ");
+	if (!sep || !copy_field(sep + 3, fstype, fslen))
 		return false;
-	*dev = makedev(maj, min);
+	*dev = makedev((unsigned)maj, (unsigned)min);
 	return true;
 }
 

@@ -84,50 +84,46 @@ struct fs_waiter {
 struct fs_conn {
 	struct nestfs_server *srv;
 	struct fs_conn *next;
+	pthread_t reader;	/* the keeper: joins the workers, frees the connection */
+	pthread_t *workers;
+	uint8_t *rbuf;		/* the stream's read side (under rmu) */
+	size_t rhave, roff;
+	struct fs_reply *ohead, *otail;	/* replies waiting for the writer (under omu) */
+	struct fs_waiter *waiters;	/* under imu */
+
+	/* tables, under tmu */
+	struct fs_inode **inodes;
+	uint32_t *ifree;
+	int32_t *buckets;
+	struct fs_handle **handles;
+	uint32_t *hfree;
+	uint32_t ninodes, cap_inodes, live_inodes, nifree, nbuckets;
+	uint32_t nhandles, cap_handles, live_handles, nhfree;
+
+	pthread_mutex_t rmu;	/* held by the worker taking a frame */
+	pthread_mutex_t qmu;	/* the pool */
+	pthread_cond_t scv;	/* stopping became true */
+	pthread_mutex_t omu;
+	pthread_mutex_t imu;
+	pthread_mutex_t tmu;
+
 	int fd;			/* stream, -1 when replies are discarded (fuzzing) */
 	int stopfd;		/* eventfd: readable once the connection must stop */
 	int epfd;		/* epoll: the stream and wakefd, EPOLLEXCLUSIVE */
 	int wakefd;		/* eventfd: a worker left whole frames in the buffer */
-	pthread_t reader;	/* the keeper: joins the workers, frees the connection */
-	bool done;		/* reader finished, only the struct is left */
-
-	pthread_mutex_t rmu;	/* the stream's read side: held by the worker taking a frame */
-	uint8_t *rbuf;
-	size_t rhave, roff;
-	bool reof;
-
-	pthread_mutex_t qmu;	/* the pool */
-	pthread_cond_t scv;	/* stopping became true */
-	unsigned inflight;	/* requests taken and not yet answered */
+	unsigned inflight;	/* requests taken and not yet answered (under qmu) */
 	unsigned nworkers, blocked, exited;
-	pthread_t *workers;
-	bool stopping;
-
-	pthread_mutex_t omu;
-	struct fs_reply *ohead, *otail;
-	bool writing;
-	bool broken;
-
-	pthread_mutex_t imu;
-	struct fs_waiter *waiters;
 
 	/* negotiated by INIT */
-	bool initialized;
 	uint32_t minor;
 	uint32_t flags;
+	bool initialized;
 
-	/* tables */
-	pthread_mutex_t tmu;
-	struct fs_inode **inodes;
-	uint32_t ninodes, cap_inodes, live_inodes;
-	uint32_t *ifree;
-	uint32_t nifree;
-	int32_t *buckets;
-	uint32_t nbuckets;
-	struct fs_handle **handles;
-	uint32_t nhandles, cap_handles, live_handles;
-	uint32_t *hfree;
-	uint32_t nhfree;
+	bool done;		/* workers finished, only the struct is left */
+	bool reof;		/* the stream ended (under rmu) */
+	bool stopping;
+	bool writing;		/* a worker is writing replies (under omu) */
+	bool broken;		/* writing failed: drop replies */
 };
 
 struct nestfs_server {

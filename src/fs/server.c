@@ -140,7 +140,6 @@ static int write_replies(struct fs_conn *c, struct fs_reply *list)
 
 	while (r) {
 		int n = 0;
-		struct fs_reply *first = r;
 		size_t total = 0, done = 0;
 
 		for (; r && n < WRITE_BATCH; r = r->next, n++) {
@@ -148,23 +147,22 @@ static int write_replies(struct fs_conn *c, struct fs_reply *list)
 			iov[n].iov_len = r->len;
 			total += r->len;
 		}
-		(void)first;
 		while (done < total) {
-			struct iovec *v = iov;
-			int cnt = n;
+			struct iovec save;
 			size_t skip = done;
+			int first = 0;
 			ssize_t w;
 
-			while (skip >= v->iov_len) {
-				skip -= v->iov_len;
-				v++;
-				cnt--;
-			}
-			v->iov_base = (uint8_t *)v->iov_base + skip;
-			v->iov_len -= skip;
-			w = writev(c->fd, v, cnt);
-			v->iov_base = (uint8_t *)v->iov_base - skip;
-			v->iov_len += skip;
+			/* Resume after a short write: skip what went, trim the first. */
+			while (first < n && skip >= iov[first].iov_len)
+				skip -= iov[first++].iov_len;
+			if (first >= n)
+				break;
+			save = iov[first];
+			iov[first].iov_base = (uint8_t *)save.iov_base + skip;
+			iov[first].iov_len = save.iov_len - skip;
+			w = writev(c->fd, iov + first, n - first);
+			iov[first] = save;
 			if (w < 0) {
 				int err = errno;
 
@@ -376,7 +374,7 @@ static struct fs_inode *inode_slot(struct fs_conn *c)
 		return NULL;
 	if (c->ninodes == c->cap_inodes) {
 		uint32_t cap = c->cap_inodes ? c->cap_inodes * 2 : 256;
-		struct fs_inode **v = realloc(c->inodes, cap * sizeof(*v));
+		struct fs_inode **v = realloc(c->inodes, cap * sizeof(struct fs_inode *));
 		uint32_t *f;
 
 		if (!v)
@@ -632,7 +630,7 @@ int fs_handle_new(struct fs_conn *c, int fd, bool is_dir, struct fs_inode *in, u
 			goto full;
 		if (c->nhandles == c->cap_handles) {
 			uint32_t cap = c->cap_handles ? c->cap_handles * 2 : 64;
-			struct fs_handle **v = realloc(c->handles, cap * sizeof(*v));
+			struct fs_handle **v = realloc(c->handles, cap * sizeof(struct fs_handle *));
 			uint32_t *f;
 
 			if (!v)

@@ -116,7 +116,8 @@ static int call(struct fixture *f, uint32_t op, uint64_t node, const void *body,
 	ih.unique = f->unique += 2;
 	ih.nodeid = node;
 	memcpy(buf, &ih, sizeof(ih));
-	memcpy(buf + sizeof(ih), body, len);
+	if (len)
+		memcpy(buf + sizeof(ih), body, len);
 	assert_int_equal(nb_write_all(f->fd, buf, ih.len), 0);
 	assert_int_equal(nb_read_all(f->fd, &oh, sizeof(oh)), 0);
 	assert_int_equal(oh.unique, ih.unique);
@@ -151,7 +152,7 @@ static uint64_t lookup(struct fixture *f, uint64_t parent, const char *name, int
 
 static void test_init_negotiation(void **state)
 {
-	struct fixture f;
+	struct fixture f = { 0 };
 	struct fuse_init_out out;
 	struct fuse_getattr_in g = { 0 };
 
@@ -195,7 +196,7 @@ static void test_init_negotiation(void **state)
 
 static void test_names_and_ids(void **state)
 {
-	struct fixture f;
+	struct fixture f = { 0 };
 	struct fuse_init_out out;
 	struct fuse_getattr_in g = { 0 };
 	char longname[300];
@@ -233,7 +234,7 @@ static void test_names_and_ids(void **state)
 
 static void test_read_only(void **state)
 {
-	struct fixture f;
+	struct fixture f = { 0 };
 	struct fuse_init_out out;
 	struct fuse_mkdir_in m = { 0755, 0 };
 	uint8_t body[sizeof(m) + 2];
