@@ -255,8 +255,11 @@ static void op_lookup(struct op *op, struct fs_inode *in)
 	const char *name = cur_str(&op->body);
 	int rc = lookup_fill(op->c, in, name, &eo);
 
-	if (rc < 0)
+	if (rc < 0) {
+		nb_debug("nestfs: lookup '%s' in %#llx (fd %d): %s", name ? name : "(none)",
+			 (unsigned long long)fs_inode_id(in), in->fd, strerror(-rc));
 		return fs_reply_err(op->c, op->unique, -rc);
+	}
 	fs_reply_buf(op->c, op->unique, &eo, sizeof(eo));
 }
 
