@@ -63,12 +63,14 @@ struct fs_plock {
 struct fs_req {
 	struct fs_req *next;
 	uint32_t len;
+	uint32_t pad;		/* data 8-aligned: headers are read in place */
 	uint8_t data[];		/* fuse_in_header + body */
 };
 
 struct fs_reply {
 	struct fs_reply *next;
 	uint32_t len;
+	uint32_t pad;		/* data 8-aligned: headers are written in place */
 	uint8_t data[];		/* fuse_out_header + body */
 };
 

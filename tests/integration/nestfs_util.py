@@ -79,6 +79,12 @@ class Share:
         for f in (self.serve_log, self.mount_log):
             if f:
                 f.close()
+        # Under the sanitizer build a report in either log fails the test.
+        for which in ("serve", "mount"):
+            path = self.sock + f".{which}.log"
+            if os.path.exists(path):
+                text = self.log(which)
+                assert "Sanitizer" not in text and "runtime error" not in text, text
 
 
 class Chain:
