@@ -350,3 +350,71 @@ def test_read_only_export(nb, tmp_path):
         assert (src / "f").read_text() == "data"
     finally:
         s.close()
+
+
+def test_cli_errors_are_one_line_and_leave_nothing(nb, tmp_path):
+    p = nb.run("fs", "serve", tmp_path / "missing", "--listen", f"unix:{tmp_path}/s.sock")
+    assert p.returncode == 125
+    assert p.stderr.count("\n") == 1 and "missing" in p.stderr
+    assert not os.path.exists(tmp_path / "s.sock")
+    p = nb.run("fs", "serve", tmp_path, "--listen", "tcp:1234")
+    assert p.returncode == 125 and "tcp:1234" in p.stderr
+    p = nb.run("fs", "serve", tmp_path, "--listen", f"unix:{tmp_path}/s.sock", "--cache", "sometimes")
+    assert p.returncode == 125 and "sometimes" in p.stderr
+    (tmp_path / "mnt").mkdir()
+    p = nb.run("fs", "mount", f"unix:{tmp_path}/nobody.sock", tmp_path / "mnt")
+    assert p.returncode == 125 and "nobody.sock" in p.stderr
+    assert p.stderr.count("\n") == 1
+    p = nb.run("fs", "mount", "vsock:x", tmp_path / "mnt")
+    assert p.returncode == 125
+    p = nb.run("fs", "frobnicate")
+    assert p.returncode == 125
+    assert not mounted(tmp_path / "mnt")
+
+
+def test_fd_endpoints_and_daemon(nb, tmp_path):
+    """serve fd:N on one connected stream, mount fd:N --daemon; umount ends both."""
+    import socket
+    src = tmp_path / "src"
+    src.mkdir()
+    (src / "f").write_text("over a socketpair")
+    mnt = tmp_path / "mnt"
+    mnt.mkdir()
+    a, b = socket.socketpair()
+    srv = nb.popen("fs", "serve", src, "--listen", f"fd:{a.fileno()}", "--cache", "always",
+                   pass_fds=[a.fileno()])
+    a.close()
+    p = nb.run("fs", "mount", f"fd:{b.fileno()}", mnt, "--daemon", "--readers", "2",
+               "-o", "nodev,nosuid", pass_fds=[b.fileno()])
+    b.close()
+    try:
+        assert p.returncode == 0, p.stderr
+        assert mounted(mnt)
+        assert (mnt / "f").read_text() == "over a socketpair"
+        with open("/proc/self/mountinfo") as f:
+            line = [l for l in f if l.split()[4] == str(mnt)][0]
+        assert "nodev" in line and "nosuid" in line and "fuse.nestfs" in line
+    finally:
+        subprocess.run(["umount", mnt], check=False)
+    # The daemon saw the unmount and closed the stream; the server's one
+    # connection ended, so it exits by itself.
+    assert srv.wait(timeout=10) == 0
+    assert not mounted(mnt)
+
+
+def test_cache_never_sees_host_changes_at_once(nb, tmp_path):
+    src = tmp_path / "src"
+    src.mkdir()
+    (src / "f").write_text("one")
+    s = Share(nb, src, tmp_path / "mnt", tmp_path / "s.sock", serve_args=("--cache", "never"))
+    try:
+        f = os.path.join(s.mnt, "f")
+        assert open(f).read() == "one"
+        (src / "f").write_text("two!")
+        assert open(f).read() == "two!"
+        os.unlink(src / "f")
+        assert not os.path.exists(f)
+        (src / "g").write_text("new")
+        assert os.listdir(s.mnt) == ["g"]
+    finally:
+        s.close()
