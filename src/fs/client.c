@@ -18,8 +18,10 @@
  * Readers: N threads, each with its own clone of the device
  * (FUSE_DEV_IOC_CLONE), so reads from /dev/fuse do not serialize. Reads
  * block: the kernel wakes exactly one reader per request (a poll() would
- * wake them all, and on a busy host every wakeup costs). Each request goes
- * to the stream with one write. A reply must be written to the very clone
+ * wake them all, and on a busy host every wakeup costs). Writes to the
+ * stream are batched by flat combining (forward()): a reader that finds
+ * another writing queues its request and goes back to the device, and the
+ * writer sends the queue in one write before it lets go. A reply must be written to the very clone
  * that read its request (the kernel keeps a processing queue per clone), so
  * each reader notes unique -> reader in a small hash before forwarding.
  *
@@ -66,6 +68,7 @@
 #define DEV_READ_MIN	(MAX_WRITE + 4096u)
 #define STREAM_BUF	(4u * MAX_FRAME)
 #define ROUTE_BUCKETS	1024u
+#define BATCH_MAX	(4u * MAX_FRAME)	/* requests queued behind a busy writer */
 /* Knocks pumping threads out of blocking calls when stopping (see knock_all). */
 #define NESTFS_KNOCK_SIGNAL (SIGRTMIN + 4)
 
@@ -88,7 +91,11 @@ struct nestfs_mount {
 	pthread_t sreader;
 	bool sreader_started;
 
-	pthread_mutex_t wmu;		/* stream writes */
+	pthread_mutex_t wmu;		/* the batch below and the writer flag */
+	pthread_cond_t wcv;		/* the batch has room again */
+	uint8_t *batch;			/* requests waiting while another reader writes */
+	size_t batch_len;
+	bool writing;
 	pthread_mutex_t rmu;		/* routes */
 	struct route *routes[ROUTE_BUCKETS];
 	struct route *spare;		/* free list */
@@ -116,6 +123,9 @@ static void pump_stop(struct nestfs_mount *m, int why)
 	m->stopping = true;
 	pthread_cond_broadcast(&m->cv);
 	pthread_mutex_unlock(&m->mu);
+	pthread_mutex_lock(&m->wmu);
+	pthread_cond_broadcast(&m->wcv);
+	pthread_mutex_unlock(&m->wmu);
 	(void)!write(m->stopfd, &(uint64_t){ 1 }, sizeof(uint64_t));
 }
 
@@ -252,6 +262,63 @@ static int stream_write(struct nestfs_mount *m, const uint8_t *buf, size_t len)
 	return 0;
 }
 
+/**
+ * forward() - send one request to the stream, batching with other readers
+ *
+ * Flat combining: if no reader is writing, this one writes its request
+ * straight from its buffer, then everything the others queued meanwhile,
+ * as few big writes as possible; a reader that finds a writer busy copies
+ * its request into the batch and goes back to /dev/fuse at once.
+ *
+ * Return: 0 or -errno
+ */
+static int forward(struct nestfs_mount *m, const uint8_t *req, size_t len)
+{
+	uint8_t *mine = NULL;
+	int rc = 0;
+
+	pthread_mutex_lock(&m->wmu);
+	if (m->writing) {
+		while (m->writing && m->batch_len + len > BATCH_MAX && !m->stopping)
+			pthread_cond_wait(&m->wcv, &m->wmu);
+		if (m->writing) {
+			if (!m->stopping)
+				memcpy(m->batch + m->batch_len, req, len);
+			m->batch_len += m->stopping ? 0 : len;
+			pthread_mutex_unlock(&m->wmu);
+			return m->stopping ? -EPIPE : 0;
+		}
+	}
+	m->writing = true;
+	pthread_mutex_unlock(&m->wmu);
+	rc = stream_write(m, req, len);
+	mine = malloc(BATCH_MAX);
+	pthread_mutex_lock(&m->wmu);
+	/* Swap the batch out so others can queue while we write it. */
+	while (rc == 0 && m->batch_len && mine) {
+		uint8_t *out = m->batch;
+		size_t n = m->batch_len;
+
+		m->batch = mine;
+		m->batch_len = 0;
+		pthread_cond_broadcast(&m->wcv);
+		pthread_mutex_unlock(&m->wmu);
+		rc = stream_write(m, out, n);
+		mine = out;
+		pthread_mutex_lock(&m->wmu);
+	}
+	if (!mine && m->batch_len && rc == 0) {
+		/* No memory for a swap buffer: write the batch under the lock. */
+		rc = stream_write(m, m->batch, m->batch_len);
+		m->batch_len = 0;
+	}
+	m->writing = false;
+	pthread_cond_broadcast(&m->wcv);
+	pthread_mutex_unlock(&m->wmu);
+	free(mine);
+	return rc;
+}
+
 struct reader_arg {
 	struct nestfs_mount *m;
 	unsigned idx;
@@ -312,9 +379,7 @@ static void *reader_main(void *arg)
 			break;
 		}
 		note_request(m, idx, buf, (size_t)n);
-		pthread_mutex_lock(&m->wmu);
-		n = stream_write(m, buf, (size_t)n);
-		pthread_mutex_unlock(&m->wmu);
+		n = forward(m, buf, (size_t)n);
 		if (n < 0) {
 			why = n == -EPIPE ? 0 : 2;
 			break;
@@ -563,6 +628,8 @@ static void mount_destroy(struct nestfs_mount *m)
 		free(r);
 	}
 	pthread_mutex_destroy(&m->wmu);
+	pthread_cond_destroy(&m->wcv);
+	free(m->batch);
 	pthread_mutex_destroy(&m->rmu);
 	pthread_mutex_destroy(&m->mu);
 	pthread_cond_destroy(&m->cv);
@@ -633,10 +700,18 @@ struct nestfs_mount *nestfs_mount_start(int stream_fd, const char *mountpoint,
 	for (unsigned i = 0; i < MAX_READERS; i++)
 		m->devfd[i] = -1;
 	pthread_mutex_init(&m->wmu, NULL);
+	pthread_cond_init(&m->wcv, NULL);
 	pthread_mutex_init(&m->rmu, NULL);
 	pthread_mutex_init(&m->mu, NULL);
 	pthread_cond_init(&m->cv, NULL);
 	m->stopfd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	m->batch = malloc(BATCH_MAX);
+	if (!m->batch) {
+		close(stream_fd);
+		m->stream = -1;
+		nb_err_set(e, ENOMEM, "mount %s: out of memory", mountpoint);
+		goto fail;
+	}
 	sa.sa_handler = knock_handler;	/* no SA_RESTART: blocked calls return EINTR */
 	sigemptyset(&sa.sa_mask);
 	sigaction(NESTFS_KNOCK_SIGNAL, &sa, NULL);

@@ -832,10 +832,16 @@ static void knock(struct fs_conn *c, uint64_t unique, bool all)
  *
  * The waiter checks its flag before blocking, but a signal landing between
  * that check and the system call would be lost, so knock until it has left.
+ * The INTERRUPT may also overtake its request (the pump's readers forward
+ * independently), so a request not blocked yet gets a few milliseconds to
+ * show up. Only blocking calls (lock waits) are worth interrupting: the
+ * others finish on their own.
  */
 void fs_interrupt(struct fs_conn *c, uint64_t unique)
 {
-	for (int tries = 0; tries < 200; tries++) {
+	bool seen = false;
+
+	for (int tries = 0; tries < 2000; tries++) {
 		bool found = false;
 
 		pthread_mutex_lock(&c->imu);
@@ -843,7 +849,8 @@ void fs_interrupt(struct fs_conn *c, uint64_t unique)
 			found |= w->unique == unique;
 		knock(c, unique, false);
 		pthread_mutex_unlock(&c->imu);
-		if (!found)
+		seen |= found;
+		if ((!found && seen) || (!seen && tries >= 20) || c->stopping)
 			return;
 		usleep(1000);
 	}
