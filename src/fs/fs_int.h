@@ -52,6 +52,11 @@ struct fs_handle {
 	pthread_mutex_t dir_mu;	/* readdir position */
 	uint64_t dir_pos;	/* offset the next entry we would emit has */
 	uint64_t fd_pos;	/* where the fd's position is */
+	/* POSIX lock owners that locked through this handle (under tmu): an
+	 * OFD lock's owner is its open file, and the kernel tells the server
+	 * about its close only with RELEASE, so RELEASE drops their locks. */
+	uint64_t owners[8];
+	unsigned nowners;
 };
 
 struct fs_plock {
@@ -154,6 +159,7 @@ int fs_handle_new(struct fs_conn *c, int fd, bool is_dir, struct fs_inode *in, u
 struct fs_handle *fs_handle_get(struct fs_conn *c, uint64_t fh);
 void fs_handle_put(struct fs_conn *c, struct fs_handle *h);
 int fs_handle_release(struct fs_conn *c, uint64_t fh);
+void fs_handle_note_owner(struct fs_conn *c, struct fs_handle *h, uint64_t owner);
 
 int fs_plock_fd(struct fs_conn *c, struct fs_inode *in, uint64_t owner, bool create);
 void fs_plock_drop(struct fs_conn *c, struct fs_inode *in, uint64_t owner);

@@ -1130,6 +1130,14 @@ static void op_setlk(struct op *op, struct fs_inode *in, bool wait)
 		return fs_reply_err(op->c, op->unique, 0);	/* held nothing */
 	if (rc < 0)
 		return fs_reply_err(op->c, op->unique, -rc);
+	if (fl.l_type != F_UNLCK) {
+		struct fs_handle *h = fs_handle_get(op->c, l.fh);
+
+		if (h) {
+			fs_handle_note_owner(op->c, h, l.owner);
+			fs_handle_put(op->c, h);
+		}
+	}
 	if (!wait || fl.l_type == F_UNLCK) {
 		rc = fcntl(fd, F_OFD_SETLK, &fl) < 0 ? errno : 0;
 		return fs_reply_err(op->c, op->unique, rc);

@@ -658,6 +658,7 @@ int fs_handle_new(struct fs_conn *c, int fd, bool is_dir, struct fs_inode *in, u
 	in->refs++;
 	h->dir_pos = 0;
 	h->fd_pos = 0;
+	h->nowners = 0;
 	c->live_handles++;
 	*fh = (uint64_t)h->gen << 32 | h->idx;
 	pthread_mutex_unlock(&c->tmu);
@@ -710,22 +711,65 @@ void fs_handle_put(struct fs_conn *c, struct fs_handle *h)
 	pthread_mutex_unlock(&c->tmu);
 }
 
+/* fs_handle_note_owner() - remember that @owner locked through @h (up to 8 owners) */
+void fs_handle_note_owner(struct fs_conn *c, struct fs_handle *h, uint64_t owner)
+{
+	pthread_mutex_lock(&c->tmu);
+	for (unsigned i = 0; i < h->nowners; i++) {
+		if (h->owners[i] == owner) {
+			pthread_mutex_unlock(&c->tmu);
+			return;
+		}
+	}
+	if (h->nowners < sizeof(h->owners) / sizeof(h->owners[0]))
+		h->owners[h->nowners++] = owner;
+	pthread_mutex_unlock(&c->tmu);
+}
+
+/* Drop a plock entry (tmu held): its fd is returned to close outside the lock, or -1. */
+static int plock_unlink(struct fs_inode *in, uint64_t owner)
+{
+	for (struct fs_plock **pp = &in->plocks; *pp; pp = &(*pp)->next) {
+		struct fs_plock *p = *pp;
+
+		if (p->owner == owner) {
+			int fd = p->fd;
+
+			*pp = p->next;
+			free(p);
+			return fd;
+		}
+	}
+	return -1;
+}
+
 /* fs_handle_release() - the peer's RELEASE: no new uses; closed when the last ends */
 int fs_handle_release(struct fs_conn *c, uint64_t fh)
 {
 	uint32_t idx = (uint32_t)fh, gen = (uint32_t)(fh >> 32);
-	int rc = -EBADF;
+	int rc = -EBADF, fds[8];
+	unsigned nfds = 0;
 
 	pthread_mutex_lock(&c->tmu);
 	if (idx < c->nhandles && c->handles[idx]->used && c->handles[idx]->gen == gen) {
 		struct fs_handle *h = c->handles[idx];
 
+		/* The open file is gone: so are the locks taken through it. */
+		for (unsigned i = 0; i < h->nowners; i++) {
+			int fd = plock_unlink(h->inode, h->owners[i]);
+
+			if (fd >= 0)
+				fds[nfds++] = fd;
+		}
+		h->nowners = 0;
 		/* Make it unfindable at once: a second RELEASE finds nothing. */
 		h->gen++;
 		handle_unref(c, h);
 		rc = 0;
 	}
 	pthread_mutex_unlock(&c->tmu);
+	for (unsigned i = 0; i < nfds; i++)
+		close(fds[i]);
 	return rc;
 }
 

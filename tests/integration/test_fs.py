@@ -13,11 +13,30 @@ pytestmark = pytest.mark.skipif(not os.path.exists("/dev/fuse") or os.geteuid() 
                                 reason="needs /dev/fuse and root")
 
 
-@pytest.fixture
-def share(nb, tmp_path):
+class ChainShare:
+    """The Share interface over a chain: src at the bottom, mnt at the top."""
+
+    def __init__(self, nb, src, base, hops):
+        self.chain = Chain(nb, src, base, hops)
+        self.src, self.mnt = str(src), self.chain.top
+        self.mount = self.chain.shares[-1].mount
+
+    def umount(self):
+        self.chain.shares[-1].umount()
+
+    def close(self):
+        self.chain.close()
+
+
+@pytest.fixture(params=[1, 3], ids=["1hop", "3hops"])
+def share(nb, tmp_path, request):
+    """Every operation test runs on one hop and through a chain of three."""
     src = tmp_path / "src"
     src.mkdir()
-    s = Share(nb, src, tmp_path / "mnt", tmp_path / "s.sock")
+    if request.param == 1:
+        s = Share(nb, src, tmp_path / "mnt", tmp_path / "s.sock")
+    else:
+        s = ChainShare(nb, src, str(tmp_path), request.param)
     yield s
     s.close()
 
