@@ -146,6 +146,44 @@ static int stat_fd(int fd, struct stat *st)
 	return fstatat(fd, "", st, AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW) < 0 ? -errno : 0;
 }
 
+/**
+ * stat_fresh() - stat an fd just opened by name, trusting the attributes that open brought
+ *
+ * On a FUSE backing directory (a second or later hop) the LOOKUP that the
+ * open made has just returned the attributes; a plain fstat would ask again
+ * whenever they may not be cached, and every hop below would double the
+ * requests. AT_STATX_DONT_SYNC takes what the kernel has. Elsewhere it is
+ * the same as fstat.
+ *
+ * Return: 0 or -errno
+ */
+static int stat_fresh(int fd, struct stat *st)
+{
+	struct statx sx;
+
+	if (statx(fd, "", AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW | AT_STATX_DONT_SYNC,
+		  STATX_BASIC_STATS, &sx) < 0)
+		return stat_fd(fd, st);
+	memset(st, 0, sizeof(*st));
+	st->st_dev = makedev(sx.stx_dev_major, sx.stx_dev_minor);
+	st->st_ino = sx.stx_ino;
+	st->st_mode = sx.stx_mode;
+	st->st_nlink = sx.stx_nlink;
+	st->st_uid = sx.stx_uid;
+	st->st_gid = sx.stx_gid;
+	st->st_rdev = makedev(sx.stx_rdev_major, sx.stx_rdev_minor);
+	st->st_size = (off_t)sx.stx_size;
+	st->st_blksize = (blksize_t)sx.stx_blksize;
+	st->st_blocks = (blkcnt_t)sx.stx_blocks;
+	st->st_atim.tv_sec = sx.stx_atime.tv_sec;
+	st->st_atim.tv_nsec = sx.stx_atime.tv_nsec;
+	st->st_mtim.tv_sec = sx.stx_mtime.tv_sec;
+	st->st_mtim.tv_nsec = sx.stx_mtime.tv_nsec;
+	st->st_ctim.tv_sec = sx.stx_ctime.tv_sec;
+	st->st_ctim.tv_nsec = sx.stx_ctime.tv_nsec;
+	return 0;
+}
+
 /* Switch this thread's fsuid/fsgid to the caller's for a creation; returns whether switched. */
 static bool creds_enter(const struct op *op)
 {
@@ -188,7 +226,7 @@ static int lookup_fill(struct fs_conn *c, struct fs_inode *parent, const char *n
 		fd = openat(parent->fd, name, O_PATH | O_NOFOLLOW | O_CLOEXEC);
 	if (fd < 0)
 		return -errno;
-	rc = stat_fd(fd, &st);
+	rc = stat_fresh(fd, &st);
 	if (rc < 0) {
 		close(fd);
 		return rc;
@@ -670,7 +708,7 @@ static void op_create(struct op *op, struct fs_inode *in)
 	creds_leave(sw);
 	if (rc)
 		return fs_reply_err(op->c, op->unique, rc);
-	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
+	if (stat_fresh(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
 		close(fd);
 		return fs_reply_err(op->c, op->unique, EIO);
 	}
