@@ -677,6 +677,14 @@ static void op_open(struct op *op, struct fs_inode *in, bool dir)
 	if (rc < 0)
 		return fs_reply_err(op->c, op->unique, -rc);
 	out.open_flags = fopen_flags(op->c, dir);
+	/*
+	 * Closing a file opened read-only needs no FLUSH from us (we buffer
+	 * nothing), and on a chain each FLUSH is a round trip at every hop
+	 * below. The one thing FLUSH carries is POSIX close semantics for read
+	 * locks; those still go at RELEASE (fs_handle_release()).
+	 */
+	if (!dir && (o.flags & O_ACCMODE) == O_RDONLY && op->c->minor >= 35)
+		out.open_flags |= FOPEN_NOFLUSH;
 	fs_reply_buf(op->c, op->unique, &out, sizeof(out));
 }
 
