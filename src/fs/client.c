@@ -168,6 +168,16 @@ static void knock_all(struct nestfs_mount *m)
 	}
 }
 
+/* Pumping threads must receive the knock even if the caller blocked signals. */
+static void unblock_knock(void)
+{
+	sigset_t set;
+
+	sigemptyset(&set);
+	sigaddset(&set, NESTFS_KNOCK_SIGNAL);
+	pthread_sigmask(SIG_UNBLOCK, &set, NULL);
+}
+
 /* Wait for @fd to be ready or for stop; 0 or -EPIPE. */
 static int wait_fd(struct nestfs_mount *m, int fd, short events)
 {
@@ -359,6 +369,7 @@ static void *reader_main(void *arg)
 	int why = 0;
 
 	free(ra);
+	unblock_knock();
 	while (buf) {
 		/* Blocking: the kernel wakes exactly one reader per request. */
 		ssize_t n = read(fd, buf, DEV_READ_MIN);
@@ -427,6 +438,7 @@ static void *sreader_main(void *arg)
 	size_t have = 0;
 	int why = 2;
 
+	unblock_knock();
 	if (!buf) {
 		pump_stop(m, 2);
 		return NULL;

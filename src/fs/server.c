@@ -1071,7 +1071,12 @@ static void conn_stop(struct fs_conn *c)
 static void *worker_main(void *arg)
 {
 	struct fs_conn *c = arg;
+	sigset_t set;
 
+	/* The keeper's knock must get through whatever the caller blocked. */
+	sigemptyset(&set);
+	sigaddset(&set, FS_INTR_SIGNAL);
+	pthread_sigmask(SIG_UNBLOCK, &set, NULL);
 	for (;;) {
 		struct fs_req *r;
 
