@@ -9,6 +9,21 @@
  * openat(parent, name, O_PATH|O_NOFOLLOW); files are re-opened through
  * /proc/self/fd/N and only when they are regular files or directories.
  * A read-only export refuses every change here, on the host.
+ *
+ * Chains: when the exported directory is itself a FUSE mount (a guest
+ * serving its own nestfs mount one level down), every system call here is
+ * a round trip through all the hops below, so the handlers avoid calls
+ * that add none of their own information: a lookup takes the attributes
+ * its own open just brought (statx AT_STATX_DONT_SYNC) instead of asking
+ * again, and read-only opens are answered FOPEN_NOFLUSH so that close()
+ * is one RELEASE, not FLUSH + RELEASE, at every hop.
+ *
+ * Locks: POSIX locks are OFD locks on one open file description per (inode,
+ * lock owner), so they conflict with each other and with every process on
+ * the host as POSIX locks should; flock() goes to the handle's own fd.
+ * Owners lose their locks at FLUSH (close by that owner) and at RELEASE of
+ * any handle they locked through (the only close the kernel reports for
+ * OFD locks, which is what the next hop up takes).
  */
 #include <dirent.h>
 #include <errno.h>
