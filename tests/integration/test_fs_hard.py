@@ -352,3 +352,57 @@ def test_sixteen_threads_three_hops(nb, tmp_path):
             assert got == files, t
     finally:
         c.close()
+
+
+def test_frames_cut_anywhere(nb, tmp_path):
+    """A virtio-serial port delivers frames in arbitrary pieces: both ends must
+    frame by the header's length, not by reads. A relay cuts every byte stream
+    into pieces of 1 to 7 bytes."""
+    import select
+    src = tmp_path / "src"
+    src.mkdir()
+    mnt = tmp_path / "mnt"
+    mnt.mkdir()
+    s_srv, s_relay1 = socket.socketpair()
+    s_relay2, s_mnt = socket.socketpair()
+    stop = threading.Event()
+
+    def relay():
+        rnd = random.Random(7)
+        pairs = {s_relay1: s_relay2, s_relay2: s_relay1}
+        while not stop.is_set():
+            r, _, _ = select.select(list(pairs), [], [], 0.1)
+            for a in r:
+                data = a.recv(65536)
+                if not data:
+                    stop.set()
+                    break
+                while data:
+                    n = rnd.randint(1, 7)
+                    pairs[a].sendall(data[:n])
+                    data = data[n:]
+        for x in (s_relay1, s_relay2):
+            x.close()
+
+    t = threading.Thread(target=relay)
+    t.start()
+    srv = nb.popen("fs", "serve", src, "--listen", f"fd:{s_srv.fileno()}",
+                   pass_fds=[s_srv.fileno()])
+    mnt_p = nb.popen("fs", "mount", f"fd:{s_mnt.fileno()}", mnt, pass_fds=[s_mnt.fileno()])
+    s_srv.close()
+    s_mnt.close()
+    try:
+        wait_for(lambda: mounted(str(mnt)), what="mount through the relay")
+        data = os.urandom(300000)
+        (mnt / "f").write_bytes(data)
+        assert (src / "f").read_bytes() == data
+        assert (mnt / "f").read_bytes() == data
+        os.mkdir(mnt / "d")
+        assert sorted(os.listdir(mnt)) == ["d", "f"]
+    finally:
+        if mounted(str(mnt)):
+            subprocess.run(["umount", str(mnt)])
+        assert mnt_p.wait(timeout=10) == 0
+        assert srv.wait(timeout=10) == 0
+        stop.set()
+        t.join(timeout=10)
