@@ -81,6 +81,8 @@ static void intr_handler(int sig)
 	(void)sig;
 }
 
+static void conn_stop(struct fs_conn *c);
+
 /* ---- replies ---------------------------------------------------------- */
 
 /* fs_reply_new() - a reply with room for @body bytes after the header; NULL if out of memory */
@@ -243,8 +245,10 @@ void fs_reply_send(struct fs_conn *c, struct fs_reply *r)
 		if (rc < 0 && !c->broken) {
 			c->broken = true;
 			nb_debug("nestfs: connection %d: write: %s", c->fd, strerror(-rc));
-			/* Wake the reader: a peer we cannot answer is gone. */
-			(void)!write(c->stopfd, &(uint64_t){ 1 }, sizeof(uint64_t));
+			/* A peer we cannot answer is gone: end the connection. */
+			pthread_mutex_unlock(&c->omu);
+			conn_stop(c);
+			pthread_mutex_lock(&c->omu);
 		}
 	}
 	c->writing = false;
