@@ -11,6 +11,7 @@
 
 static const struct nb_command commands[] = {
 	{ "doctor", cmd_doctor, "show the machine, what nestbox will use on it, and why" },
+	{ "fs", cmd_fs, "serve a directory over nestfs, or mount one" },
 	{ "images", cmd_images, "list the images in the store" },
 	{ "import", cmd_import, "import an OCI image layout (oci:DIR[:TAG])" },
 	{ "inspect", cmd_inspect, "show an image's record and config as JSON" },
@@ -18,6 +19,13 @@ static const struct nb_command commands[] = {
 	{ "prune", cmd_prune, "remove what no image name reaches" },
 	{ "pull", cmd_pull, "pull an image from a registry" },
 	{ "rmi", cmd_rmi, "remove images" },
+	{ "exec", cmd_exec, "run another command in a running VM" },
+	{ "logs", cmd_logs, "show the output of a detached VM's command" },
+	{ "ps", cmd_ps, "list VMs started with run -d" },
+	{ "rm", cmd_rm, "remove a VM (-f: also a running one)" },
+	{ "run", cmd_run, "run a command in a new VM made from an image" },
+	{ "stop", cmd_stop, "stop a running VM" },
+	{ "wait", cmd_wait, "wait for a VM's command to exit, print its code" },
 };
 
 static void usage(FILE *out)

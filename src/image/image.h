@@ -9,6 +9,7 @@
 #include <stdint.h>
 
 #include "lib/err.h"
+#include "lib/strv.h"
 
 struct json_object;
 
@@ -99,7 +100,5 @@ int nb_image_remove(const char *ref, bool force, struct json_object **out, struc
 /* nb_image_prune() - remove everything no ref reaches; *freed gets the bytes freed */
 int nb_image_prune(uint64_t *freed, struct nb_err *e);
 
-/* nb_strv_free() - free a NULL-terminated string vector */
-void nb_strv_free(char **v);
 
 #endif

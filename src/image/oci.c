@@ -288,15 +288,6 @@ static int strv_from_json(json_object *arr, char ***out)
 	return 0;
 }
 
-/* nb_strv_free() - see image.h */
-void nb_strv_free(char **v)
-{
-	if (!v)
-		return;
-	for (char **p = v; *p; p++)
-		free(*p);
-	free(v);
-}
 
 /* nb_config_parse() - see oci.h */
 int nb_config_parse(const char *data, size_t len, struct nb_config *c, struct nb_err *e)

@@ -1,0 +1,80 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/* boot: what a nestbox VM boots. Owns the kernel lookup ($NESTBOX_KERNELS or
+ * <data dir>/kernels, "default" symlink), the module set the guest needs
+ * (resolved from that kernel's modules.dep), the initramfs cache (per kernel
+ * version and sha256 of nestbox-init) and the per-run initrd (cached
+ * initramfs + a small spec cpio, in a memfd). */
+#ifndef NESTBOX_BOOT_BOOT_H
+#define NESTBOX_BOOT_BOOT_H
+
+#include <limits.h>
+#include <stddef.h>
+
+#include "lib/err.h"
+#include "lib/strv.h"
+
+/**
+ * struct nb_kernel - a guest kernel
+ * @dir:	its directory (vmlinux, version, lib/modules/<version>/)
+ * @version:	"6.1.0-56-amd64"
+ * @vmlinux:	the uncompressed ELF kernel (PVH boot)
+ */
+struct nb_kernel {
+	char dir[PATH_MAX];
+	char version[128];
+	char vmlinux[PATH_MAX + 16];
+};
+
+/**
+ * nb_kernel_find() - resolve --kernel
+ * @which:	NULL or "default" (the prepared default kernel), or a path to a
+ *		kernel directory or to a vmlinux inside one
+ * @k:		output
+ * @e:		error naming the kernel and what is missing
+ *
+ * Return: 0, or negative errno
+ */
+int nb_kernel_find(const char *which, struct nb_kernel *k, struct nb_err *e);
+
+/**
+ * nb_init_path() - find nestbox-init: $NESTBOX_INIT, next to the nestbox
+ * binary (or in its build tree), else the installed libexec copy
+ * Return: 0, or -ENOENT
+ */
+int nb_init_path(char *buf, size_t len, struct nb_err *e);
+
+/**
+ * nb_initramfs_get() - the cached initramfs for @k and @init, built if absent
+ * @out:	path of the cached file
+ *
+ * The archive holds /init, /dev/console, /nestbox/modules (the load order)
+ * and the modules. Built into a temp file and renamed, so concurrent runs
+ * never see half an archive.
+ * Return: 0, or negative errno
+ */
+int nb_initramfs_get(const struct nb_kernel *k, const char *init, char *out, size_t len,
+		     struct nb_err *e);
+
+/**
+ * nb_initrd_for_run() - a memfd holding the cached initramfs followed by a
+ * cpio with /nestbox/spec = @spec (the kernel unpacks both)
+ * Return: the fd (O_CLOEXEC), or negative errno
+ */
+int nb_initrd_for_run(const char *initramfs, const void *spec, size_t spec_len,
+		      struct nb_err *e);
+
+/**
+ * nb_modules_resolve() - the modules to load for @names, dependencies
+ * first, as paths relative to the modules dir; built-in ones are skipped
+ * @moddir:	lib/modules/<version>
+ * @names:	NULL-terminated module names ("virtio_console", "virtio-rng")
+ * @out:	NULL-terminated, malloc'd array of malloc'd strings
+ *
+ * Return: the count, or negative errno (a module neither in modules.dep
+ * nor in modules.builtin)
+ */
+int nb_modules_resolve(const char *moddir, const char *const *names, char ***out,
+		       struct nb_err *e);
+
+
+#endif

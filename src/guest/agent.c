@@ -1,0 +1,720 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/* guest agent: spawn processes, relay their stdio over the control port,
+ * forward signals and window sizes, reap everything, report exit codes. */
+#include <errno.h>
+#include <fcntl.h>
+#include <grp.h>
+#include <pwd.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/ioctl.h>
+#include <sys/signalfd.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <termios.h>
+#include <unistd.h>
+
+#include "guest/guest.h"
+
+#define MAX_PROCS     32
+#define MAX_STDIN_BUF (64u << 20)
+#define DEFAULT_PATH  "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+
+/* epoll cookies: kind in the low byte, proc slot above it */
+enum { EV_CTL = 1, EV_SIG, EV_OUT, EV_ERR, EV_IN };
+
+struct proc {
+	bool used;
+	uint16_t id;
+	pid_t pid;
+	bool tty;
+	int in_fd, out_fd, err_fd;
+	struct nb_ctl_buf inbuf;
+	bool in_eof;
+	bool exited;
+	int code;
+};
+
+struct agent {
+	struct guest *g;
+	int ep, sfd;
+	struct proc procs[MAX_PROCS];
+	uint8_t *rx;
+	size_t rx_len, rx_cap;
+	bool ctl_eof;
+};
+
+static uint64_t cookie(int kind, int slot)
+{
+	return (uint64_t)kind | (uint64_t)slot << 8;
+}
+
+static void ep_add(struct agent *a, int fd, uint32_t events, uint64_t c)
+{
+	struct epoll_event ev = { .events = events, .data.u64 = c };
+
+	epoll_ctl(a->ep, EPOLL_CTL_ADD, fd, &ev);
+}
+
+static void ep_mod(struct agent *a, int fd, uint32_t events, uint64_t c)
+{
+	struct epoll_event ev = { .events = events, .data.u64 = c };
+
+	epoll_ctl(a->ep, EPOLL_CTL_MOD, fd, &ev);
+}
+
+static void close_fd(struct agent *a, int *fd)
+{
+	if (*fd >= 0) {
+		epoll_ctl(a->ep, EPOLL_CTL_DEL, *fd, NULL);
+		close(*fd);
+		*fd = -1;
+	}
+}
+
+/* The user to run as: uid, gid and home, from the image's /etc/passwd. */
+struct ident {
+	uid_t uid;
+	gid_t gid;
+	char home[256];
+};
+
+static bool all_digits(const char *s)
+{
+	if (!*s)
+		return false;
+	for (; *s; s++)
+		if (*s < '0' || *s > '9')
+			return false;
+	return true;
+}
+
+static int resolve_user(const char *spec, struct ident *id, char *err, size_t errlen)
+{
+	char user[256], *group;
+	struct passwd *pw = NULL;
+
+	snprintf(user, sizeof(user), "%s", spec);
+	group = strchr(user, ':');
+	if (group)
+		*group++ = 0;
+	id->uid = 0;
+	id->gid = 0;
+	snprintf(id->home, sizeof(id->home), "/");
+	if (!user[0]) {
+		pw = getpwuid(0);
+		snprintf(id->home, sizeof(id->home), "/root");
+	} else if (all_digits(user)) {
+		id->uid = (uid_t)strtoul(user, NULL, 10);
+		pw = getpwuid(id->uid);
+		if (pw)
+			id->gid = pw->pw_gid;
+	} else {
+		pw = getpwnam(user);
+		if (!pw) {
+			snprintf(err, errlen, "unable to find user %s: no matching entries in passwd file",
+				 user);
+			return -ENOENT;
+		}
+		id->uid = pw->pw_uid;
+		id->gid = pw->pw_gid;
+	}
+	if (pw && pw->pw_dir)
+		snprintf(id->home, sizeof(id->home), "%s", pw->pw_dir);
+	if (group && *group) {
+		if (all_digits(group)) {
+			id->gid = (gid_t)strtoul(group, NULL, 10);
+		} else {
+			struct group *gr = getgrnam(group);
+
+			if (!gr) {
+				snprintf(err, errlen, "unable to find group %s", group);
+				return -ENOENT;
+			}
+			id->gid = gr->gr_gid;
+		}
+	}
+	return 0;
+}
+
+static bool env_has(char **env, const char *key)
+{
+	size_t n = strlen(key);
+
+	for (; env && *env; env++)
+		if (strncmp(*env, key, n) == 0 && (*env)[n] == '=')
+			return true;
+	return false;
+}
+
+static const char *env_get(char **env, const char *key)
+{
+	size_t n = strlen(key);
+
+	for (; env && *env; env++)
+		if (strncmp(*env, key, n) == 0 && (*env)[n] == '=')
+			return *env + n + 1;
+	return NULL;
+}
+
+/* Build the command's environment: the spawn's, plus defaults it lacks. */
+static char **make_env(const struct nb_ctl_spawn *sp, const struct ident *id, const char *host)
+{
+	static char path[] = "PATH=" DEFAULT_PATH, term[] = "TERM=xterm";
+	static char home[300], hostname[300];
+	size_t n = 0, k = 0;
+	char **env;
+
+	while (sp->env[n])
+		n++;
+	env = calloc(n + 5, sizeof(*env));
+	if (!env)
+		return NULL;
+	if (!env_has(sp->env, "PATH"))
+		env[k++] = path;
+	if (!env_has(sp->env, "HOSTNAME")) {
+		snprintf(hostname, sizeof(hostname), "HOSTNAME=%s", host);
+		env[k++] = hostname;
+	}
+	if (!env_has(sp->env, "HOME")) {
+		snprintf(home, sizeof(home), "HOME=%s", id->home);
+		env[k++] = home;
+	}
+	if ((sp->flags & NB_SPAWN_TTY) && !env_has(sp->env, "TERM"))
+		env[k++] = term;
+	for (size_t i = 0; i < n; i++)
+		env[k++] = sp->env[i];
+	return env;
+}
+
+/* In the child: find and exec argv[0] along PATH; returns the errno to report. */
+static int exec_cmd(char **argv, char **env)
+{
+	const char *path = env_get(env, "PATH");
+	int saved = ENOENT;
+	char buf[4096];
+
+	if (strchr(argv[0], '/')) {
+		execve(argv[0], argv, env);
+		return errno;
+	}
+	if (!path)
+		path = DEFAULT_PATH;
+	while (*path) {
+		size_t len = strcspn(path, ":");
+
+		snprintf(buf, sizeof(buf), "%.*s/%s", (int)len, len ? path : ".", argv[0]);
+		execve(buf, argv, env);
+		if (errno != ENOENT && errno != ENOTDIR)
+			saved = errno;
+		path += len;
+		if (*path == ':')
+			path++;
+	}
+	return saved;
+}
+
+/* mkdir -p as root, ignoring what exists (the chdir reports real failures) */
+static void mkdir_p(const char *path)
+{
+	char p[4096];
+
+	snprintf(p, sizeof(p), "%s", path);
+	for (char *s = p + 1; *s; s++) {
+		if (*s == '/') {
+			*s = 0;
+			mkdir(p, 0755);
+			*s = '/';
+		}
+	}
+	mkdir(p, 0755);
+}
+
+/* In the child: tell the parent which step failed ({step, errno}). */
+static void report_child(int fd, const int msg[2])
+{
+	if (write(fd, msg, 2 * sizeof(int)) < 0)
+		_exit(125);
+}
+
+static void send_exit(struct agent *a, uint16_t id, uint32_t code, const char *msg)
+{
+	nb_ctl_put_exit(&a->g->out, id, code, msg);
+	guest_flush(a->g, 1);
+}
+
+/**
+ * spawn() - start the process a SPAWN frame describes in slot @slot
+ * Return: 0 if it runs; otherwise its EXIT (125/126/127) was already sent
+ */
+static int spawn(struct agent *a, int slot, uint16_t id, const struct nb_ctl_frame *f)
+{
+	struct proc *p = &a->procs[slot];
+	int in[2] = { -1, -1 }, out[2] = { -1, -1 }, er[2] = { -1, -1 }, ep[2];
+	struct nb_ctl_spawn sp;
+	struct ident ident;
+	char err[512], **env;
+	int master = -1, slave = -1, code = 0;
+	ssize_t n;
+	pid_t pid;
+
+	if (nb_ctl_decode_spawn(f, &sp) < 0) {
+		send_exit(a, id, 125, "malformed spawn request");
+		return -1;
+	}
+	if (resolve_user(sp.user, &ident, err, sizeof(err)) < 0) {
+		send_exit(a, id, 125, err);
+		nb_ctl_spawn_free(&sp);
+		return -1;
+	}
+	env = make_env(&sp, &ident, a->g->cfg.hostname);
+	if (sp.cwd[0])
+		mkdir_p(sp.cwd); /* like podman: a missing workdir is created */
+	memset(p, 0, sizeof(*p));
+	p->id = id;
+	p->in_fd = p->out_fd = p->err_fd = -1;
+	p->tty = sp.flags & NB_SPAWN_TTY;
+	if (p->tty) {
+		struct winsize ws = { .ws_row = sp.rows, .ws_col = sp.cols };
+
+		master = posix_openpt(O_RDWR | O_NOCTTY | O_CLOEXEC);
+		if (master < 0 || grantpt(master) < 0 || unlockpt(master) < 0 ||
+		    (slave = open(ptsname(master), O_RDWR | O_NOCTTY | O_CLOEXEC)) < 0) {
+			snprintf(err, sizeof(err), "pty: %s", strerror(errno));
+			send_exit(a, id, 125, err);
+			goto fail;
+		}
+		if (ws.ws_row && ws.ws_col)
+			ioctl(master, TIOCSWINSZ, &ws);
+	} else {
+		if (pipe2(out, O_CLOEXEC) < 0 || pipe2(er, O_CLOEXEC) < 0 ||
+		    ((sp.flags & NB_SPAWN_STDIN) && pipe2(in, O_CLOEXEC) < 0)) {
+			send_exit(a, id, 125, "pipe failed");
+			goto fail;
+		}
+	}
+	if (pipe2(ep, O_CLOEXEC) < 0) {
+		send_exit(a, id, 125, "pipe failed");
+		goto fail;
+	}
+	pid = fork();
+	if (pid == 0) {
+		sigset_t all;
+		int e;
+
+		sigemptyset(&all);
+		sigprocmask(SIG_SETMASK, &all, NULL);
+		signal(SIGPIPE, SIG_DFL);
+		setsid();
+		if (p->tty) {
+			ioctl(slave, TIOCSCTTY, 0);
+			dup2(slave, 0);
+			dup2(slave, 1);
+			dup2(slave, 2);
+		} else {
+			int nul = open("/dev/null", O_RDWR);
+
+			dup2(in[0] >= 0 ? in[0] : nul, 0);
+			dup2(out[1], 1);
+			dup2(er[1], 2);
+		}
+		if (setgroups(1, &ident.gid) < 0 || setgid(ident.gid) < 0 ||
+		    setuid(ident.uid) < 0) {
+			int msg[2] = { 1, errno };
+
+			report_child(ep[1], msg);
+			_exit(125);
+		}
+		if (sp.cwd[0] && chdir(sp.cwd) < 0) {
+			int msg[2] = { 2, errno };
+
+			report_child(ep[1], msg);
+			_exit(126);
+		}
+		e = exec_cmd(sp.argv, env);
+		{
+			int msg[2] = { 3, e };
+
+			report_child(ep[1], msg);
+		}
+		_exit(127);
+	}
+	close(ep[1]);
+	if (pid < 0) {
+		close(ep[0]);
+		send_exit(a, id, 125, "fork failed");
+		goto fail;
+	}
+	{
+		int msg[2] = { 0, 0 };
+
+		n = read(ep[0], msg, sizeof(msg));
+		close(ep[0]);
+		if (n == sizeof(msg)) {
+			uint32_t ec = 126;
+
+			waitpid(pid, NULL, 0);
+			code = msg[1];
+			if (msg[0] == 1) {
+				snprintf(err, sizeof(err), "set user %s: %s", sp.user, strerror(code));
+				ec = 125;
+			} else if (msg[0] == 2) {
+				snprintf(err, sizeof(err), "workdir %s: %s", sp.cwd, strerror(code));
+			} else if (code == ENOENT) {
+				snprintf(err, sizeof(err), "%s: executable file not found in $PATH",
+					 sp.argv[0]);
+				ec = 127;
+			} else {
+				snprintf(err, sizeof(err), "%s: %s", sp.argv[0], strerror(code));
+			}
+			send_exit(a, id, ec, err);
+			goto fail;
+		}
+	}
+	p->used = true;
+	p->pid = pid;
+	if (p->tty) {
+		close(slave);
+		p->out_fd = master;
+		p->in_fd = (sp.flags & NB_SPAWN_STDIN) ? fcntl(master, F_DUPFD_CLOEXEC, 0) : -1;
+	} else {
+		close(out[1]);
+		close(er[1]);
+		if (in[0] >= 0)
+			close(in[0]);
+		p->out_fd = out[0];
+		p->err_fd = er[0];
+		p->in_fd = in[1];
+	}
+	for (int *fd = &p->in_fd; fd <= &p->err_fd; fd++)
+		if (*fd >= 0)
+			fcntl(*fd, F_SETFL, fcntl(*fd, F_GETFL) | O_NONBLOCK);
+	ep_add(a, p->out_fd, EPOLLIN, cookie(EV_OUT, slot));
+	if (p->err_fd >= 0)
+		ep_add(a, p->err_fd, EPOLLIN, cookie(EV_ERR, slot));
+	free(env);
+	nb_ctl_spawn_free(&sp);
+	return 0;
+fail:
+	for (int *fd = in; fd < in + 2; fd++)
+		if (*fd >= 0)
+			close(*fd);
+	for (int i = 0; i < 2; i++) {
+		if (out[i] >= 0)
+			close(out[i]);
+		if (er[i] >= 0)
+			close(er[i]);
+	}
+	if (master >= 0)
+		close(master);
+	if (slave >= 0)
+		close(slave);
+	free(env);
+	nb_ctl_spawn_free(&sp);
+	return -1;
+}
+
+/* Read what a process wrote on one stream; EOF closes it. Returns bytes read. */
+static ssize_t pump_out(struct agent *a, int slot, int kind)
+{
+	struct proc *p = &a->procs[slot];
+	int *fd = kind == EV_OUT ? &p->out_fd : &p->err_fd;
+	uint8_t stream = kind == EV_OUT ? NB_STREAM_STDOUT : NB_STREAM_STDERR;
+	static uint8_t buf[NB_CTL_DATA_CHUNK];
+	ssize_t n;
+
+	if (*fd < 0)
+		return 0;
+	n = read(*fd, buf, sizeof(buf));
+	if (n < 0 && (errno == EAGAIN || errno == EINTR))
+		return -1;
+	if (n <= 0) { /* EOF, or EIO on a pty whose other side is gone */
+		close_fd(a, fd);
+		nb_ctl_put_frame(&a->g->out, NB_CTL_DATA, stream, p->id, NULL, 0);
+		guest_flush(a->g, 0);
+		return 0;
+	}
+	nb_ctl_put_frame(&a->g->out, NB_CTL_DATA, stream, p->id, buf, (size_t)n);
+	/* Back-pressure: do not queue more than a little ahead of the host. */
+	guest_flush(a->g, a->g->out.len > (1u << 20));
+	return n;
+}
+
+static void pump_in(struct agent *a, int slot)
+{
+	struct proc *p = &a->procs[slot];
+
+	while (p->in_fd >= 0 && p->inbuf.len) {
+		ssize_t n = write(p->in_fd, p->inbuf.data, p->inbuf.len);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0 && errno == EAGAIN)
+			break;
+		if (n < 0) { /* the reader is gone */
+			p->inbuf.len = 0;
+			close_fd(a, &p->in_fd);
+			return;
+		}
+		nb_ctl_buf_consume(&p->inbuf, (size_t)n);
+	}
+	if (p->in_fd < 0)
+		return;
+	if (!p->inbuf.len && p->in_eof) {
+		if (p->tty) {
+			/* A pty has no EOF of its own: end the line, send ^D. */
+			ssize_t n = write(p->in_fd, "\004", 1);
+
+			(void)n;
+		}
+		close_fd(a, &p->in_fd);
+		return;
+	}
+	/* Writable interest only while bytes wait. */
+	epoll_ctl(a->ep, EPOLL_CTL_DEL, p->in_fd, NULL);
+	if (p->inbuf.len)
+		ep_add(a, p->in_fd, EPOLLOUT, cookie(EV_IN, slot));
+}
+
+static int find_slot(struct agent *a, uint16_t id)
+{
+	for (int i = 0; i < MAX_PROCS; i++)
+		if (a->procs[i].used && a->procs[i].id == id)
+			return i;
+	return -1;
+}
+
+static void handle_frame(struct agent *a, const struct nb_ctl_frame *f)
+{
+	int slot = find_slot(a, f->proc);
+	struct nb_ctl_cur c;
+	uint32_t v;
+	uint16_t rows, cols;
+
+	nb_ctl_cur_init(&c, f);
+	switch ((enum nb_ctl_type)f->type) {
+	case NB_CTL_DATA:
+		if (slot < 0 || f->stream != NB_STREAM_STDIN || a->procs[slot].in_eof)
+			return;
+		if (!f->len) {
+			a->procs[slot].in_eof = true;
+		} else if (a->procs[slot].inbuf.len + f->len <= MAX_STDIN_BUF) {
+			struct nb_ctl_buf *b = &a->procs[slot].inbuf;
+			size_t need = b->len + f->len;
+
+			if (need > b->cap) {
+				uint8_t *d = realloc(b->data, need * 2);
+
+				if (!d)
+					return;
+				b->data = d;
+				b->cap = need * 2;
+			}
+			memcpy(b->data + b->len, f->payload, f->len);
+			b->len += f->len;
+		}
+		pump_in(a, slot);
+		break;
+	case NB_CTL_WINSIZE:
+		if (slot >= 0 && a->procs[slot].tty && nb_ctl_get_u16(&c, &rows) == 0 &&
+		    nb_ctl_get_u16(&c, &cols) == 0) {
+			struct winsize ws = { .ws_row = rows, .ws_col = cols };
+
+			ioctl(a->procs[slot].out_fd, TIOCSWINSZ, &ws);
+		}
+		break;
+	case NB_CTL_SIGNAL:
+		if (slot >= 0 && !a->procs[slot].exited && nb_ctl_get_u32(&c, &v) == 0 &&
+		    v > 0 && v < 65)
+			kill(a->procs[slot].pid, (int)v);
+		break;
+	case NB_CTL_SPAWN:
+		if (slot < 0 && f->proc != 0) {
+			for (int i = 0; i < MAX_PROCS; i++) {
+				if (!a->procs[i].used) {
+					spawn(a, i, f->proc, f);
+					return;
+				}
+			}
+			send_exit(a, f->proc, 125, "too many processes");
+		}
+		break;
+	case NB_CTL_SHUTDOWN:
+		guest_poweroff();
+	case NB_CTL_PHASE:
+	case NB_CTL_CONFIG:
+	case NB_CTL_EXIT:
+	case NB_CTL_ERROR:
+		break;
+	}
+}
+
+static void read_ctl(struct agent *a)
+{
+	for (;;) {
+		ssize_t n;
+		size_t off = 0;
+
+		if (a->rx_cap - a->rx_len < 65536) {
+			uint8_t *d = realloc(a->rx, a->rx_cap + 65536 * 2);
+
+			if (!d)
+				return;
+			a->rx = d;
+			a->rx_cap += 65536 * 2;
+		}
+		n = read(a->g->ctl, a->rx + a->rx_len, a->rx_cap - a->rx_len);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return;
+		if (n == 0) {
+			/* The host closed its end: stop listening, keep running. */
+			a->ctl_eof = true;
+			ep_mod(a, a->g->ctl, a->g->out.len ? EPOLLOUT : 0, cookie(EV_CTL, 0));
+			return;
+		}
+		a->rx_len += (size_t)n;
+		for (;;) {
+			struct nb_ctl_frame f;
+			int r = nb_ctl_parse(a->rx + off, a->rx_len - off, &f);
+
+			if (r < 0) {
+				guest_log("control: malformed frame; dropping input");
+				a->rx_len = off = 0;
+				break;
+			}
+			if (r == 0)
+				break;
+			handle_frame(a, &f);
+			off += (size_t)r;
+		}
+		memmove(a->rx, a->rx + off, a->rx_len - off);
+		a->rx_len -= off;
+	}
+}
+
+static int status_code(int st)
+{
+	if (WIFEXITED(st))
+		return WEXITSTATUS(st);
+	if (WIFSIGNALED(st))
+		return 128 + WTERMSIG(st);
+	return 125;
+}
+
+static void reap(struct agent *a)
+{
+	struct signalfd_siginfo si;
+	int st;
+	pid_t pid;
+
+	while (read(a->sfd, &si, sizeof(si)) == sizeof(si))
+		;
+	while ((pid = waitpid(-1, &st, WNOHANG)) > 0) {
+		for (int i = 0; i < MAX_PROCS; i++) {
+			if (a->procs[i].used && a->procs[i].pid == pid) {
+				a->procs[i].exited = true;
+				a->procs[i].code = status_code(st);
+			}
+		}
+	}
+}
+
+/* A process is finished once it exited; its streams are drained, then closed. */
+static void finish_procs(struct agent *a)
+{
+	for (int i = 0; i < MAX_PROCS; i++) {
+		struct proc *p = &a->procs[i];
+
+		if (!p->used || !p->exited)
+			continue;
+		/* Background children may hold the pipes open: take what is there. */
+		while (pump_out(a, i, EV_OUT) > 0)
+			;
+		while (p->err_fd >= 0 && pump_out(a, i, EV_ERR) > 0)
+			;
+		if (p->out_fd >= 0) {
+			close_fd(a, &p->out_fd);
+			nb_ctl_put_frame(&a->g->out, NB_CTL_DATA, NB_STREAM_STDOUT, p->id, NULL, 0);
+		}
+		if (p->err_fd >= 0) {
+			close_fd(a, &p->err_fd);
+			nb_ctl_put_frame(&a->g->out, NB_CTL_DATA, NB_STREAM_STDERR, p->id, NULL, 0);
+		}
+		close_fd(a, &p->in_fd);
+		nb_ctl_buf_free(&p->inbuf);
+		p->used = false;
+		if (p->id == 0)
+			continue; /* the caller reports the main process */
+		send_exit(a, p->id, (uint32_t)p->code, "");
+	}
+}
+
+/* guest_agent_run() - see guest.h */
+int guest_agent_run(struct guest *g)
+{
+	struct agent a = { .g = g };
+	sigset_t mask;
+	int main_code = -1;
+
+	sigemptyset(&mask);
+	sigaddset(&mask, SIGCHLD);
+	sigprocmask(SIG_BLOCK, &mask, NULL);
+	a.sfd = signalfd(-1, &mask, SFD_NONBLOCK | SFD_CLOEXEC);
+	a.ep = epoll_create1(EPOLL_CLOEXEC);
+	ep_add(&a, a.sfd, EPOLLIN, cookie(EV_SIG, 0));
+	ep_add(&a, g->ctl, EPOLLIN, cookie(EV_CTL, 0));
+	if (spawn(&a, 0, 0, &g->spawn_frame) < 0)
+		return -1; /* EXIT already sent */
+	nb_ctl_put_phase(&g->out, NB_PHASE_COMMAND, guest_now_ns());
+	guest_flush(g, 0);
+	for (;;) {
+		struct epoll_event evs[16];
+		int n;
+
+		ep_mod(&a, g->ctl, (a.ctl_eof ? 0 : EPOLLIN) | (g->out.len ? EPOLLOUT : 0),
+		       cookie(EV_CTL, 0));
+		n = epoll_wait(a.ep, evs, 16, -1);
+		for (int i = 0; i < n; i++) {
+			int kind = (int)(evs[i].data.u64 & 0xff);
+			int slot = (int)(evs[i].data.u64 >> 8);
+
+			switch (kind) {
+			case EV_CTL:
+				if (evs[i].events & EPOLLOUT)
+					guest_flush(g, 0);
+				if (evs[i].events & (EPOLLIN | EPOLLHUP) && !a.ctl_eof)
+					read_ctl(&a);
+				break;
+			case EV_SIG:
+				reap(&a);
+				break;
+			case EV_OUT:
+			case EV_ERR:
+				pump_out(&a, slot, kind);
+				break;
+			case EV_IN:
+				pump_in(&a, slot);
+				break;
+			default:
+				break;
+			}
+		}
+		if (a.procs[0].used && a.procs[0].exited)
+			main_code = a.procs[0].code;
+		finish_procs(&a);
+		if (main_code >= 0)
+			break;
+	}
+	/* The VM ends with its command: stop whatever it left running. */
+	kill(-1, SIGKILL);
+	/* Volume writes reach the host before the host learns the end (it may
+	 * kill the VM as soon as it does). */
+	sync();
+	send_exit(&a, 0, (uint32_t)main_code, "");
+	return main_code;
+}

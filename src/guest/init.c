@@ -1,0 +1,141 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/* nestbox-init: PID 1 of a nestbox VM. The order of things is in main(). */
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/reboot.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "guest/guest.h"
+
+/* guest_log() - see guest.h */
+void guest_log(const char *fmt, ...)
+{
+	char buf[1024];
+	va_list ap;
+	int n;
+
+	va_start(ap, fmt);
+	n = vsnprintf(buf, sizeof(buf) - 1, fmt, ap);
+	va_end(ap);
+	if (n < 0)
+		return;
+	if ((size_t)n > sizeof(buf) - 2)
+		n = sizeof(buf) - 2;
+	buf[n++] = '\n';
+	if (write(2, "nestbox-init: ", 14) == 14 && write(2, buf, (size_t)n) == n)
+		return;
+}
+
+/* guest_now_ns() - see guest.h */
+uint64_t guest_now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_BOOTTIME, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+/* guest_flush() - see guest.h; @blocking waits until everything is written */
+void guest_flush(struct guest *g, int blocking)
+{
+	while (g->out.len && g->ctl >= 0) {
+		ssize_t n = write(g->ctl, g->out.data, g->out.len);
+
+		if (n > 0) {
+			nb_ctl_buf_consume(&g->out, (size_t)n);
+			continue;
+		}
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0 && errno == EAGAIN) {
+			struct pollfd p = { .fd = g->ctl, .events = POLLOUT };
+
+			if (!blocking)
+				return;
+			/* The host may be gone for good; do not wait forever. */
+			if (poll(&p, 1, 30000) <= 0) {
+				g->out.len = 0;
+				return;
+			}
+			continue;
+		}
+		g->out.len = 0; /* port closed: nobody to tell */
+		return;
+	}
+}
+
+/* guest_poweroff() - see guest.h */
+void guest_poweroff(void)
+{
+	sync();
+	reboot(RB_POWER_OFF);
+	for (;;)
+		pause();
+}
+
+/* guest_fatal() - see guest.h */
+void guest_fatal(struct guest *g, const char *fmt, ...)
+{
+	char buf[1024];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(buf, sizeof(buf), fmt, ap);
+	va_end(ap);
+	guest_log("%s", buf);
+	if (g && g->ctl >= 0) {
+		nb_ctl_put_error(&g->out, buf);
+		guest_flush(g, 1);
+	}
+	guest_poweroff();
+}
+
+static void console_stdio(void)
+{
+	int fd = open("/dev/console", O_RDWR | O_NOCTTY | O_CLOEXEC);
+
+	if (fd < 0)
+		return;
+	for (int i = 0; i < 3; i++)
+		if (fcntl(i, F_GETFD) < 0)
+			dup2(fd, i);
+	close(fd);
+}
+
+int main(void)
+{
+	struct guest g = { .ctl = -1 };
+	uint64_t t_init = guest_now_ns();
+	char err[1024];
+	int code;
+
+	signal(SIGPIPE, SIG_IGN);
+	guest_early_mounts();
+	console_stdio();
+	guest_load_modules();
+	g.ctl = guest_open_port(NB_CONTROL_PORT);
+	if (g.ctl < 0)
+		guest_fatal(NULL, "open control port %s: %s", NB_CONTROL_PORT, strerror(-g.ctl));
+	fcntl(g.ctl, F_SETFL, fcntl(g.ctl, F_GETFL) | O_NONBLOCK);
+	nb_ctl_put_phase(&g.out, NB_PHASE_INIT, t_init);
+	nb_ctl_put_phase(&g.out, NB_PHASE_MODULES, guest_now_ns());
+	guest_flush(&g, 0);
+	if (guest_read_spec(&g) < 0)
+		guest_fatal(&g, "read /nestbox/spec: malformed or missing");
+	if (guest_setup_root(&g, err, sizeof(err)) < 0)
+		guest_fatal(&g, "%s", err);
+	guest_setup_net(&g.cfg);
+	nb_ctl_put_phase(&g.out, NB_PHASE_ROOT, guest_now_ns());
+	guest_flush(&g, 0);
+	code = guest_agent_run(&g);
+	(void)code;
+	guest_flush(&g, 1);
+	guest_poweroff();
+}

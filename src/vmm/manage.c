@@ -1,0 +1,241 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/* vmm/manage: exec, stop, wait, rm, logs (see manage.h). */
+#include "vmm/manage.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "control/proto.h"
+#include "lib/cleanup.h"
+#include "lib/fileio.h"
+#include "lib/log.h"
+#include "vmm/session.h"
+#include "vmm/state.h"
+#include "vmm/supervise.h"
+
+static int find_running(const char *name, struct nb_vm_state *st, struct nb_err *e)
+{
+	int r = nb_state_find(name, st, e);
+
+	if (r < 0)
+		return r;
+	if (!st->alive)
+		return nb_err_set(e, ESRCH, "VM %s is not running", name);
+	return 0;
+}
+
+/* nb_vm_exec() - see manage.h */
+int nb_vm_exec(const char *name, const struct nb_exec_opts *o, struct nb_err *e)
+{
+	struct nb_session s = { .t0_ns = nb_mono_ns(), .console = -1, .console_log = -1,
+				.qemu_pidfd = -1 };
+	struct nb_ctl_spawn sp = { 0 };
+	struct nb_ctl_buf b = { 0 };
+	struct nb_vm_state st;
+	autoclose int fd = -1;
+	int code;
+
+	if (find_running(name, &st, e) < 0)
+		return NB_EXIT_FAILURE;
+	fd = nb_supervisor_connect(st.id, e);
+	if (fd < 0)
+		return NB_EXIT_FAILURE;
+	sp.flags = (o->tty ? NB_SPAWN_TTY : 0) | (o->interactive ? NB_SPAWN_STDIN : 0);
+	if (o->tty) {
+		struct winsize ws;
+
+		if (ioctl(STDIN_FILENO, TIOCGWINSZ, &ws) == 0) {
+			sp.rows = ws.ws_row;
+			sp.cols = ws.ws_col;
+		}
+	}
+	sp.cwd = o->workdir ? o->workdir : "/";
+	sp.user = o->user ? o->user : "";
+	sp.argv = o->argv;
+	sp.env = o->env ? o->env : (char *[]){ NULL };
+	nb_ctl_put_spawn(&b, 0, &sp);
+	if (b.oom) {
+		nb_ctl_buf_free(&b);
+		nb_err_set(e, E2BIG, "exec: the command or environment is too large");
+		return NB_EXIT_FAILURE;
+	}
+	s.ctl = fd;
+	s.tty = o->tty;
+	s.stdin_open = o->interactive;
+	s.in_fd = STDIN_FILENO;
+	s.out_fd = STDOUT_FILENO;
+	s.err_fd = STDERR_FILENO;
+	s.initial = &b;
+	code = nb_session_run(&s, e);
+	nb_ctl_buf_free(&b);
+	return code;
+}
+
+/* Read frames from @fd until EOF or @ms pass; EXIT of process 0 -> *code. */
+static int drain(int fd, int ms, int *code)
+{
+	uint8_t buf[65536];
+	size_t len = 0;
+	uint64_t end = nb_mono_ns() + (uint64_t)ms * 1000000ull;
+
+	for (;;) {
+		uint64_t now = nb_mono_ns();
+		struct pollfd p = { .fd = fd, .events = POLLIN };
+		ssize_t n;
+		size_t off = 0;
+
+		if (now >= end)
+			return -ETIMEDOUT;
+		if (poll(&p, 1, (int)((end - now) / 1000000ull) + 1) <= 0)
+			continue;
+		n = read(fd, buf + len, sizeof(buf) - len);
+		if (n <= 0)
+			return 0;
+		len += (size_t)n;
+		for (;;) {
+			struct nb_ctl_frame f;
+			struct nb_ctl_cur c;
+			uint32_t v;
+			int r = nb_ctl_parse(buf + off, len - off, &f);
+
+			if (r <= 0) {
+				if (r < 0)
+					len = off = 0;
+				break;
+			}
+			off += (size_t)r;
+			nb_ctl_cur_init(&c, &f);
+			if (f.type == NB_CTL_EXIT && f.proc == 0 && nb_ctl_get_u32(&c, &v) == 0 &&
+			    code)
+				*code = (int)v;
+		}
+		memmove(buf, buf + off, len - off);
+		len -= off;
+		if (len == sizeof(buf))
+			len = 0;
+	}
+}
+
+/* Wait until the supervisor has let go of the lock (it has finished). */
+static void wait_unlocked(const struct nb_vm_state *st, int ms)
+{
+	char path[PATH_MAX + 32];
+	autoclose int fd = -1;
+
+	nb_state_path(st, "lock", path, sizeof(path));
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return;
+	for (int i = 0; i < ms / 10; i++) {
+		if (flock(fd, LOCK_SH | LOCK_NB) == 0)
+			return;
+		usleep(10000);
+	}
+	if (st->pid > 0)
+		kill(st->pid, SIGKILL);
+}
+
+/* nb_vm_stop() - see manage.h */
+int nb_vm_stop(const char *name, unsigned timeout_s, struct nb_err *e)
+{
+	struct nb_ctl_buf b = { 0 };
+	struct nb_vm_state st;
+	autoclose int fd = -1;
+	int r = nb_state_find(name, &st, e);
+
+	if (r < 0)
+		return r;
+	if (!st.alive)
+		return 0;
+	fd = nb_supervisor_connect(st.id, e);
+	if (fd < 0)
+		return fd;
+	if (timeout_s) {
+		nb_ctl_put_u32(&b, NB_CTL_SIGNAL, 0, SIGTERM);
+		if (send(fd, b.data, b.len, MSG_NOSIGNAL) < 0)
+			(void)0;
+		nb_ctl_buf_free(&b);
+		if (drain(fd, (int)timeout_s * 1000, NULL) == 0) {
+			wait_unlocked(&st, 10000);
+			return 0;
+		}
+	}
+	nb_ctl_put_frame(&b, NB_CTL_SHUTDOWN, 0, 0, NULL, 0);
+	if (send(fd, b.data, b.len, MSG_NOSIGNAL) < 0)
+		(void)0;
+	nb_ctl_buf_free(&b);
+	drain(fd, 10000, NULL);
+	wait_unlocked(&st, 10000);
+	return 0;
+}
+
+/* nb_vm_wait() - see manage.h */
+int nb_vm_wait(const char *name, int *code, struct nb_err *e)
+{
+	struct nb_vm_state st;
+	autoclose int fd = -1;
+	int r = nb_state_find(name, &st, e);
+
+	if (r < 0)
+		return r;
+	*code = st.exit_code;
+	if (!st.alive)
+		return 0;
+	fd = nb_supervisor_connect(st.id, e);
+	if (fd < 0)
+		return fd;
+	while (drain(fd, 3600 * 1000, code) == -ETIMEDOUT)
+		;
+	if (nb_state_read(st.dir, &st, NULL) == 0 && strcmp(st.status, "exited") == 0 &&
+	    st.exit_code != -1)
+		*code = st.exit_code;
+	return 0;
+}
+
+/* nb_vm_rm() - see manage.h */
+int nb_vm_rm(const char *name, bool force, struct nb_err *e)
+{
+	struct nb_vm_state st;
+	int r = nb_state_find(name, &st, e);
+
+	if (r < 0)
+		return r;
+	if (st.alive) {
+		if (!force)
+			return nb_err_set(e, EBUSY, "VM %s is running: stop it first, or rm -f", name);
+		r = nb_vm_stop(st.id, 0, e);
+		if (r < 0)
+			return r;
+	}
+	nb_state_remove(st.dir);
+	return 0;
+}
+
+/* nb_vm_logs() - see manage.h */
+int nb_vm_logs(const char *name, int out, struct nb_err *e)
+{
+	char path[PATH_MAX + 32], buf[65536];
+	struct nb_vm_state st;
+	autoclose int fd = -1;
+	ssize_t n;
+	int r = nb_state_find(name, &st, e);
+
+	if (r < 0)
+		return r;
+	nb_state_path(&st, "output.log", path, sizeof(path));
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return errno == ENOENT ? 0 : nb_err_sys(e, errno, "open %s", path);
+	while ((n = read(fd, buf, sizeof(buf))) > 0)
+		if (nb_write_all(out, buf, (size_t)n) < 0)
+			return nb_err_sys(e, errno, "write logs");
+	return 0;
+}

@@ -1,0 +1,200 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/* vmm/qemu: QEMU argv and supervised start (see qemu.h). */
+#include "vmm/qemu.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "boot/boot.h"
+
+struct argv_b {
+	char **v;
+	size_t n, cap;
+	bool oom;
+};
+
+static void add(struct argv_b *a, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static void add(struct argv_b *a, const char *fmt, ...)
+{
+	va_list ap;
+	char *s;
+
+	if (a->oom)
+		return;
+	if (a->n + 2 > a->cap) {
+		char **v = realloc(a->v, (a->cap + 32) * sizeof(*v));
+
+		if (!v) {
+			a->oom = true;
+			return;
+		}
+		a->v = v;
+		a->cap += 32;
+	}
+	va_start(ap, fmt);
+	if (vasprintf(&s, fmt, ap) < 0) {
+		a->oom = true;
+		va_end(ap);
+		return;
+	}
+	va_end(ap);
+	a->v[a->n++] = s;
+	a->v[a->n] = NULL;
+}
+
+/* nb_qemu_argv() - see qemu.h */
+int nb_qemu_argv(const struct nb_vm_config *c, char ***argv, struct nb_err *e)
+{
+	struct argv_b a = { 0 };
+	char fwd[NB_VM_MAX_FWDS * 100] = "";
+	size_t used = 0;
+
+	add(&a, "%s", c->qemu);
+	add(&a, "-M");
+	add(&a, "microvm,x-option-roms=off,isa-serial=on,rtc=on");
+	add(&a, "-accel");
+	add(&a, "%s", c->kvm ? "kvm" : "tcg");
+	if (c->kvm) {
+		add(&a, "-cpu");
+		add(&a, "host");
+	}
+	add(&a, "-m");
+	add(&a, "%lluM", (unsigned long long)c->mem_mib);
+	add(&a, "-smp");
+	add(&a, "%u", c->cpus ? c->cpus : 1);
+	add(&a, "-nodefaults");
+	add(&a, "-no-user-config");
+	add(&a, "-nographic");
+	add(&a, "-no-reboot");
+	add(&a, "-global");
+	add(&a, "virtio-mmio.force-legacy=false");
+	add(&a, "-kernel");
+	add(&a, "%s", c->vmlinux);
+	add(&a, "-initrd");
+	add(&a, "/proc/self/fd/%d", NB_QFD_INITRD);
+	/* tsc_early_khz: under TCG the guest's TSC calibration goes wrong at
+	 * random and microvm guests hang without it. */
+	add(&a, "-append");
+	if (!c->kvm && c->tsc_khz)
+		add(&a, "console=ttyS0 quiet panic=-1 nestbox.depth=%d tsc_early_khz=%llu",
+		    c->depth + 1, (unsigned long long)c->tsc_khz);
+	else
+		add(&a, "console=ttyS0 quiet panic=-1 nestbox.depth=%d", c->depth + 1);
+	add(&a, "-chardev");
+	add(&a, "socket,id=con,fd=%d", NB_QFD_CONSOLE);
+	add(&a, "-serial");
+	add(&a, "chardev:con");
+	add(&a, "-device");
+	add(&a, "virtio-rng-device");
+	add(&a, "-device");
+	add(&a, "virtio-serial-device,max_ports=%u", c->nshares + 2);
+	add(&a, "-chardev");
+	add(&a, "socket,id=ctl,fd=%d", NB_QFD_CTL);
+	add(&a, "-device");
+	add(&a, "virtserialport,chardev=ctl,name=nestbox.control");
+	for (unsigned i = 0; i < c->nshares; i++) {
+		const struct nb_vm_share *s = &c->shares[i];
+
+		if (s->fd >= 0) {
+			add(&a, "-chardev");
+			add(&a, "socket,id=fs%u,fd=%u", i, NB_QFD_SHARE0 + i);
+			add(&a, "-device");
+			add(&a, "virtserialport,chardev=fs%u,name=%s", i, s->port);
+		} else {
+			/* The 9p stand-in used until nestfs is available. */
+			add(&a, "-fsdev");
+			add(&a, "local,id=fs%u,path=%s,security_model=none%s", i, s->dir,
+			    s->ro ? ",readonly=on" : "");
+			add(&a, "-device");
+			add(&a, "virtio-9p-device,fsdev=fs%u,mount_tag=%s", i, s->port);
+		}
+	}
+	if (c->net) {
+		for (unsigned i = 0; i < c->nfwds; i++)
+			used += (size_t)snprintf(fwd + used, sizeof(fwd) - used, ",hostfwd=%s",
+						 c->fwds[i]);
+		add(&a, "-netdev");
+		add(&a, "user,id=n0%s", fwd);
+		add(&a, "-device");
+		add(&a, "virtio-net-device,netdev=n0");
+	}
+	if (a.oom) {
+		nb_strv_free(a.v);
+		return nb_err_set(e, ENOMEM, "QEMU command line: out of memory");
+	}
+	*argv = a.v;
+	return 0;
+}
+
+/* nb_qemu_start() - see qemu.h */
+pid_t nb_qemu_start(const struct nb_vm_config *c, bool die_with_parent, int *pidfd,
+		    struct nb_err *e)
+{
+	char **argv = NULL;
+	pid_t parent = getpid(), pid;
+	int r, fd;
+
+	r = nb_qemu_argv(c, &argv, e);
+	if (r < 0)
+		return r;
+	if (!argv || !argv[0])
+		return nb_err_set(e, EINVAL, "QEMU command line: empty");
+	pid = fork();
+	if (pid < 0) {
+		nb_strv_free(argv);
+		return nb_err_sys(e, errno, "fork QEMU");
+	}
+	if (pid == 0) {
+		int src[3 + NB_VM_MAX_SHARES], n = 0, hi[3 + NB_VM_MAX_SHARES];
+		sigset_t none;
+
+		sigemptyset(&none);
+		sigprocmask(SIG_SETMASK, &none, NULL);
+		if (die_with_parent) {
+			prctl(PR_SET_PDEATHSIG, SIGKILL);
+			if (getppid() != parent)
+				_exit(125);
+		}
+		src[n++] = c->initrd_fd;
+		src[n++] = c->ctl_fd;
+		src[n++] = c->console_fd;
+		for (unsigned i = 0; i < c->nshares; i++)
+			src[n++] = c->shares[i].fd;
+		/* Out of the way first, so no source is overwritten by a target. */
+		for (int i = 0; i < n; i++)
+			hi[i] = src[i] >= 0 ? fcntl(src[i], F_DUPFD, 100) : -1;
+		for (int i = 0; i < n; i++)
+			if (hi[i] >= 0)
+				dup2(hi[i], NB_QFD_INITRD + i);
+		for (int i = 0; i < n; i++)
+			if (hi[i] >= 0)
+				close(hi[i]);
+		fd = open("/dev/null", O_RDWR);
+		dup2(fd, 0);
+		dup2(fd, 1);
+		execv(argv[0], argv);
+		fprintf(stderr, "nestbox: exec %s: %s\n", argv[0], strerror(errno));
+		_exit(125);
+	}
+	nb_strv_free(argv);
+	fd = (int)syscall(SYS_pidfd_open, pid, 0);
+	if (fd < 0) {
+		r = errno;
+		kill(pid, SIGKILL);
+		waitpid(pid, NULL, 0);
+		return nb_err_sys(e, r, "pidfd_open QEMU");
+	}
+	fcntl(fd, F_SETFD, FD_CLOEXEC);
+	*pidfd = fd;
+	return pid;
+}

@@ -1,0 +1,71 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/* vmm/qemu: the QEMU command line for a nestbox VM and the supervised start
+ * of QEMU. Owns the microvm device model (virtio-mmio, non-legacy), the
+ * virtio-serial ports (control, nestfs shares), the serial console, user
+ * networking with host forwards, and the kernel command line. */
+#ifndef NESTBOX_VMM_QEMU_H
+#define NESTBOX_VMM_QEMU_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "lib/err.h"
+
+#define NB_VM_MAX_SHARES 32
+#define NB_VM_MAX_FWDS	 32
+
+/* Fixed fd numbers QEMU inherits (the argv names them). */
+enum { NB_QFD_INITRD = 3, NB_QFD_CTL = 4, NB_QFD_CONSOLE = 5, NB_QFD_SHARE0 = 6 };
+
+/**
+ * struct nb_vm_share - one nestfs share as QEMU sees it: a virtio-serial port
+ * @port:	port name ("nestbox.fs.0"), which the guest looks up
+ * @fd:		QEMU's end of the stream (the nestfs server holds the other)
+ * @dir:	host directory (only for the 9p stand-in before nestfs)
+ * @ro:		read-only (only for the 9p stand-in; nestfs enforces it on the host)
+ */
+struct nb_vm_share {
+	char port[32];
+	int fd;
+	const char *dir;
+	bool ro;
+};
+
+/**
+ * struct nb_vm_config - everything the QEMU command line is made of
+ * @fwds:	"tcp:127.0.0.1:8080-:80" host forwards for -p
+ */
+struct nb_vm_config {
+	const char *qemu;
+	bool kvm;
+	uint64_t tsc_khz;
+	int depth;
+	const char *vmlinux;
+	int initrd_fd, ctl_fd, console_fd;
+	uint64_t mem_mib;
+	unsigned cpus;
+	bool net;
+	unsigned nshares;
+	struct nb_vm_share shares[NB_VM_MAX_SHARES];
+	unsigned nfwds;
+	char fwds[NB_VM_MAX_FWDS][96];
+};
+
+/**
+ * nb_qemu_argv() - build the argv (NULL-terminated, malloc'd strings)
+ * Return: 0, or negative errno
+ */
+int nb_qemu_argv(const struct nb_vm_config *c, char ***argv, struct nb_err *e);
+
+/**
+ * nb_qemu_start() - fork and exec QEMU with the config's fds at NB_QFD_*
+ * @pidfd:	output: a pidfd for the child (O_CLOEXEC)
+ * @die_with_parent: PR_SET_PDEATHSIG(SIGKILL) in the child
+ *
+ * Return: the pid, or negative errno
+ */
+pid_t nb_qemu_start(const struct nb_vm_config *c, bool die_with_parent, int *pidfd,
+		    struct nb_err *e);
+
+#endif

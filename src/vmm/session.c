@@ -1,0 +1,444 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/* vmm/session: the foreground event loop (see session.h).
+ *
+ * One epoll loop; cookies say which fd woke it. The control socket is
+ * non-blocking with an output queue, so the host never blocks on the guest;
+ * the guest may block on the host (it stops reading the port while our
+ * stdout is slow), which is the back-pressure we want. */
+#include "vmm/session.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/ioctl.h>
+#include <sys/signalfd.h>
+#include <sys/wait.h>
+#include <termios.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "lib/fileio.h"
+#include "lib/log.h"
+
+enum { EV_CTL = 1, EV_CON, EV_IN, EV_SIG, EV_QEMU };
+
+#define CON_TAIL 8192
+
+struct loop {
+	struct nb_session *s;
+	int ep, sfd;
+	struct nb_ctl_buf out;
+	uint8_t *rx;
+	size_t rx_len, rx_cap;
+	char con[CON_TAIL];
+	size_t con_len;
+	bool exited, qemu_gone, ctl_eof, in_eof;
+	int code;
+	char msg[1024];
+	bool failed;
+};
+
+/* nb_mono_ns() - see session.h */
+uint64_t nb_mono_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+static void set_events(struct loop *l, int fd, int kind, uint32_t events)
+{
+	struct epoll_event ev = { .events = events, .data.u64 = (uint64_t)kind };
+
+	if (epoll_ctl(l->ep, EPOLL_CTL_MOD, fd, &ev) < 0 && errno == ENOENT)
+		epoll_ctl(l->ep, EPOLL_CTL_ADD, fd, &ev);
+}
+
+static void flush_ctl(struct loop *l)
+{
+	while (l->out.len) {
+		ssize_t n = write(l->s->ctl, l->out.data, l->out.len);
+
+		if (n > 0) {
+			nb_ctl_buf_consume(&l->out, (size_t)n);
+			continue;
+		}
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0 && errno != EAGAIN)
+			l->out.len = 0; /* QEMU is gone; the pidfd will say so */
+		break;
+	}
+}
+
+static void con_keep(struct loop *l, const char *buf, size_t n)
+{
+	if (n >= CON_TAIL) {
+		memcpy(l->con, buf + n - CON_TAIL, CON_TAIL);
+		l->con_len = CON_TAIL;
+		return;
+	}
+	if (l->con_len + n > CON_TAIL) {
+		size_t drop = l->con_len + n - CON_TAIL;
+
+		memmove(l->con, l->con + drop, l->con_len - drop);
+		l->con_len -= drop;
+	}
+	memcpy(l->con + l->con_len, buf, n);
+	l->con_len += n;
+}
+
+static void read_console(struct loop *l)
+{
+	char buf[CON_TAIL];
+	ssize_t n;
+
+	while ((n = read(l->s->console, buf, sizeof(buf))) > 0) {
+		con_keep(l, buf, (size_t)n);
+		if (l->s->console_log >= 0)
+			nb_write_all(l->s->console_log, buf, (size_t)n);
+		if (l->s->show_console)
+			nb_write_all(STDERR_FILENO, buf, (size_t)n);
+	}
+	if (n == 0) {
+		epoll_ctl(l->ep, EPOLL_CTL_DEL, l->s->console, NULL);
+	}
+}
+
+/* The last @lines lines of the console, for error messages. */
+static void console_tail(struct loop *l, char *out, size_t len, int lines)
+{
+	size_t start = l->con_len;
+	int seen = 0;
+
+	while (start > 0) {
+		if (l->con[start - 1] == '\n' && start != l->con_len && ++seen >= lines)
+			break;
+		start--;
+	}
+	snprintf(out, len, "%.*s", (int)(l->con_len - start), l->con + start);
+}
+
+static void fail(struct loop *l, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static void fail(struct loop *l, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (l->failed || l->exited)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(l->msg, sizeof(l->msg), fmt, ap);
+	va_end(ap);
+	l->failed = true;
+	l->code = 125;
+}
+
+static void handle_frame(struct loop *l, const struct nb_ctl_frame *f)
+{
+	struct nb_session *s = l->s;
+	struct nb_ctl_cur c;
+	uint32_t v;
+	uint64_t ns;
+	const char *str;
+
+	nb_ctl_cur_init(&c, f);
+	switch ((enum nb_ctl_type)f->type) {
+	case NB_CTL_PHASE:
+		if (nb_ctl_get_u32(&c, &v) == 0 && nb_ctl_get_u64(&c, &ns) == 0 && v >= 1 &&
+		    v <= NB_PHASE_MAX) {
+			s->phase_ns[v] = ns;
+			s->phase_host_ns[v] = nb_mono_ns();
+			nb_debug("phase %s: guest %.1f ms, host %.1f ms", nb_ctl_phase_name(v),
+				 (double)ns / 1e6, (double)(s->phase_host_ns[v] - s->t0_ns) / 1e6);
+		}
+		break;
+	case NB_CTL_DATA:
+		if (f->proc != 0 || !f->len)
+			break;
+		if (nb_write_all(f->stream == NB_STREAM_STDERR ? s->err_fd : s->out_fd,
+				 f->payload, f->len) < 0 && errno != EPIPE)
+			nb_debug("write output: %s", strerror(errno));
+		break;
+	case NB_CTL_EXIT:
+		if (f->proc != 0 || nb_ctl_get_u32(&c, &v) < 0 || nb_ctl_get_str(&c, &str) < 0)
+			break;
+		if (*str)
+			nb_error("%s", str);
+		l->exited = true;
+		l->code = (int)(v & 0xff);
+		nb_debug("command exited: %u; host %.1f ms", v,
+			 (double)(nb_mono_ns() - s->t0_ns) / 1e6);
+		break;
+	case NB_CTL_ERROR:
+		if (nb_ctl_get_str(&c, &str) == 0)
+			fail(l, "guest: %s", str);
+		else
+			fail(l, "guest: setup failed");
+		break;
+	case NB_CTL_CONFIG:
+	case NB_CTL_SPAWN:
+	case NB_CTL_WINSIZE:
+	case NB_CTL_SIGNAL:
+	case NB_CTL_SHUTDOWN:
+		break;
+	}
+}
+
+static void read_ctl(struct loop *l)
+{
+	for (;;) {
+		size_t off = 0;
+		ssize_t n;
+
+		if (l->rx_cap - l->rx_len < 65536) {
+			uint8_t *d = realloc(l->rx, l->rx_cap + 131072);
+
+			if (!d) {
+				fail(l, "control channel: out of memory");
+				return;
+			}
+			l->rx = d;
+			l->rx_cap += 131072;
+		}
+		n = read(l->s->ctl, l->rx + l->rx_len, l->rx_cap - l->rx_len);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return;
+		if (n == 0) {
+			l->ctl_eof = true;
+			epoll_ctl(l->ep, EPOLL_CTL_DEL, l->s->ctl, NULL);
+			return;
+		}
+		l->rx_len += (size_t)n;
+		for (;;) {
+			struct nb_ctl_frame f;
+			int r = nb_ctl_parse(l->rx + off, l->rx_len - off, &f);
+
+			if (r < 0) {
+				fail(l, "control channel: malformed frame from the guest");
+				l->rx_len = 0;
+				return;
+			}
+			if (r == 0)
+				break;
+			handle_frame(l, &f);
+			off += (size_t)r;
+		}
+		memmove(l->rx, l->rx + off, l->rx_len - off);
+		l->rx_len -= off;
+	}
+}
+
+static void send_winsize(struct loop *l)
+{
+	struct winsize ws;
+
+	if (ioctl(l->s->in_fd, TIOCGWINSZ, &ws) == 0)
+		nb_ctl_put_winsize(&l->out, 0, ws.ws_row, ws.ws_col);
+}
+
+static void read_stdin(struct loop *l)
+{
+	uint8_t buf[NB_CTL_DATA_CHUNK];
+	ssize_t n = read(l->s->in_fd, buf, sizeof(buf));
+
+	if (n < 0 && (errno == EAGAIN || errno == EINTR))
+		return;
+	if (n <= 0) {
+		l->in_eof = true;
+		epoll_ctl(l->ep, EPOLL_CTL_DEL, l->s->in_fd, NULL);
+		nb_ctl_put_frame(&l->out, NB_CTL_DATA, NB_STREAM_STDIN, 0, NULL, 0);
+		return;
+	}
+	nb_ctl_put_frame(&l->out, NB_CTL_DATA, NB_STREAM_STDIN, 0, buf, (size_t)n);
+}
+
+static void handle_signals(struct loop *l)
+{
+	struct signalfd_siginfo si;
+
+	while (read(l->sfd, &si, sizeof(si)) == sizeof(si)) {
+		switch (si.ssi_signo) {
+		case SIGWINCH:
+			if (l->s->tty)
+				send_winsize(l);
+			break;
+		case SIGINT:
+		case SIGTERM:
+		case SIGHUP:
+			/* The CLI is told to stop: the VM goes with it. */
+			if (l->s->qemu_pid > 0)
+				kill(l->s->qemu_pid, SIGKILL);
+			if (!l->exited && !l->failed) {
+				l->code = 128 + (int)si.ssi_signo;
+				l->exited = true;
+			}
+			break;
+		default:
+			break;
+		}
+	}
+}
+
+static void reap_qemu(struct loop *l, int wait_ms)
+{
+	struct pollfd p = { .fd = l->s->qemu_pidfd, .events = POLLIN };
+
+	if (l->s->qemu_pid <= 0)
+		return;
+	if (!l->qemu_gone && wait_ms > 0 && poll(&p, 1, wait_ms) <= 0)
+		kill(l->s->qemu_pid, SIGKILL);
+	if (!l->qemu_gone && wait_ms <= 0)
+		kill(l->s->qemu_pid, SIGKILL);
+	while (waitpid(l->s->qemu_pid, NULL, 0) < 0 && errno == EINTR)
+		;
+	l->qemu_gone = true;
+}
+
+/* nb_session_run() - see session.h */
+int nb_session_run(struct nb_session *s, struct nb_err *e)
+{
+	struct loop l = { .s = s, .code = 125 };
+	struct termios saved;
+	bool raw = false;
+	sigset_t mask;
+	uint64_t deadline = nb_mono_ns() + (uint64_t)s->boot_timeout_ms * 1000000ull;
+	struct epoll_event ev;
+
+	sigemptyset(&mask);
+	sigaddset(&mask, SIGINT);
+	sigaddset(&mask, SIGTERM);
+	sigaddset(&mask, SIGHUP);
+	sigaddset(&mask, SIGWINCH);
+	sigprocmask(SIG_BLOCK, &mask, NULL);
+	l.sfd = signalfd(-1, &mask, SFD_NONBLOCK | SFD_CLOEXEC);
+	l.ep = epoll_create1(EPOLL_CLOEXEC);
+	fcntl(s->ctl, F_SETFL, fcntl(s->ctl, F_GETFL) | O_NONBLOCK);
+	if (s->console >= 0)
+		fcntl(s->console, F_SETFL, fcntl(s->console, F_GETFL) | O_NONBLOCK);
+	set_events(&l, s->ctl, EV_CTL, EPOLLIN);
+	if (s->console >= 0)
+		set_events(&l, s->console, EV_CON, EPOLLIN);
+	set_events(&l, l.sfd, EV_SIG, EPOLLIN);
+	if (s->qemu_pidfd >= 0) {
+		set_events(&l, s->qemu_pidfd, EV_QEMU, EPOLLIN);
+	} else {
+		s->phase_ns[NB_PHASE_INIT] = 1; /* exec: the VM is up */
+	}
+	if (s->initial && s->initial->len) {
+		struct nb_ctl_buf *b = &l.out;
+
+		if (b->cap < s->initial->len) {
+			uint8_t *d = realloc(b->data, s->initial->len);
+
+			if (d) {
+				b->data = d;
+				b->cap = s->initial->len;
+			}
+		}
+		if (b->cap >= s->initial->len) {
+			memcpy(b->data, s->initial->data, s->initial->len);
+			b->len = s->initial->len;
+		}
+	}
+	if (s->tty && isatty(s->in_fd) && tcgetattr(s->in_fd, &saved) == 0) {
+		struct termios t = saved;
+
+		cfmakeraw(&t);
+		raw = tcsetattr(s->in_fd, TCSANOW, &t) == 0;
+	}
+	if (s->stdin_open) {
+		ev.events = EPOLLIN;
+		ev.data.u64 = EV_IN;
+		/* A regular file or /dev/null cannot be polled: read it in the loop. */
+		if (epoll_ctl(l.ep, EPOLL_CTL_ADD, s->in_fd, &ev) < 0) {
+			while (!l.in_eof && l.out.len < (8u << 20))
+				read_stdin(&l);
+		}
+	}
+	while (!l.exited && !l.failed) {
+		struct epoll_event evs[8];
+		int timeout = -1, n;
+
+		if (!s->phase_ns[NB_PHASE_INIT]) {
+			uint64_t now = nb_mono_ns();
+
+			if (now >= deadline) {
+				fail(&l, "boot timed out after %u s (nestbox-init did not report)",
+				     s->boot_timeout_ms / 1000);
+				break;
+			}
+			timeout = (int)((deadline - now) / 1000000ull) + 1;
+		}
+		if (l.out.len)
+			set_events(&l, s->ctl, EV_CTL, EPOLLIN | EPOLLOUT);
+		else if (!l.ctl_eof)
+			set_events(&l, s->ctl, EV_CTL, EPOLLIN);
+		/* Stop reading stdin while the guest is far behind. */
+		if (s->stdin_open && !l.in_eof)
+			set_events(&l, s->in_fd, EV_IN, l.out.len > (4u << 20) ? 0 : EPOLLIN);
+		n = epoll_wait(l.ep, evs, 8, timeout);
+		for (int i = 0; i < n; i++) {
+			switch ((int)evs[i].data.u64) {
+			case EV_CTL:
+				if (evs[i].events & EPOLLOUT)
+					flush_ctl(&l);
+				if (evs[i].events & (EPOLLIN | EPOLLHUP))
+					read_ctl(&l);
+				break;
+			case EV_CON:
+				read_console(&l);
+				break;
+			case EV_IN:
+				read_stdin(&l);
+				break;
+			case EV_SIG:
+				handle_signals(&l);
+				break;
+			case EV_QEMU:
+				/* Drain what the guest said before it went away. */
+				read_ctl(&l);
+				read_console(&l);
+				reap_qemu(&l, 0);
+				fail(&l, "the VM stopped before the command finished");
+				break;
+			default:
+				break;
+			}
+		}
+		flush_ctl(&l);
+		if (l.ctl_eof && !l.exited)
+			fail(&l, s->qemu_pid > 0 ? "the control channel closed before the command finished"
+					      : "the VM went away before the command finished");
+	}
+	if (raw)
+		tcsetattr(s->in_fd, TCSANOW, &saved);
+	/* The guest synced before it reported: nothing is left to wait for. */
+	reap_qemu(&l, 0);
+	if (s->console >= 0)
+		read_console(&l);
+	if (l.failed) {
+		char tail[CON_TAIL + 1];
+
+		console_tail(&l, tail, sizeof(tail), 12);
+		if (tail[0])
+			nb_err_set(e, EIO, "%s; last console lines:\n%s", l.msg, tail);
+		else
+			nb_err_set(e, EIO, "%s", l.msg);
+	}
+	close(l.sfd);
+	close(l.ep);
+	nb_ctl_buf_free(&l.out);
+	free(l.rx);
+	sigprocmask(SIG_UNBLOCK, &mask, NULL);
+	return l.code;
+}

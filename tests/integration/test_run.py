@@ -1,0 +1,305 @@
+"""nestbox run: real QEMU (TCG here), the default kernel, a busybox rootfs.
+
+Each VM boots in a couple of seconds under TCG; checks that a user would make
+one at a time share a VM where that still asserts each of them."""
+import hashlib
+import json
+import os
+import pty
+import select
+import shutil
+import signal
+import socket
+import subprocess
+import time
+import urllib.request
+
+import pytest
+
+from conftest import have
+
+BUSYBOX = shutil.which("busybox") or "/bin/busybox"
+APPLETS = ["sh", "echo", "cat", "ls", "true", "false", "sleep", "env", "id", "pwd",
+           "nproc", "uname", "head", "dd", "wc", "kill", "touch", "mkdir", "grep",
+           "httpd", "hostname", "test", "sha256sum", "stat", "printf", "rm"]
+
+
+@pytest.fixture(scope="session")
+def rootfs(tmp_path_factory, kernel_dir):
+    """A minimal image root: static busybox and its applets, passwd, group."""
+    if not os.path.exists(BUSYBOX):
+        pytest.fail("busybox-static is missing (bash scripts/deps.sh)")
+    root = tmp_path_factory.mktemp("rootfs")
+    os.chmod(root, 0o755)  # an image's / is world-readable; pytest's tmp dirs are not
+    (root / "bin").mkdir()
+    shutil.copy(BUSYBOX, root / "bin" / "busybox")
+    for a in APPLETS:
+        os.symlink("busybox", root / "bin" / a)
+    (root / "etc").mkdir()
+    (root / "etc" / "passwd").write_text(
+        "root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/bin/sh\n")
+    (root / "etc" / "group").write_text("root:x:0:\nnogroup:x:65534:\n")
+    (root / "notexec").write_text("#!/bin/sh\necho no\n")
+    os.chmod(root / "notexec", 0o644)
+    return root
+
+
+def run(nb, rootfs, *args, **kw):
+    """nestbox run --rm --rootfs ROOTFS [opts...] -- CMD..., split at '--'."""
+    args = list(args)
+    if "--" in args:
+        i = args.index("--")
+        opts, cmd = args[:i], args[i + 1:]
+    else:
+        opts, cmd = [], args
+    return nb.run("run", "--rm", "--rootfs", rootfs, *opts, "--", *cmd, **kw)
+
+
+@pytest.mark.parametrize("code", [0, 1, 42])
+def test_exit_code_is_the_commands(nb, rootfs, code):
+    p = run(nb, rootfs, "sh", "-c", f"exit {code}")
+    assert p.returncode == code, p.stderr
+
+
+def test_killed_command_gives_128_plus_signal(nb, rootfs):
+    p = run(nb, rootfs, "sh", "-c", "kill -9 $$")
+    assert p.returncode == 137, p.stderr
+
+
+def test_not_found_127_not_executable_126(nb, rootfs):
+    p = run(nb, rootfs, "no-such-command")
+    assert p.returncode == 127
+    assert "no-such-command" in p.stderr and "not found" in p.stderr
+    p = run(nb, rootfs, "/notexec")
+    assert p.returncode == 126
+    assert "/notexec" in p.stderr
+
+
+def test_one_vm_streams_env_workdir_user_resources(nb, rootfs, kernel_dir):
+    """stdout and stderr apart; -e, -w, -u; --memory 1G, --cpus 2; uname -r;
+    /etc/hostname, /etc/hosts, /etc/resolv.conf; all in one VM."""
+    env_file = nb.tmp / "env"
+    env_file.write_text("# comment\nFROM_FILE=yes\n\nOVERRIDE=file\n")
+    script = ("echo to-stdout; echo to-stderr >&2; echo FOO=$FOO; echo FROM_FILE=$FROM_FILE; "
+              "echo OVERRIDE=$OVERRIDE; echo PWD=$(pwd); echo ID=$(id -u):$(id -g); "
+              "echo NPROC=$(nproc); grep MemTotal /proc/meminfo; echo KERNEL=$(uname -r); "
+              "echo HOSTNAME=$(cat /etc/hostname); grep -c myvm /etc/hosts; cat /etc/resolv.conf")
+    p = run(nb, rootfs, "-e", "FOO=bar baz", "--env-file", env_file, "-e", "OVERRIDE=flag",
+            "-w", "/work/dir", "-u", "65534:65534", "--memory", "1G", "--cpus", "2",
+            "--name", "myvm", "--", "sh", "-c", script)
+    assert p.returncode == 0, p.stderr
+    out = p.stdout.splitlines()
+    assert "to-stderr" not in p.stdout
+    assert p.stderr.strip().splitlines()[-1] == "to-stderr"
+    assert out[0] == "to-stdout"
+    assert "FOO=bar baz" in out
+    assert "FROM_FILE=yes" in out
+    assert "OVERRIDE=flag" in out
+    assert "PWD=/work/dir" in out
+    assert "ID=65534:65534" in out
+    assert "NPROC=2" in out
+    mem_kb = int(next(line for line in out if line.startswith("MemTotal")).split()[1])
+    assert abs(mem_kb - 1024 * 1024) <= 0.1 * 1024 * 1024, mem_kb
+    kver = open(os.path.join(kernel_dir, "version")).read().strip()
+    assert f"KERNEL={kver}" in out
+    assert "HOSTNAME=myvm" in out
+    assert "nameserver 10.0.2.3" in out
+
+
+def test_50mib_binary_output_intact(nb, rootfs):
+    vol = nb.tmp / "big"
+    vol.mkdir()
+    data = os.urandom(50 * 1024 * 1024)
+    (vol / "blob").write_bytes(data)
+    p = run(nb, rootfs, "-v", f"{vol}:/big:ro", "--", "cat", "/big/blob",
+            text=False, timeout=240)
+    assert p.returncode == 0, p.stderr
+    assert len(p.stdout) == len(data)
+    assert hashlib.sha256(p.stdout).digest() == hashlib.sha256(data).digest()
+
+
+def test_stdin_with_i_is_piped_through_and_ends(nb, rootfs):
+    data = bytes(range(256)) * 4096 + b"\x00end"
+    p = run(nb, rootfs, "-i", "--", "sha256sum", input=data, text=False)
+    assert p.returncode == 0, p.stderr
+    assert p.stdout.split()[0].decode() == hashlib.sha256(data).hexdigest()
+    # Without -i the command reads an empty stdin instead of waiting.
+    p = run(nb, rootfs, "cat", input="ignored")
+    assert p.returncode == 0 and p.stdout == ""
+
+
+def test_writes_to_root_vanish_with_the_vm(nb, rootfs):
+    before = sorted(os.listdir(rootfs))
+    p = run(nb, rootfs, "sh", "-c", "echo x > /written && rm /bin/true && test -e /written")
+    assert p.returncode == 0, p.stderr
+    p = run(nb, rootfs, "sh", "-c", "test ! -e /written && test -e /bin/true")
+    assert p.returncode == 0, p.stderr
+    assert sorted(os.listdir(rootfs)) == before
+
+
+def test_volumes_rw_shows_on_host_ro_fails_with_erofs(nb, rootfs):
+    rw = nb.tmp / "rw"
+    ro = nb.tmp / "ro"
+    rw.mkdir()
+    ro.mkdir()
+    (ro / "keep").write_text("original\n")
+    p = run(nb, rootfs, "-v", f"{rw}:/rw", "-v", f"{ro}:/ro:ro", "--", "sh", "-c",
+            "echo from-guest > /rw/new && cat /ro/keep && "
+            "if echo changed > /ro/keep; then echo WROTE; fi; touch /ro/other; exit 0")
+    assert p.returncode == 0, p.stderr
+    assert (rw / "new").read_text() == "from-guest\n"
+    assert "original" in p.stdout and "WROTE" not in p.stdout
+    assert "Read-only file system" in p.stderr
+    assert (ro / "keep").read_text() == "original\n"
+    assert not (ro / "other").exists()
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_publish_reaches_httpd_then_sigint_leaves_nothing(nb, rootfs):
+    www = nb.tmp / "www"
+    www.mkdir()
+    (www / "index.html").write_text("hello from the guest\n")
+    port = free_port()
+    proc = nb.popen("run", "--rm", "--rootfs", rootfs, "-v", f"{www}:/www:ro",
+                    "-p", f"{port}:80", "--", "httpd", "-f", "-p", "80", "-h", "/www",
+                    stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    body = None
+    deadline = time.time() + 60
+    while time.time() < deadline and proc.poll() is None:
+        try:
+            body = urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=5).read()
+            break
+        except OSError:
+            time.sleep(0.3)
+    proc.send_signal(signal.SIGINT)
+    rc = proc.wait(timeout=30)
+    assert body == b"hello from the guest\n", proc.stderr.read()
+    assert rc == 130
+
+
+def test_sigterm_of_the_cli_kills_the_vm(nb, rootfs):
+    proc = nb.popen("run", "--rm", "--rootfs", rootfs, "--", "sh", "-c", "echo up; sleep 300",
+                    stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    assert proc.stdout.readline() == b"up\n"
+    proc.terminate()
+    assert proc.wait(timeout=30) == 143
+
+
+def test_tty_ctrl_c_reaches_the_command(nb, rootfs):
+    pid, fd = pty.fork()
+    if pid == 0:
+        os.execve(nb.bin, [nb.bin, "run", "--rm", "-it", "--rootfs", str(rootfs), "--",
+                           "sh", "-c", "test -t 0 && echo is-a-tty; stty size; exec sleep 300"],
+                  nb.env)
+    out = b""
+    deadline = time.time() + 90
+    while b"is-a-tty" not in out and time.time() < deadline:
+        r, _, _ = select.select([fd], [], [], 1)
+        if r:
+            try:
+                out += os.read(fd, 4096)
+            except OSError:
+                break
+    assert b"is-a-tty" in out, out
+    time.sleep(0.5)
+    os.write(fd, b"\x03")
+    deadline = time.time() + 30
+    while time.time() < deadline:
+        wpid, status = os.waitpid(pid, os.WNOHANG)
+        if wpid:
+            break
+        r, _, _ = select.select([fd], [], [], 0.5)
+        if r:
+            try:
+                out += os.read(fd, 4096)
+            except OSError:
+                pass
+    else:
+        os.kill(pid, signal.SIGKILL)
+        os.waitpid(pid, 0)
+        pytest.fail(f"Ctrl-C did not end the command: {out!r}")
+    os.close(fd)
+    assert os.waitstatus_to_exitcode(status) == 130, out
+
+
+def test_four_runs_in_parallel(nb, rootfs):
+    procs = [nb.popen("run", "--rm", "--rootfs", rootfs, "--", "sh", "-c", f"echo run-{i}",
+                      stdout=subprocess.PIPE, stderr=subprocess.PIPE) for i in range(4)]
+    for i, p in enumerate(procs):
+        out, err = p.communicate(timeout=180)
+        assert p.returncode == 0, err
+        assert out == f"run-{i}\n".encode()
+
+
+def test_bad_input_is_one_line_and_125(nb, rootfs):
+    cases = [
+        (["run", "--rm", "--rootfs", nb.tmp / "missing", "--", "true"], "missing"),
+        (["run", "--rm", "--rootfs", rootfs, "-p", "99999:80", "--", "true"], "99999"),
+        (["run", "--rm", "--rootfs", rootfs, "-v", f"{nb.tmp}/nope:/x", "--", "true"], "nope"),
+        (["run", "--rm", "--rootfs", rootfs, "--memory", "lots", "--", "true"], "lots"),
+        (["run", "--rm", "--rootfs", rootfs, "--kernel", nb.tmp / "nokernel", "--", "true"],
+         "nokernel"),
+        (["run", "--rm", "--rootfs", rootfs], "command"),
+    ]
+    for args, word in cases:
+        p = nb.run(*args)
+        assert p.returncode == 125, (args, p.stderr)
+        assert len(p.stderr.strip().splitlines()) == 1, p.stderr
+        assert word in p.stderr, p.stderr
+
+
+def test_boot_timeout_fails_125_with_console_lines(nb, rootfs):
+    p = run(nb, rootfs, "--boot-timeout", "300ms", "--", "true")
+    assert p.returncode == 125
+    assert "boot timed out" in p.stderr
+
+
+def test_detached_exec_ps_logs_stop_wait_rm(nb, rootfs):
+    p = nb.run("run", "-d", "--name", "bg", "--rootfs", rootfs, "--", "sh", "-c",
+               "echo started; echo to-err >&2; exec sleep 300", check=True)
+    vm_id = p.stdout.strip()
+    assert len(vm_id) == 12 and int(vm_id, 16) >= 0
+    # The name is taken while the VM exists.
+    again = nb.run("run", "-d", "--name", "bg", "--rootfs", rootfs, "--", "true")
+    assert again.returncode == 125 and "already in use" in again.stderr
+    ps = json.loads(nb.run("ps", "--format", "json", check=True).stdout)
+    assert [(v["Id"], v["Names"], v["State"]) for v in ps] == [(vm_id, ["bg"], "running")]
+    p = nb.run("exec", "bg", "sh", "-c", "echo in-exec $(cat /etc/hostname); exit 3")
+    assert p.returncode == 3 and p.stdout == "in-exec bg\n", p.stderr
+    p = nb.run("exec", "-i", "bg", "cat", input="through exec\n")
+    assert p.returncode == 0 and p.stdout == "through exec\n"
+    assert nb.run("exec", "bg", "no-such-cmd").returncode == 127
+    p = nb.run("rm", "bg")
+    assert p.returncode == 125 and "running" in p.stderr
+    logs = nb.run("logs", "bg", check=True).stdout
+    assert "started" in logs and "to-err" in logs
+    nb.run("stop", "-t", "5", "bg", check=True)
+    assert json.loads(nb.run("ps", "--format", "json", check=True).stdout) == []
+    ps = json.loads(nb.run("ps", "-a", "--format", "json", check=True).stdout)
+    assert ps[0]["State"] == "exited" and ps[0]["ExitCode"] == 143
+    assert nb.run("wait", "bg", check=True).stdout.strip() == "143"
+    p = nb.run("exec", "bg", "true")
+    assert p.returncode == 125 and "not running" in p.stderr
+    nb.run("rm", "bg", check=True)
+    assert json.loads(nb.run("ps", "-a", "--format", "json", check=True).stdout) == []
+
+
+def test_detached_wait_rm_and_rm_f(nb, rootfs):
+    b = nb.run("run", "-d", "--name", "forever", "--rootfs", rootfs, "--", "sleep", "300",
+               check=True).stdout.strip()
+    a = nb.run("run", "-d", "--rm", "--rootfs", rootfs, "--", "sh", "-c", "sleep 3; exit 7",
+               check=True).stdout.strip()
+    assert nb.run("wait", a, check=True).stdout.strip() == "7"
+    nb.run("rm", "-f", "forever", check=True)
+    deadline = time.time() + 10
+    while time.time() < deadline and json.loads(nb.run("ps", "-a", "--format", "json").stdout):
+        time.sleep(0.2)
+    assert json.loads(nb.run("ps", "-a", "--format", "json").stdout) == []
+    assert b
+    p = nb.run("run", "-d", "--rootfs", rootfs, "--", "no-such-command")
+    assert p.returncode == 127 and "no-such-command" in p.stderr

@@ -1,0 +1,246 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/* Unit tests for run's parts: control frames, cpio, module order, option parsing. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "boot/boot.h"
+#include "boot/cpio.h"
+#include "control/proto.h"
+#include "vmm/qemu.h"
+#include "vmm/run.h"
+
+static void test_frames_round_trip(void **state)
+{
+	struct nb_ctl_buf b = { 0 };
+	char *argv[] = { "sh", "-c", "echo hi", NULL }, *env[] = { "A=1", NULL };
+	struct nb_ctl_spawn sp = { .flags = NB_SPAWN_TTY, .rows = 24, .cols = 80,
+				   .cwd = "/w", .user = "1000:1000", .argv = argv, .env = env };
+	struct nb_ctl_config cfg = { .hostname = "h", .net = 1, .nshares = 1 };
+	struct nb_ctl_frame f;
+	struct nb_ctl_spawn got;
+	struct nb_ctl_config gc;
+	struct nb_ctl_cur c;
+	uint64_t ns;
+	uint32_t v;
+	size_t off = 0;
+	int n;
+
+	cfg.shares[0] = (struct nb_ctl_share){ "nestbox.fs.0", "/", NB_SHARE_ROOT | NB_SHARE_RO };
+	nb_ctl_put_phase(&b, NB_PHASE_ROOT, 0x123456789ull);
+	nb_ctl_put_spawn(&b, 7, &sp);
+	nb_ctl_put_config(&b, &cfg);
+	nb_ctl_put_frame(&b, NB_CTL_DATA, NB_STREAM_STDERR, 7, "\0x", 2);
+	assert_false(b.oom);
+
+	n = nb_ctl_parse(b.data, b.len, &f);
+	assert_true(n > 0);
+	assert_int_equal(f.type, NB_CTL_PHASE);
+	nb_ctl_cur_init(&c, &f);
+	assert_int_equal(nb_ctl_get_u32(&c, &v), 0);
+	assert_int_equal(v, NB_PHASE_ROOT);
+	assert_int_equal(nb_ctl_get_u64(&c, &ns), 0);
+	assert_true(ns == 0x123456789ull);
+	off += (size_t)n;
+
+	n = nb_ctl_parse(b.data + off, b.len - off, &f);
+	assert_true(n > 0);
+	assert_int_equal(f.proc, 7);
+	assert_int_equal(nb_ctl_decode_spawn(&f, &got), 0);
+	assert_int_equal(got.flags, NB_SPAWN_TTY);
+	assert_int_equal(got.rows, 24);
+	assert_string_equal(got.cwd, "/w");
+	assert_string_equal(got.user, "1000:1000");
+	assert_string_equal(got.argv[2], "echo hi");
+	assert_null(got.argv[3]);
+	assert_string_equal(got.env[0], "A=1");
+	nb_ctl_spawn_free(&got);
+	off += (size_t)n;
+
+	n = nb_ctl_parse(b.data + off, b.len - off, &f);
+	assert_int_equal(nb_ctl_decode_config(&f, &gc), 0);
+	assert_string_equal(gc.hostname, "h");
+	assert_int_equal(gc.nshares, 1);
+	assert_string_equal(gc.shares[0].port, "nestbox.fs.0");
+	off += (size_t)n;
+
+	n = nb_ctl_parse(b.data + off, b.len - off, &f);
+	assert_int_equal(f.len, 2);
+	assert_int_equal(f.stream, NB_STREAM_STDERR);
+	assert_memory_equal(f.payload, "\0x", 2);
+	off += (size_t)n;
+	assert_int_equal(off, b.len);
+	nb_ctl_buf_free(&b);
+}
+
+static void test_decoder_refuses_short_and_bad_input(void **state)
+{
+	struct nb_ctl_buf b = { 0 };
+	char *argv[] = { "x", NULL };
+	struct nb_ctl_spawn sp = { .cwd = "", .user = "", .argv = argv, .env = NULL };
+	struct nb_ctl_frame f;
+	struct nb_ctl_spawn got;
+	uint8_t hdr[8] = { 0xff, 0xff, 0xff, 0x7f, NB_CTL_DATA, 0, 0, 0 };
+
+	/* Oversized payloads and unknown types are protocol errors. */
+	assert_int_equal(nb_ctl_parse(hdr, sizeof(hdr), &f), -EPROTO);
+	hdr[0] = hdr[1] = hdr[2] = hdr[3] = 0;
+	hdr[4] = 99;
+	assert_int_equal(nb_ctl_parse(hdr, sizeof(hdr), &f), -EPROTO);
+	/* Incomplete frames ask for more. */
+	nb_ctl_put_spawn(&b, 1, &sp);
+	for (size_t i = 0; i < b.len; i++)
+		assert_int_equal(nb_ctl_parse(b.data, i, &f), 0);
+	/* Every truncation of a SPAWN payload is refused by the decoder. */
+	assert_true(nb_ctl_parse(b.data, b.len, &f) > 0);
+	for (uint32_t len = 0; len < f.len; len++) {
+		struct nb_ctl_frame t = f;
+
+		t.len = len;
+		assert_int_equal(nb_ctl_decode_spawn(&t, &got), -EPROTO);
+	}
+	/* A string whose NUL is missing is refused: argv[0] "x\0" ends 4 bytes
+	 * before the frame (the env count follows it). */
+	assert_int_equal(b.data[b.len - 5], 0);
+	b.data[b.len - 5] = 'z';
+	assert_int_equal(nb_ctl_decode_spawn(&f, &got), -EPROTO);
+	nb_ctl_buf_free(&b);
+}
+
+static void test_cpio_newc_layout(void **state)
+{
+	char *mem = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&mem, &len);
+	struct nb_cpio c;
+	struct nb_err e = NB_ERR_INIT;
+
+	nb_cpio_init(&c, f);
+	assert_int_equal(nb_cpio_add(&c, "dir", S_IFDIR | 0755, NULL, 0, 0, 0, &e), 0);
+	assert_int_equal(nb_cpio_add(&c, "dir/file", S_IFREG | 0644, "abcde", 5, 0, 0, &e), 0);
+	assert_int_equal(nb_cpio_finish(&c, &e), 0);
+	fclose(f);
+	assert_int_equal(len % 4, 0);
+	assert_memory_equal(mem, "070701", 6);
+	/* Second header starts 4-aligned after "dir\0" (110 + 4 = 114 -> 116). */
+	assert_memory_equal(mem + 116, "070701", 6);
+	/* File size field of the second entry: 5. */
+	assert_memory_equal(mem + 116 + 6 + 6 * 8, "00000005", 8);
+	assert_non_null(memmem(mem, len, "abcde", 5));
+	assert_non_null(memmem(mem, len, "TRAILER!!!", 10));
+	free(mem);
+}
+
+static void test_modules_resolved_deps_first(void **state)
+{
+	char dir[] = "/tmp/nb-mod-XXXXXX", path[64];
+	const char *names[] = { "virtio-net", "overlay", NULL };
+	const char *missing[] = { "nosuch", NULL };
+	struct nb_err e = NB_ERR_INIT;
+	char **out = NULL;
+	FILE *f;
+
+	assert_non_null(mkdtemp(dir));
+	snprintf(path, sizeof(path), "%s/modules.dep", dir);
+	f = fopen(path, "w");
+	fputs("kernel/virtio_ring.ko:\n"
+	      "kernel/virtio.ko: kernel/virtio_ring.ko\n"
+	      "kernel/drivers/net/virtio_net.ko: kernel/net_failover.ko kernel/failover.ko "
+	      "kernel/virtio.ko kernel/virtio_ring.ko\n"
+	      "kernel/net_failover.ko: kernel/failover.ko\n"
+	      "kernel/failover.ko:\n", f);
+	fclose(f);
+	snprintf(path, sizeof(path), "%s/modules.builtin", dir);
+	f = fopen(path, "w");
+	fputs("kernel/fs/overlayfs/overlay.ko\n", f);
+	fclose(f);
+	assert_int_equal(nb_modules_resolve(dir, names, &out, &e), 5);
+	assert_string_equal(out[0], "kernel/virtio_ring.ko");
+	assert_string_equal(out[1], "kernel/virtio.ko");
+	assert_string_equal(out[2], "kernel/failover.ko");
+	assert_string_equal(out[3], "kernel/net_failover.ko");
+	assert_string_equal(out[4], "kernel/drivers/net/virtio_net.ko");
+	assert_null(out[5]);
+	nb_strv_free(out);
+	assert_true(nb_modules_resolve(dir, missing, &out, &e) < 0);
+	assert_non_null(strstr(e.msg, "nosuch"));
+	snprintf(path, sizeof(path), "%s/modules.dep", dir);
+	unlink(path);
+	snprintf(path, sizeof(path), "%s/modules.builtin", dir);
+	unlink(path);
+	assert_int_equal(rmdir(dir), 0);
+}
+
+static void test_port_and_size_parsing(void **state)
+{
+	struct nb_err e = NB_ERR_INIT;
+	char out[96];
+
+	assert_int_equal(nb_parse_port("8080:80", out, sizeof(out), &e), 0);
+	assert_string_equal(out, "tcp:127.0.0.1:8080-:80");
+	assert_int_equal(nb_parse_port("0.0.0.0:53:53/udp", out, sizeof(out), &e), 0);
+	assert_string_equal(out, "udp:0.0.0.0:53-:53");
+	assert_true(nb_parse_port("80", out, sizeof(out), &e) < 0);
+	assert_true(nb_parse_port("1:99999", out, sizeof(out), &e) < 0);
+	assert_true(nb_parse_port("1:2/sctp", out, sizeof(out), &e) < 0);
+	assert_int_equal(nb_parse_size("1G"), 1024);
+	assert_int_equal(nb_parse_size("512M"), 512);
+	assert_int_equal(nb_parse_size("256"), 256);
+	assert_int_equal(nb_parse_size("2GiB"), 2048);
+	assert_int_equal(nb_parse_size("lots"), 0);
+	assert_int_equal(nb_parse_duration_ms("30s"), 30000);
+	assert_int_equal(nb_parse_duration_ms("500ms"), 500);
+	assert_int_equal(nb_parse_duration_ms("2m"), 120000);
+	assert_int_equal(nb_parse_duration_ms("soon"), 0);
+}
+
+static void test_qemu_argv_has_the_contract(void **state)
+{
+	struct nb_vm_config c = { .qemu = "/usr/bin/qemu-system-x86_64", .tsc_khz = 2000000,
+				  .vmlinux = "/k/vmlinux", .mem_mib = 1024, .cpus = 2,
+				  .net = true, .nshares = 1, .nfwds = 1, .depth = 1 };
+	struct nb_err e = NB_ERR_INIT;
+	char **argv = NULL, joined[8192] = "";
+
+	c.shares[0] = (struct nb_vm_share){ .port = "nestbox.fs.0", .fd = 9 };
+	snprintf(c.fwds[0], sizeof(c.fwds[0]), "tcp:127.0.0.1:8080-:80");
+	assert_int_equal(nb_qemu_argv(&c, &argv, &e), 0);
+	for (char **p = argv; *p; p++) {
+		size_t used = strlen(joined);
+
+		snprintf(joined + used, sizeof(joined) - used, "%s ", *p);
+	}
+	assert_non_null(strstr(joined, "-M microvm"));
+	assert_non_null(strstr(joined, "-accel tcg"));
+	assert_non_null(strstr(joined, "tsc_early_khz=2000000"));
+	assert_non_null(strstr(joined, "nestbox.depth=2"));
+	assert_non_null(strstr(joined, "virtio-mmio.force-legacy=false"));
+	assert_non_null(strstr(joined, "virtio-rng-device"));
+	assert_non_null(strstr(joined, "name=nestbox.control"));
+	assert_non_null(strstr(joined, "name=nestbox.fs.0"));
+	assert_non_null(strstr(joined, "hostfwd=tcp:127.0.0.1:8080-:80"));
+	assert_non_null(strstr(joined, "-m 1024M -smp 2"));
+	nb_strv_free(argv);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_frames_round_trip),
+		cmocka_unit_test(test_decoder_refuses_short_and_bad_input),
+		cmocka_unit_test(test_cpio_newc_layout),
+		cmocka_unit_test(test_modules_resolved_deps_first),
+		cmocka_unit_test(test_port_and_size_parsing),
+		cmocka_unit_test(test_qemu_argv_has_the_contract),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
