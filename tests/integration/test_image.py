@@ -695,3 +695,32 @@ def test_concurrent_pulls_of_one_image(nb, registry):
     assert len(image_list(nb)) == 1
     assert len(os.listdir(store(nb, "rootfs"))) == 2
     assert os.listdir(store(nb, "tmp")) == []
+
+
+def has_run():
+    from conftest import NESTBOX_BIN
+    out = subprocess.run([NESTBOX_BIN, "--help"], capture_output=True, text=True).stdout
+    return "\n  run " in out
+
+
+@pytest.mark.skipif(not has_run(), reason="nestbox run is not built yet")
+def test_pulled_image_runs_and_is_leased(nb, registry, kernel_dir):
+    ref = f"{registry.host}/test/multi"
+    nb.run("pull", "--tls-verify=false", ref, check=True)
+    p = nb.run("run", "--rm", ref, "--", "/bin/busybox", "cat", "/etc/hello", "/new",
+               timeout=180)
+    assert p.returncode == 0, p.stderr
+    assert p.stdout == "hello from layer 1\nnew file\n"
+    # while a VM runs from the image, rmi refuses and prune keeps its tree
+    b = nb.run("run", "-d", "--name", "held", ref, "--", "/bin/busybox", "sleep", "300",
+               timeout=180)
+    assert b.returncode == 0, b.stderr
+    try:
+        msg = one_line_error(nb.run("rmi", ref))
+        assert "in use" in msg
+        nb.run("prune", check=True)
+        assert len(os.listdir(store(nb, "rootfs"))) == 3
+    finally:
+        nb.run("rm", "-f", "held", timeout=120)
+    nb.run("rmi", ref, check=True)
+    assert os.listdir(store(nb, "rootfs")) == []
