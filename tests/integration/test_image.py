@@ -60,6 +60,9 @@ def tar_bytes(entries, compress="gzip"):
             elif kind == "hardlink":
                 ti.type = tarfile.LNKTYPE
                 ti.linkname = arg
+            elif kind == "chr":
+                ti.type = tarfile.CHRTYPE
+                ti.devmajor, ti.devminor = arg
             t.addfile(ti)
     data = raw.getvalue()
     if compress == "gzip":
@@ -153,7 +156,8 @@ def base_layer():
             d("etc"), f("etc/hello", b"hello from layer 1\n"),
             d("d"), f("d/a", b"a"), f("d/b", b"b"),
             d("opq"), f("opq/x", b"x"), d("opq/sub"), f("opq/sub/y", b"y"),
-            f("gone", b"gone"), f("mode", b"m", 0o4750)]
+            f("gone", b"gone"), f("mode", b"m", 0o4750),
+            d("dev"), ("dev/null", "chr", (1, 3), 0o666)]
 
 
 def top_layer():
@@ -407,6 +411,10 @@ def test_pull_multilayer_whiteouts_opaque(nb, registry):
     assert os.readlink(os.path.join(root, "sl")) == "new"
     assert stat.S_IMODE(os.stat(os.path.join(root, "mode")).st_mode) == 0o4750
     assert os.readlink(os.path.join(root, "bin/sh")) == "busybox"
+    assert os.stat(os.path.join(root, "etc")).st_mtime == MTIME  # directory times, last
+    if os.geteuid() == 0:                                        # devices only as root
+        dev = os.stat(os.path.join(root, "dev/null"))
+        assert stat.S_ISCHR(dev.st_mode) and os.major(dev.st_rdev) == 1
     # listed under its normalized name, with tag; inspect by ID prefix works too
     imgs = image_list(nb)
     assert [i["Names"] for i in imgs] == [[f"{ref}:latest"]]
