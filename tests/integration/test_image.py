@@ -732,3 +732,34 @@ def test_pulled_image_runs_and_is_leased(nb, registry, kernel_dir):
         nb.run("rm", "-f", "held", timeout=120)
     nb.run("rmi", ref, check=True)
     assert os.listdir(store(nb, "rootfs")) == []
+
+
+def test_progress_only_on_a_tty(nb, registry):
+    import pty
+    ref = f"{registry.host}/test/shared"
+    p = nb.run("pull", "--tls-verify=false", ref, check=True)
+    assert p.stderr == ""                       # quiet off a TTY
+    nb.run("rmi", ref, check=True)
+    master, slave = pty.openpty()
+    try:
+        proc = nb.popen("pull", "--tls-verify=false", ref, stdout=subprocess.PIPE,
+                        stderr=slave)
+        os.close(slave)
+        slave = -1
+        out = b""
+        while True:
+            try:
+                chunk = os.read(master, 4096)
+            except OSError:
+                break
+            if not chunk:
+                break
+            out += chunk
+        proc.wait(timeout=60)
+        proc.stdout.close()
+    finally:
+        os.close(master)
+        if slave >= 0:
+            os.close(slave)
+    assert proc.returncode == 0
+    assert f"{registry.host}/test/shared".encode() in out, out
