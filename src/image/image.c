@@ -203,7 +203,7 @@ static json_object *strv_json(char *const *v, size_t n)
  */
 static int commit_image(struct nb_store *s, json_object *db, const char *manifest,
 			const char *index_digest, const char *name, const struct nb_platform *plat,
-			char *id, size_t idlen, struct nb_err *e)
+			const struct nb_unpack_wait *w, char *id, size_t idlen, struct nb_err *e)
 {
 	autofree char *mdata = NULL;
 	autofree char *cdata = NULL;
@@ -237,7 +237,7 @@ static int commit_image(struct nb_store *s, json_object *db, const char *manifes
 		}
 		snprintf(child, sizeof(child), "%s", d->digest);
 		nb_manifest_free(&m);
-		return commit_image(s, db, child, manifest, name, plat, id, idlen, e);
+		return commit_image(s, db, child, manifest, name, plat, w, id, idlen, e);
 	}
 	r = nb_store_read_blob(s, m.config.digest, NB_OCI_MAX_DOC, &cdata, &clen, e);
 	if (r < 0)
@@ -262,7 +262,7 @@ static int commit_image(struct nb_store *s, json_object *db, const char *manifes
 		layers[i] = m.layers[i].digest;
 		size += m.layers[i].size;
 	}
-	r = nb_store_unpack(s, layers, c.diff_ids, m.n_layers, top, e);
+	r = nb_store_unpack(s, layers, c.diff_ids, m.n_layers, top, w, e);
 	if (r < 0)
 		goto out_c;
 
@@ -306,6 +306,112 @@ out_c:
 	nb_config_free(&c);
 out_m:
 	nb_manifest_free(&m);
+	return r;
+}
+
+/**
+ * struct fetcher - layers downloading in a thread while the caller unpacks
+ * @mu, @cv:	guard and signal everything below
+ * @ready:	per layer: stored
+ * @finished:	the download thread returned @rc (its error in @err)
+ * @cancel:	the unpacker failed: stop downloading
+ */
+struct fetcher {
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	bool *ready;
+	bool finished, cancel;
+	int rc;
+	struct nb_err err;
+	struct nb_registry *reg;
+	struct nb_store *s;
+	const struct nb_desc *d;
+	size_t n;
+	bool progress;
+};
+
+static void fetcher_done(void *ud, size_t i)
+{
+	struct fetcher *f = ud;
+
+	pthread_mutex_lock(&f->mu);
+	if (i < f->n)
+		f->ready[i] = true;
+	pthread_cond_broadcast(&f->cv);
+	pthread_mutex_unlock(&f->mu);
+}
+
+static bool fetcher_cancelled(void *ud)
+{
+	struct fetcher *f = ud;
+	bool c;
+
+	pthread_mutex_lock(&f->mu);
+	c = f->cancel;
+	pthread_mutex_unlock(&f->mu);
+	return c;
+}
+
+static void *fetcher_main(void *arg)
+{
+	struct fetcher *f = arg;
+	struct nb_blob_events ev = { fetcher_done, fetcher_cancelled, f };
+	int r = nb_registry_blobs(f->reg, f->s, f->d, f->n, f->progress, &ev, &f->err);
+
+	pthread_mutex_lock(&f->mu);
+	f->rc = r;
+	f->finished = true;
+	pthread_cond_broadcast(&f->cv);
+	pthread_mutex_unlock(&f->mu);
+	return NULL;
+}
+
+/* fetcher_ready() - nb_unpack_wait hook: block until layer @i is stored */
+static int fetcher_ready(void *ud, size_t i, struct nb_err *e)
+{
+	struct fetcher *f = ud;
+	int r = 0;
+
+	pthread_mutex_lock(&f->mu);
+	while (i < f->n && !f->ready[i] && !f->finished)
+		pthread_cond_wait(&f->cv, &f->mu);
+	if (i >= f->n || !f->ready[i])
+		r = f->rc < 0 ? nb_err_set(e, f->err.code, "%s", f->err.msg)
+			      : nb_err_set(e, EIO, "layer %zu was not fetched", i);
+	pthread_mutex_unlock(&f->mu);
+	return r;
+}
+
+/* pull_layers() - fetch the layers and unpack them as they arrive, then record the image */
+static int pull_layers(struct nb_registry *reg, struct nb_store *s, json_object *db,
+		       const struct nb_desc *d, size_t n, const char *manifest, const char *index,
+		       const char *name, const struct nb_platform *plat, bool progress, char *id,
+		       size_t idlen, struct nb_err *e)
+{
+	struct fetcher f = { .reg = reg, .s = s, .d = d, .n = n, .progress = progress };
+	struct nb_unpack_wait w = { fetcher_ready, &f };
+	pthread_t t;
+	int r;
+
+	f.ready = calloc(n ? n : 1, sizeof(*f.ready));
+	if (!f.ready)
+		return nb_err_set(e, ENOMEM, "out of memory");
+	pthread_mutex_init(&f.mu, NULL);
+	pthread_cond_init(&f.cv, NULL);
+	if (pthread_create(&t, NULL, fetcher_main, &f) != 0) {
+		free(f.ready);
+		return nb_err_set(e, EAGAIN, "pull: cannot start a download thread");
+	}
+	r = commit_image(s, db, manifest, index, name, plat, &w, id, idlen, e);
+	pthread_mutex_lock(&f.mu);
+	f.cancel = r < 0;
+	pthread_mutex_unlock(&f.mu);
+	pthread_join(t, NULL);
+	if (r >= 0 && f.rc < 0)
+		r = nb_err_set(e, f.err.code, "%s", f.err.msg);
+	pthread_cond_destroy(&f.cv);
+	pthread_mutex_destroy(&f.mu);
+	free(f.ready);
 	return r;
 }
 
@@ -390,10 +496,13 @@ int nb_image_pull(const char *refstr, const struct nb_pull_opts *o, char *id, si
 		goto out;
 	}
 	memcpy(descs + 1, m.layers, m.n_layers * sizeof(*descs));
-	r = nb_registry_blobs(reg, &s, descs, m.n_layers + 1, o->progress, e);
+	/* the config first (it names the diff_ids), then layers download in a
+	 * thread while this one unpacks each as soon as it is stored */
+	r = nb_registry_blobs(reg, &s, descs, 1, false, NULL, e);
 	if (r < 0)
 		goto out;
-	r = commit_image(&s, db, digest, index[0] ? index : NULL, name, &plat, id, idlen, e);
+	r = pull_layers(reg, &s, db, descs + 1, m.n_layers, digest, index[0] ? index : NULL, name,
+			&plat, o->progress, id, idlen, e);
 	if (r < 0)
 		goto out;
 	r = nb_store_save_db(&s, db, e);
@@ -490,7 +599,7 @@ int nb_image_import(const char *spec, char *id, size_t idlen, char *name, size_t
 		return nb_err_set(e, EINVAL, "import %s: %zu images in the layout; name one with oci:DIR:TAG",
 				  dir, n);
 	found_name(f[0].name, dir, tag[0] ? tag : NULL, nm, sizeof(nm));
-	r = commit_image(&s, db, f[0].manifest, NULL, nm, &plat, id, idlen, e);
+	r = commit_image(&s, db, f[0].manifest, NULL, nm, &plat, NULL, id, idlen, e);
 	if (r < 0) {
 		nb_store_gc(&s, db, false, NULL, NULL);
 		return nb_err_wrap(e, "import %s", dir);
@@ -531,7 +640,7 @@ int nb_image_load(const char *file, char ***names, struct nb_err *e)
 		char nm[700], id[NB_DIGEST_LEN + 1];
 
 		found_name(f[i].name, file, NULL, nm, sizeof(nm));
-		r = commit_image(&s, db, f[i].manifest, NULL, nm, &plat, id, sizeof(id), e);
+		r = commit_image(&s, db, f[i].manifest, NULL, nm, &plat, NULL, id, sizeof(id), e);
 		if (r < 0) {
 			nb_strv_free(out);
 			json_object_put(db);

@@ -109,7 +109,12 @@ static int parse_desc(json_object *o, struct nb_desc *d, const char *what, struc
 	copy_str(d->arch, sizeof(d->arch), get_str(plat, "architecture"));
 	copy_str(d->variant, sizeof(d->variant), get_str(plat, "variant"));
 	ann = get_type(o, "annotations", json_type_object);
-	copy_str(d->ref_name, sizeof(d->ref_name), get_str(ann, "org.opencontainers.image.ref.name"));
+	/* docker save (25+) names images fully in containerd's annotation */
+	if (get_str(ann, "io.containerd.image.name"))
+		copy_str(d->ref_name, sizeof(d->ref_name), get_str(ann, "io.containerd.image.name"));
+	else
+		copy_str(d->ref_name, sizeof(d->ref_name),
+			 get_str(ann, "org.opencontainers.image.ref.name"));
 	return 0;
 }
 

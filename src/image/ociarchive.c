@@ -13,6 +13,7 @@
 #include <archive_entry.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <stdbool.h>
 #include <json-c/json.h>
 #include <libgen.h>
 #include <stdio.h>
@@ -121,6 +122,18 @@ static int found_add(struct nb_found **out, size_t *n, const char *digest, const
 	return 0;
 }
 
+/* tag_matches() - whether a ref.name annotation ("v1" or "host/repo:v1") carries @tag */
+static bool tag_matches(const char *ref_name, const char *tag)
+{
+	size_t n = strlen(ref_name), t = strlen(tag);
+	const char *slash = strrchr(ref_name, '/');
+
+	if (strcmp(ref_name, tag) == 0)
+		return true;
+	return n > t && ref_name[n - t - 1] == ':' && strcmp(ref_name + n - t, tag) == 0 &&
+	       (!slash || slash < ref_name + n - t - 1);
+}
+
 /* index_images() - the images an index.json names; a nested index counts as one image */
 static int index_images(const char *data, size_t len, const char *tag, const char *what,
 			struct nb_found **out, size_t *n, struct nb_err *e)
@@ -137,7 +150,7 @@ static int index_images(const char *data, size_t len, const char *tag, const cha
 	for (size_t i = 0; i < idx.n_manifests; i++) {
 		const struct nb_desc *d = &idx.manifests[i];
 
-		if (tag && strcmp(d->ref_name, tag) != 0)
+		if (tag && !tag_matches(d->ref_name, tag))
 			continue;
 		if (found_add(out, n, d->digest, d->ref_name) < 0) {
 			nb_manifest_free(&idx);

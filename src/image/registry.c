@@ -690,7 +690,7 @@ static int xfer_finish(struct xfer *x, CURLM *m, struct nb_store *s, CURLcode cc
 
 /* nb_registry_blobs() - see registry.h */
 int nb_registry_blobs(struct nb_registry *r, struct nb_store *s, const struct nb_desc *d,
-		      size_t n, bool progress, struct nb_err *e)
+		      size_t n, bool progress, const struct nb_blob_events *ev, struct nb_err *e)
 {
 	struct xfer *x = calloc(n ? n : 1, sizeof(*x));
 	CURLM *m = curl_multi_init();
@@ -713,6 +713,8 @@ int nb_registry_blobs(struct nb_registry *r, struct nb_store *s, const struct nb
 		x[i].done = nb_store_has_blob(s, d[i].digest, d[i].size);
 		if (!x[i].done)
 			total += (uint64_t)d[i].size;
+		else if (ev && ev->done)
+			ev->done(ev->ud, i);
 	}
 	snprintf(what, sizeof(what), "%s/%s", r->ref.domain, r->ref.path);
 	if (progress)
@@ -728,8 +730,11 @@ int nb_registry_blobs(struct nb_registry *r, struct nb_store *s, const struct nb
 			ret = xfer_start(t, m, s, e);
 			if (ret < 0)
 				goto out;
-			if (ret == 1)
+			if (ret == 1) {
+				if (ev && ev->done)
+					ev->done(ev->ud, (size_t)(t - x));
 				continue; /* nothing left to fetch */
+			}
 			running++;
 		}
 		if (!running)
@@ -757,9 +762,15 @@ int nb_registry_blobs(struct nb_registry *r, struct nb_store *s, const struct nb
 					continue;
 			}
 			running--;
+			if (ev && ev->done)
+				ev->done(ev->ud, (size_t)(t - x));
+		}
+		if (ev && ev->cancelled && ev->cancelled(ev->ud)) {
+			ret = nb_err_set(e, ECANCELED, "blobs: cancelled");
+			goto out;
 		}
 		if (running)
-			curl_multi_poll(m, NULL, 0, 1000, NULL);
+			curl_multi_poll(m, NULL, 0, 200, NULL);
 	}
 out:
 	for (size_t i = 0; i < n; i++) {

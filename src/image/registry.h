@@ -45,15 +45,28 @@ int nb_registry_manifest(struct nb_registry *r, const char *reference, char **da
 			 size_t *len, char digest[NB_DIGEST_LEN + 1], struct nb_err *e);
 
 /**
+ * struct nb_blob_events - what a caller unpacking meanwhile (another thread) hears
+ * @done:	blob @i is stored (or was already)
+ * @cancelled:	whether to stop early (the caller failed)
+ * @ud:		passed to both
+ */
+struct nb_blob_events {
+	void (*done)(void *ud, size_t i);
+	bool (*cancelled)(void *ud);
+	void *ud;
+};
+
+/**
  * nb_registry_blobs() - fetch blobs not yet stored, in parallel, into the store
  * @s:		store (writer)
  * @d, @n:	descriptors (digest and size are checked)
  * @progress:	draw a progress line on a TTY
+ * @ev:		events (may be NULL)
  *
  * Return: 0 or negative errno; a blob is stored only once verified
  */
 int nb_registry_blobs(struct nb_registry *r, struct nb_store *s, const struct nb_desc *d,
-		      size_t n, bool progress, struct nb_err *e);
+		      size_t n, bool progress, const struct nb_blob_events *ev, struct nb_err *e);
 
 /**
  * struct nb_challenge - a parsed WWW-Authenticate header

@@ -393,7 +393,7 @@ static int build_tree(struct nb_store *s, const char *parent_hex, const char *he
 
 /* nb_store_unpack() - see store.h */
 int nb_store_unpack(struct nb_store *s, char *const *layers, char *const *diff_ids, size_t n,
-		    char top[65], struct nb_err *e)
+		    char top[65], const struct nb_unpack_wait *w, struct nb_err *e)
 {
 	autofree char (*chain)[NB_DIGEST_LEN + 1] = NULL;
 	struct stat st;
@@ -425,6 +425,11 @@ int nb_store_unpack(struct nb_store *s, char *const *layers, char *const *diff_i
 		}
 	}
 	for (size_t i = have; i < n; i++) {
+		if (w && w->ready) {
+			r = w->ready(w->ud, i, e);
+			if (r < 0)
+				return r;
+		}
 		nb_debug("unpack layer %zu/%zu %s", i + 1, n, layers[i]);
 		r = build_tree(s, i ? nb_digest_hex(chain[i - 1]) : NULL, nb_digest_hex(chain[i]),
 			       layers[i], e);

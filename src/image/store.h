@@ -116,18 +116,30 @@ int nb_store_load_db(struct nb_store *s, struct json_object **db, struct nb_err 
 int nb_store_save_db(struct nb_store *s, struct json_object *db, struct nb_err *e);
 
 /**
+ * struct nb_unpack_wait - lets unpacking start while later layers still download
+ * @ready:	called before layer @i is applied; returns 0 once its blob is stored,
+ *		or a negative errno (error set) when it never will be
+ * @ud:		passed to @ready
+ */
+struct nb_unpack_wait {
+	int (*ready)(void *ud, size_t i, struct nb_err *e);
+	void *ud;
+};
+
+/**
  * nb_store_unpack() - make sure rootfs/<chain> exists for every prefix of a layer list
  * @layers:	layer blob digests, bottom first (the blobs must be stored)
  * @diff_ids:	the config's diff_ids, same count
  * @n:		number of layers
  * @top:	output: hex of the top chain ID (the image's rootfs); for n == 0 the
  *		digest of the empty string
+ * @w:		wait for each layer's blob first (NULL: they are all stored)
  * @e:		error naming the layer and entry that failed
  *
  * Return: 0 or negative errno; a tree is only visible once complete
  */
 int nb_store_unpack(struct nb_store *s, char *const *layers, char *const *diff_ids, size_t n,
-		    char top[65], struct nb_err *e);
+		    char top[65], const struct nb_unpack_wait *w, struct nb_err *e);
 
 /* nb_store_rootfs_path() - absolute path of rootfs/<chain hex> */
 void nb_store_rootfs_path(const struct nb_store *s, const char *chain_hex, char *buf,

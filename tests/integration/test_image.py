@@ -60,6 +60,9 @@ def tar_bytes(entries, compress="gzip"):
             elif kind == "hardlink":
                 ti.type = tarfile.LNKTYPE
                 ti.linkname = arg
+            elif kind == "chr":
+                ti.type = tarfile.CHRTYPE
+                ti.devmajor, ti.devminor = arg
             t.addfile(ti)
     data = raw.getvalue()
     if compress == "gzip":
@@ -153,7 +156,8 @@ def base_layer():
             d("etc"), f("etc/hello", b"hello from layer 1\n"),
             d("d"), f("d/a", b"a"), f("d/b", b"b"),
             d("opq"), f("opq/x", b"x"), d("opq/sub"), f("opq/sub/y", b"y"),
-            f("gone", b"gone"), f("mode", b"m", 0o4750)]
+            f("gone", b"gone"), f("mode", b"m", 0o4750),
+            d("dev"), ("dev/null", "chr", (1, 3), 0o666)]
 
 
 def top_layer():
@@ -407,6 +411,10 @@ def test_pull_multilayer_whiteouts_opaque(nb, registry):
     assert os.readlink(os.path.join(root, "sl")) == "new"
     assert stat.S_IMODE(os.stat(os.path.join(root, "mode")).st_mode) == 0o4750
     assert os.readlink(os.path.join(root, "bin/sh")) == "busybox"
+    assert os.stat(os.path.join(root, "etc")).st_mtime == MTIME  # directory times, last
+    if os.geteuid() == 0:                                        # devices only as root
+        dev = os.stat(os.path.join(root, "dev/null"))
+        assert stat.S_ISCHR(dev.st_mode) and os.major(dev.st_rdev) == 1
     # listed under its normalized name, with tag; inspect by ID prefix works too
     imgs = image_list(nb)
     assert [i["Names"] for i in imgs] == [[f"{ref}:latest"]]
@@ -695,3 +703,63 @@ def test_concurrent_pulls_of_one_image(nb, registry):
     assert len(image_list(nb)) == 1
     assert len(os.listdir(store(nb, "rootfs"))) == 2
     assert os.listdir(store(nb, "tmp")) == []
+
+
+def has_run():
+    from conftest import NESTBOX_BIN
+    out = subprocess.run([NESTBOX_BIN, "--help"], capture_output=True, text=True).stdout
+    return "\n  run " in out
+
+
+@pytest.mark.skipif(not has_run(), reason="nestbox run is not built yet")
+def test_pulled_image_runs_and_is_leased(nb, registry, kernel_dir):
+    ref = f"{registry.host}/test/multi"
+    nb.run("pull", "--tls-verify=false", ref, check=True)
+    p = nb.run("run", "--rm", ref, "--", "/bin/busybox", "cat", "/etc/hello", "/new",
+               timeout=180)
+    assert p.returncode == 0, p.stderr
+    assert p.stdout == "hello from layer 1\nnew file\n"
+    # while a VM runs from the image, rmi refuses and prune keeps its tree
+    b = nb.run("run", "-d", "--name", "held", ref, "--", "/bin/busybox", "sleep", "300",
+               timeout=180)
+    assert b.returncode == 0, b.stderr
+    try:
+        msg = one_line_error(nb.run("rmi", ref))
+        assert "in use" in msg
+        nb.run("prune", check=True)
+        assert len(os.listdir(store(nb, "rootfs"))) == 3
+    finally:
+        nb.run("rm", "-f", "held", timeout=120)
+    nb.run("rmi", ref, check=True)
+    assert os.listdir(store(nb, "rootfs")) == []
+
+
+def test_progress_only_on_a_tty(nb, registry):
+    import pty
+    ref = f"{registry.host}/test/shared"
+    p = nb.run("pull", "--tls-verify=false", ref, check=True)
+    assert p.stderr == ""                       # quiet off a TTY
+    nb.run("rmi", ref, check=True)
+    master, slave = pty.openpty()
+    try:
+        proc = nb.popen("pull", "--tls-verify=false", ref, stdout=subprocess.PIPE,
+                        stderr=slave)
+        os.close(slave)
+        slave = -1
+        out = b""
+        while True:
+            try:
+                chunk = os.read(master, 4096)
+            except OSError:
+                break
+            if not chunk:
+                break
+            out += chunk
+        proc.wait(timeout=60)
+        proc.stdout.close()
+    finally:
+        os.close(master)
+        if slave >= 0:
+            os.close(slave)
+    assert proc.returncode == 0
+    assert f"{registry.host}/test/shared".encode() in out, out

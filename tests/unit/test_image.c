@@ -6,6 +6,9 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <cmocka.h>
+#include <archive.h>
+#include <archive_entry.h>
+#include <json-c/json.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
@@ -16,12 +19,14 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "image/diag.h"
 #include "image/image.h"
 #include "image/oci.h"
 #include "image/ref.h"
 #include "image/registry.h"
 #include "image/store.h"
 #include "lib/fileio.h"
+#include "lib/paths.h"
 
 static void check_ref(const char *in, const char *want)
 {
@@ -224,6 +229,115 @@ static void test_open_rootfs_unknown(void **state)
 	free(home);
 }
 
+/* write_blob() - store @data under @dir/blobs/sha256; @out gets "sha256:..." */
+static void write_blob(const char *dir, const void *data, size_t len, char *out)
+{
+	char path[4096];
+	FILE *f;
+
+	nb_sha256_buf(data, len, out);
+	snprintf(path, sizeof(path), "%s/blobs/sha256/%s", dir, out + 7);
+	f = fopen(path, "wb");
+	assert_non_null(f);
+	assert_int_equal(fwrite(data, 1, len, f), len);
+	fclose(f);
+}
+
+/* make_layout() - an OCI layout with one plain-tar layer holding /hello, tag v1 */
+static void make_layout(const char *dir)
+{
+	static char tarbuf[1 << 16];
+	char path[4200], layer[NB_DIGEST_LEN + 1], cfg_d[NB_DIGEST_LEN + 1];
+	char man_d[NB_DIGEST_LEN + 1], cfg[1024], man[1024], idx[1024];
+	struct archive *a = archive_write_new();
+	struct archive_entry *ent = archive_entry_new();
+	size_t used = 0;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "%s/blobs/sha256", dir);
+	assert_int_equal(nb_mkdir_p(path, 0755, NULL), 0);
+	archive_write_set_format_pax_restricted(a);
+	assert_int_equal(archive_write_open_memory(a, tarbuf, sizeof(tarbuf), &used), ARCHIVE_OK);
+	archive_entry_set_pathname(ent, "hello");
+	archive_entry_set_filetype(ent, AE_IFREG);
+	archive_entry_set_perm(ent, 0644);
+	archive_entry_set_size(ent, 6);
+	archive_write_header(a, ent);
+	archive_write_data(a, "hello\n", 6);
+	archive_write_close(a);
+	archive_write_free(a);
+	archive_entry_free(ent);
+	write_blob(dir, tarbuf, used, layer);
+	snprintf(cfg, sizeof(cfg), "{\"architecture\":\"amd64\",\"os\":\"linux\","
+		 "\"config\":{\"Entrypoint\":[\"/bin/sh\",\"-c\"],\"Cmd\":[\"echo hi\"],"
+		 "\"Env\":[\"A=1\",\"B=2\"],\"WorkingDir\":\"/srv\",\"User\":\"1000:1000\"},"
+		 "\"rootfs\":{\"type\":\"layers\",\"diff_ids\":[\"%s\"]}}", layer);
+	write_blob(dir, cfg, strlen(cfg), cfg_d);
+	snprintf(man, sizeof(man), "{\"schemaVersion\":2,\"config\":{\"mediaType\":\"%s\","
+		 "\"digest\":\"%s\",\"size\":%zu},\"layers\":[{\"mediaType\":\"%s\","
+		 "\"digest\":\"%s\",\"size\":%zu}]}", NB_MT_OCI_CONFIG, cfg_d, strlen(cfg),
+		 NB_MT_OCI_LAYER, layer, used);
+	write_blob(dir, man, strlen(man), man_d);
+	snprintf(idx, sizeof(idx), "{\"schemaVersion\":2,\"manifests\":[{\"mediaType\":\"%s\","
+		 "\"digest\":\"%s\",\"size\":%zu,\"annotations\":"
+		 "{\"org.opencontainers.image.ref.name\":\"v1\"}}]}", NB_MT_OCI_MANIFEST, man_d,
+		 strlen(man));
+	snprintf(path, sizeof(path), "%s/index.json", dir);
+	f = fopen(path, "w");
+	assert_non_null(f);
+	fputs(idx, f);
+	fclose(f);
+	snprintf(path, sizeof(path), "%s/oci-layout", dir);
+	f = fopen(path, "w");
+	assert_non_null(f);
+	fputs("{\"imageLayoutVersion\":\"1.0.0\"}", f);
+	fclose(f);
+}
+
+/* The contract run codes against: oci:DIR:TAG is imported, the tree is leased
+ * (rmi refuses, rmi -f leaves the tree, prune after release removes it). */
+static void test_open_rootfs_contract(void **state)
+{
+	char *home = scratch_home();
+	char layout[4096], spec[4200], root[4096], hello[4200];
+	struct nb_image_config *cfg = NULL;
+	struct nb_err e = NB_ERR_INIT;
+	json_object *lines = NULL;
+	uint64_t freed = 0;
+	struct stat st;
+
+	snprintf(layout, sizeof(layout), "%s/layout", home);
+	make_layout(layout);
+	snprintf(spec, sizeof(spec), "oci:%s:v1", layout);
+	assert_int_equal(nb_image_open_rootfs(spec, root, sizeof(root), &cfg, &e), 0);
+	assert_non_null(cfg);
+	assert_string_equal(cfg->entrypoint[0], "/bin/sh");
+	assert_string_equal(cfg->entrypoint[1], "-c");
+	assert_null(cfg->entrypoint[2]);
+	assert_string_equal(cfg->cmd[0], "echo hi");
+	assert_string_equal(cfg->env[1], "B=2");
+	assert_string_equal(cfg->workdir, "/srv");
+	assert_string_equal(cfg->user, "1000:1000");
+	nb_image_config_free(cfg);
+	snprintf(hello, sizeof(hello), "%s/hello", root);
+	assert_int_equal(stat(hello, &st), 0);
+	assert_int_equal(st.st_size, 6);
+
+	assert_int_equal(nb_image_remove("localhost/layout:v1", false, &lines, &e), -EBUSY);
+	assert_non_null(strstr(e.msg, "in use"));
+	assert_int_equal(nb_image_remove("localhost/layout:v1", true, &lines, &e), 0);
+	json_object_put(lines);
+	assert_int_equal(stat(hello, &st), 0); /* still held */
+	assert_int_equal(nb_image_prune(&freed, &e), 0);
+	assert_int_equal(stat(hello, &st), 0);
+	nb_image_release_rootfs(root);
+	assert_int_equal(nb_image_prune(&freed, &e), 0);
+	assert_int_equal(stat(root, &st), -1);
+	assert_true(freed > 0);
+	nb_rm_rf(home);
+	free(home);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -234,6 +348,7 @@ int main(void)
 		cmocka_unit_test(test_blobs_verified),
 		cmocka_unit_test(test_leases),
 		cmocka_unit_test(test_open_rootfs_unknown),
+		cmocka_unit_test(test_open_rootfs_contract),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
