@@ -303,3 +303,43 @@ def test_detached_wait_rm_and_rm_f(nb, rootfs):
     assert b
     p = nb.run("run", "-d", "--rootfs", rootfs, "--", "no-such-command")
     assert p.returncode == 127 and "no-such-command" in p.stderr
+
+
+def qemu_children_of(pid):
+    """PIDs of QEMU processes whose parent is @pid."""
+    found = []
+    for d in os.listdir("/proc"):
+        if not d.isdigit():
+            continue
+        try:
+            stat = open(f"/proc/{d}/stat").read()
+            exe = os.readlink(f"/proc/{d}/exe")
+        except OSError:
+            continue
+        if int(stat[stat.rindex(")") + 2:].split()[1]) == pid and "qemu-system" in exe:
+            found.append(int(d))
+    return found
+
+
+def test_sigkill_of_the_cli_takes_qemu_along(nb, rootfs):
+    proc = nb.popen("run", "--rm", "--rootfs", rootfs, "--", "sh", "-c", "echo up; sleep 300",
+                    stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    assert proc.stdout.readline() == b"up\n"
+    qemus = qemu_children_of(proc.pid)
+    assert len(qemus) == 1
+    proc.kill()
+    proc.wait(timeout=10)
+    deadline = time.time() + 10
+    while time.time() < deadline and os.path.exists(f"/proc/{qemus[0]}/exe"):
+        time.sleep(0.1)
+    assert not os.path.exists(f"/proc/{qemus[0]}/exe")
+
+
+def test_killed_qemu_fails_125(nb, rootfs):
+    proc = nb.popen("run", "--rm", "--rootfs", rootfs, "--", "sh", "-c", "echo up; sleep 300",
+                    stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    assert proc.stdout.readline() == b"up\n"
+    for q in qemu_children_of(proc.pid):
+        os.kill(q, signal.SIGKILL)
+    assert proc.wait(timeout=30) == 125
+    assert b"the VM stopped before the command finished" in proc.stderr.read()
