@@ -14,7 +14,7 @@ PKGS=(
 	scdoc clang-tidy cppcheck
 	# tests and peers for benchmarks
 	python3 python3-pytest python3-pytest-timeout busybox-static sshfs
-	docker-registry skopeo umoci apache2-utils debootstrap
+	docker-registry skopeo umoci apache2-utils debootstrap openssh-server
 )
 
 missing=()

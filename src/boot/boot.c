@@ -123,13 +123,6 @@ int nb_init_path(char *buf, size_t len, struct nb_err *e)
 			  NESTBOX_LIBEXECDIR);
 }
 
-/* nb_strv_free() - see boot.h */
-void nb_strv_free(char **v)
-{
-	for (char **p = v; p && *p; p++)
-		free(*p);
-	free(v);
-}
 
 /* "kernel/drivers/char/hw_random/virtio-rng.ko" -> "virtio_rng" */
 static void mod_name(const char *path, size_t len, char *out, size_t outlen)

@@ -11,6 +11,7 @@
 #include <stddef.h>
 
 #include "lib/err.h"
+#include "lib/strv.h"
 
 /**
  * struct nb_kernel - a guest kernel
@@ -75,7 +76,5 @@ int nb_initrd_for_run(const char *initramfs, const void *spec, size_t spec_len,
 int nb_modules_resolve(const char *moddir, const char *const *names, char ***out,
 		       struct nb_err *e);
 
-/* nb_strv_free() - free a NULL-terminated array of strings and the array */
-void nb_strv_free(char **v);
 
 #endif

@@ -18,6 +18,14 @@ struct nb_command {
 
 /* One line per subcommand; keep sorted. */
 int cmd_doctor(int argc, char **argv);
+int cmd_fs(int argc, char **argv);
+int cmd_images(int argc, char **argv);
+int cmd_import(int argc, char **argv);
+int cmd_inspect(int argc, char **argv);
+int cmd_load(int argc, char **argv);
+int cmd_prune(int argc, char **argv);
+int cmd_pull(int argc, char **argv);
+int cmd_rmi(int argc, char **argv);
 int cmd_exec(int argc, char **argv);
 int cmd_logs(int argc, char **argv);
 int cmd_ps(int argc, char **argv);

@@ -11,6 +11,14 @@
 
 static const struct nb_command commands[] = {
 	{ "doctor", cmd_doctor, "show the machine, what nestbox will use on it, and why" },
+	{ "fs", cmd_fs, "serve a directory over nestfs, or mount one" },
+	{ "images", cmd_images, "list the images in the store" },
+	{ "import", cmd_import, "import an OCI image layout (oci:DIR[:TAG])" },
+	{ "inspect", cmd_inspect, "show an image's record and config as JSON" },
+	{ "load", cmd_load, "load a docker-archive or oci-archive file" },
+	{ "prune", cmd_prune, "remove what no image name reaches" },
+	{ "pull", cmd_pull, "pull an image from a registry" },
+	{ "rmi", cmd_rmi, "remove images" },
 	{ "exec", cmd_exec, "run another command in a running VM" },
 	{ "logs", cmd_logs, "show the output of a detached VM's command" },
 	{ "ps", cmd_ps, "list VMs started with run -d" },
