@@ -23,9 +23,6 @@
 /* The modules nestbox-init needs, by name; dependencies come from modules.dep. */
 static const char *const guest_modules[] = {
 	"virtio_mmio", "virtio_console", "virtio_rng", "fuse", "overlay", "virtio_net",
-#ifndef NB_HAVE_NESTFS
-	"9pnet_virtio", "9p",
-#endif
 	NULL,
 };
 

@@ -704,6 +704,8 @@ int guest_agent_run(struct guest *g)
 				break;
 			}
 		}
+		/* Also without a signal: a reaped child is never missed. */
+		reap(&a);
 		if (a.procs[0].used && a.procs[0].exited)
 			main_code = a.procs[0].code;
 		finish_procs(&a);

@@ -116,6 +116,13 @@ int main(void)
 	char err[1024];
 	int code;
 
+	sigset_t chld;
+
+	/* Before any thread exists (nestfs pumps): a SIGCHLD taken by a thread
+	 * that does not block it would never reach the agent's signalfd. */
+	sigemptyset(&chld);
+	sigaddset(&chld, SIGCHLD);
+	sigprocmask(SIG_BLOCK, &chld, NULL);
 	signal(SIGPIPE, SIG_IGN);
 	guest_early_mounts();
 	console_stdio();

@@ -105,19 +105,10 @@ int nb_qemu_argv(const struct nb_vm_config *c, char ***argv, struct nb_err *e)
 	for (unsigned i = 0; i < c->nshares; i++) {
 		const struct nb_vm_share *s = &c->shares[i];
 
-		if (s->fd >= 0) {
-			add(&a, "-chardev");
-			add(&a, "socket,id=fs%u,fd=%u", i, NB_QFD_SHARE0 + i);
-			add(&a, "-device");
-			add(&a, "virtserialport,chardev=fs%u,name=%s", i, s->port);
-		} else {
-			/* The 9p stand-in used until nestfs is available. */
-			add(&a, "-fsdev");
-			add(&a, "local,id=fs%u,path=%s,security_model=none%s", i, s->dir,
-			    s->ro ? ",readonly=on" : "");
-			add(&a, "-device");
-			add(&a, "virtio-9p-device,fsdev=fs%u,mount_tag=%s", i, s->port);
-		}
+		add(&a, "-chardev");
+		add(&a, "socket,id=fs%u,fd=%u", i, NB_QFD_SHARE0 + i);
+		add(&a, "-device");
+		add(&a, "virtserialport,chardev=fs%u,name=%s", i, s->port);
 	}
 	if (c->net) {
 		for (unsigned i = 0; i < c->nfwds; i++)
