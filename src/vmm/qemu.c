@@ -86,10 +86,10 @@ int nb_qemu_argv(const struct nb_vm_config *c, char ***argv, struct nb_err *e)
 	 * random and microvm guests hang without it. */
 	add(&a, "-append");
 	if (!c->kvm && c->tsc_khz)
-		add(&a, "console=ttyS0 quiet panic=-1 nestbox.depth=%d tsc_early_khz=%llu",
+		add(&a, "console=ttyS0 quiet pci=off panic=-1 nestbox.depth=%d tsc_early_khz=%llu",
 		    c->depth + 1, (unsigned long long)c->tsc_khz);
 	else
-		add(&a, "console=ttyS0 quiet panic=-1 nestbox.depth=%d", c->depth + 1);
+		add(&a, "console=ttyS0 quiet pci=off panic=-1 nestbox.depth=%d", c->depth + 1);
 	add(&a, "-chardev");
 	add(&a, "socket,id=con,fd=%d", NB_QFD_CONSOLE);
 	add(&a, "-serial");

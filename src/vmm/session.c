@@ -417,7 +417,7 @@ int nb_session_run(struct nb_session *s, struct nb_err *e)
 		}
 		flush_ctl(&l);
 		if (l.ctl_eof && !l.exited)
-			fail(&l, s->qemu_pid > 0 ? "the control channel closed before the command finished"
+			fail(&l, s->qemu_pid > 0 ? "the VM stopped before the command finished"
 					      : "the VM went away before the command finished");
 	}
 	if (raw)
