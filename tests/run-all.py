@@ -61,6 +61,7 @@ def run_fuzzers(build, seconds):
     import tempfile
     fdir = os.path.join(build, "tests", "fuzz")
     names = sorted(n for n in os.listdir(fdir) if n.startswith("fuzz_")
+                   and os.path.isfile(os.path.join(fdir, n))
                    and os.access(os.path.join(fdir, n), os.X_OK)) if os.path.isdir(fdir) else []
     passed = failed = 0
     for n in names:
