@@ -291,9 +291,11 @@ static int add_share(struct shares *sh, struct nb_vm_config *vm, struct nb_ctl_c
 	cfg->shares[i].flags = (ro ? NB_SHARE_RO : 0) | (root ? NB_SHARE_ROOT : 0);
 	cfg->nshares = sh->n;
 	{
+		/* An image's root does not change under a running VM: let the
+		 * guest cache it. Volumes are shared with the host: auto. */
 		struct nestfs_server_opts so = {
-			.read_only = ro, .cache = NESTFS_CACHE_AUTO, .threads = 4,
-			.allow_devices = false,
+			.read_only = ro, .cache = root ? NESTFS_CACHE_ALWAYS : NESTFS_CACHE_AUTO,
+			.threads = 4, .allow_devices = false,
 		};
 		int r;
 

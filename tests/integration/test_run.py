@@ -2,6 +2,7 @@
 
 Each VM boots in a couple of seconds under TCG; checks that a user would make
 one at a time share a VM where that still asserts each of them."""
+import fcntl
 import hashlib
 import json
 import os
@@ -10,6 +11,8 @@ import select
 import shutil
 import signal
 import socket
+import struct
+import termios
 import subprocess
 import time
 import urllib.request
@@ -21,7 +24,7 @@ from conftest import have
 BUSYBOX = shutil.which("busybox") or "/bin/busybox"
 APPLETS = ["sh", "echo", "cat", "ls", "true", "false", "sleep", "env", "id", "pwd",
            "nproc", "uname", "head", "dd", "wc", "kill", "touch", "mkdir", "grep",
-           "httpd", "hostname", "test", "sha256sum", "stat", "printf", "rm"]
+           "httpd", "hostname", "test", "sha256sum", "stat", "printf", "rm", "stty"]
 
 
 @pytest.fixture(scope="session")
@@ -205,6 +208,7 @@ def test_sigterm_of_the_cli_kills_the_vm(nb, rootfs):
 def test_tty_ctrl_c_reaches_the_command(nb, rootfs):
     pid, fd = pty.fork()
     if pid == 0:
+        fcntl.ioctl(0, termios.TIOCSWINSZ, struct.pack("HHHH", 33, 111, 0, 0))
         os.execve(nb.bin, [nb.bin, "run", "--rm", "-it", "--rootfs", str(rootfs), "--",
                            "sh", "-c", "test -t 0 && echo is-a-tty; stty size; exec sleep 300"],
                   nb.env)
@@ -218,6 +222,11 @@ def test_tty_ctrl_c_reaches_the_command(nb, rootfs):
             except OSError:
                 break
     assert b"is-a-tty" in out, out
+    while b"33 111" not in out and time.time() < deadline:
+        r, _, _ = select.select([fd], [], [], 1)
+        if r:
+            out += os.read(fd, 4096)
+    assert b"33 111" in out, out  # the terminal's size, seen by the command
     time.sleep(0.5)
     os.write(fd, b"\x03")
     deadline = time.time() + 30
