@@ -6,7 +6,9 @@
 #include <fcntl.h>
 #include <libgen.h>
 #include <openssl/evp.h>
+#include <dirent.h>
 #include <stdio.h>
+#include <time.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -334,6 +336,28 @@ static int write_archive(FILE *f, const struct nb_kernel *k, const char *init, c
 	return nb_cpio_finish(&c, e);
 }
 
+/* Each new nestbox-init makes a new archive: drop the ones not used for an
+ * hour (another nestbox sharing the data dir just rebuilds its own). */
+static void prune_cache(const char *dir, const char *keep)
+{
+	autodir DIR *d = opendir(dir);
+	struct dirent *de;
+	time_t now = time(NULL);
+
+	while (d && (de = readdir(d))) {
+		char p[PATH_MAX + 300];
+		struct stat st;
+		size_t n = strlen(de->d_name);
+
+		if (n < 5 || strcmp(de->d_name + n - 5, ".cpio") != 0)
+			continue;
+		snprintf(p, sizeof(p), "%s/%s", dir, de->d_name);
+		if (strcmp(p, keep) != 0 && stat(p, &st) == 0 && now - st.st_atime > 3600 &&
+		    now - st.st_mtime > 3600)
+			unlink(p);
+	}
+}
+
 /* nb_initramfs_get() - see boot.h */
 int nb_initramfs_get(const struct nb_kernel *k, const char *init, char *out, size_t len,
 		     struct nb_err *e)
@@ -380,8 +404,11 @@ int nb_initramfs_get(const struct nb_kernel *k, const char *init, char *out, siz
 		r = nb_err_set(e, ENAMETOOLONG, "initramfs path: too long");
 		goto out;
 	}
-	if (access(out, R_OK) == 0)
-		goto out; /* cached */
+	if (access(out, R_OK) == 0) {
+		/* cached; marked as used, so that prune_cache() leaves it alone */
+		utimensat(AT_FDCWD, out, NULL, 0);
+		goto out;
+	}
 	snprintf(tmp, sizeof(tmp), "%s/.tmp-XXXXXX", dir);
 	fd = mkostemp(tmp, O_CLOEXEC);
 	if (fd < 0) {
@@ -403,6 +430,8 @@ int nb_initramfs_get(const struct nb_kernel *k, const char *init, char *out, siz
 	if (r < 0) {
 		unlink(tmp);
 		nb_err_wrap(e, "initramfs for kernel %s", k->version);
+	} else {
+		prune_cache(dir, out);
 	}
 out:
 	nb_strv_free(mods);
