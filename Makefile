@@ -12,7 +12,7 @@ DATA_DIR   ?= $(shell [ -n "$$NESTBOX_HOME" ] && echo "$$NESTBOX_HOME" || \
 WERROR     ?= true
 NESTBOX    := $(BUILD)/nestbox
 
-.PHONY: all deps build run check unit lint asan fuzz fuzz-build bench install kernel clean
+.PHONY: all deps build demo run check unit lint asan fuzz fuzz-build bench install kernel clean
 
 all: build
 
@@ -28,8 +28,18 @@ build: deps $(BUILD)/build.ninja
 kernel: deps
 	@bash scripts/prepare-kernel.sh "$(DATA_DIR)"
 
-run: build kernel
-	$(NESTBOX) doctor
+# The demo image: busybox-static with an entrypoint and an httpd, as an OCI
+# layout in the build dir, imported into the store as localhost/demo:latest
+# (imports of an unchanged layout are skipped).
+DEMO := $(BUILD)/demo
+demo: build
+	@scripts/make-demo.sh $(DEMO)
+	@if [ ! -f $(DEMO)/.imported ] || [ $(DEMO)/.imported -ot $(DEMO)/index.json ] || \
+	    ! $(NESTBOX) --quiet inspect demo >/dev/null 2>&1; then \
+		$(NESTBOX) --quiet import oci:$(DEMO) >/dev/null && touch $(DEMO)/.imported; fi
+
+run: build kernel demo
+	$(NESTBOX) run --rm demo -- echo hello from a nestbox VM
 
 unit: build
 	meson test -C $(BUILD) --print-errorlogs

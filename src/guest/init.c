@@ -114,12 +114,12 @@ int main(void)
 	struct guest g = { .ctl = -1 };
 	uint64_t t_init = guest_now_ns();
 	char err[1024];
+	sigset_t chld;
 	int code;
 
-	sigset_t chld;
-
-	/* Before any thread exists (nestfs pumps): a SIGCHLD taken by a thread
-	 * that does not block it would never reach the agent's signalfd. */
+	/* SIGCHLD is read from a signalfd by the agent, which works only while
+	 * every thread blocks it: block it before the nestfs pump threads exist,
+	 * or the kernel may hand a child's exit to one of them and drop it. */
 	sigemptyset(&chld);
 	sigaddset(&chld, SIGCHLD);
 	sigprocmask(SIG_BLOCK, &chld, NULL);

@@ -71,6 +71,20 @@ static int has_name(json_object *img, const char *name)
 	return -1;
 }
 
+/* is_short_name() - true for a reference without a registry ("demo", "library/x:1") */
+static bool is_short_name(const char *ref)
+{
+	const char *slash = strchr(ref, '/');
+	size_t first = slash ? (size_t)(slash - ref) : strlen(ref);
+
+	if (strchr(ref, '@'))
+		return false;
+	if (!slash)
+		return true;
+	return !memchr(ref, '.', first) && !memchr(ref, ':', first) &&
+	       !(first == 9 && strncmp(ref, "localhost", 9) == 0);
+}
+
 /**
  * find() - the image @ref names: a name, repo@digest, or an ID (prefix)
  * @db:		images.json
@@ -102,6 +116,22 @@ static int find(json_object *db, const char *ref, char *name, size_t nlen, struc
 				snprintf(name, nlen, "%s", full);
 				return (int)i;
 			}
+		/* Like podman, a short name also finds what was imported or built
+		 * locally: "demo" -> localhost/demo:latest. */
+		if (is_short_name(ref)) {
+			char local[700];
+			struct nb_ref lr;
+
+			snprintf(local, sizeof(local), "localhost/%s", ref);
+			if (nb_ref_parse(local, &lr, NULL) == 0) {
+				nb_ref_name(&lr, full, sizeof(full));
+				for (size_t i = 0; i < n; i++)
+					if (has_name(json_object_array_get_idx(arr, i), full) >= 0) {
+						snprintf(name, nlen, "%s", full);
+						return (int)i;
+					}
+			}
+		}
 		if (r.digest[0]) {
 			for (size_t i = 0; i < n; i++) {
 				json_object *img = json_object_array_get_idx(arr, i);
