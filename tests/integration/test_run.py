@@ -266,6 +266,7 @@ def test_bad_input_is_one_line_and_125(nb, rootfs):
         (["run", "--rm", "--rootfs", rootfs, "--kernel", nb.tmp / "nokernel", "--", "true"],
          "nokernel"),
         (["run", "--rm", "--rootfs", rootfs], "command"),
+        (["run", "--rm", "--name", "bad/name", "--rootfs", rootfs, "--", "true"], "bad/name"),
     ]
     for args, word in cases:
         p = nb.run(*args)
