@@ -128,7 +128,7 @@ def test_stdin_with_i_is_piped_through_and_ends(nb, rootfs):
     assert p.stdout.split()[0].decode() == hashlib.sha256(data).hexdigest()
     # A regular file as stdin (cannot be polled), larger than any buffer.
     big = nb.tmp / "stdin.bin"
-    big.write_bytes(os.urandom(12 * 1024 * 1024))
+    big.write_bytes(os.urandom(9 * 1024 * 1024))
     with open(big, "rb") as f:
         p = run(nb, rootfs, "-i", "--", "sha256sum", stdin=f, text=False, timeout=240)
     assert p.returncode == 0, p.stderr
