@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /* nestbox: the CLI entry point. Global options, then dispatch from a table. */
 #include <getopt.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -73,6 +74,10 @@ int main(int argc, char **argv)
 		}
 	}
 	nb_log_setup("nestbox", level);
+	/* nestbox writes to sockets whose far end may vanish at any moment (a
+	 * VM's QEMU, a nestfs peer, a detached supervisor); each write checks for
+	 * EPIPE, so the signal would only kill us mid-cleanup. */
+	signal(SIGPIPE, SIG_IGN);
 	if (optind >= argc) {
 		usage(stderr);
 		return NB_EXIT_FAILURE;
