@@ -63,13 +63,13 @@ struct fs_plock {
 struct fs_req {
 	struct fs_req *next;
 	uint32_t len;
-	uint8_t data[];		/* fuse_in_header + body */
+	uint8_t data[] __attribute__((aligned(8))); /* fuse_in_header + body */
 };
 
 struct fs_reply {
 	struct fs_reply *next;
 	uint32_t len;
-	uint8_t data[];		/* fuse_out_header + body */
+	uint8_t data[] __attribute__((aligned(8))); /* fuse_out_header + body */
 };
 
 /* A worker blocked in a call the peer may interrupt (SETLKW). */
