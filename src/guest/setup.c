@@ -38,11 +38,11 @@ void guest_early_mounts(void)
 	mount("devtmpfs", "/dev", "devtmpfs", MS_NOSUID, "mode=0755");
 }
 
-/* guest_load_modules() - finit_module() each file in /nestbox/modules, in order.
+/* guest_load_modules() - finit_module() each file listed in @list, in order.
  * Return: 0, or -errno of the first module that failed (logged). */
-int guest_load_modules(void)
+int guest_load_modules(const char *list)
 {
-	FILE *f = fopen("/nestbox/modules", "re");
+	FILE *f = fopen(list, "re");
 	char line[256];
 	int ret = 0;
 
