@@ -289,8 +289,9 @@ def test_boot_timeout_fails_125_with_console_lines(nb, rootfs):
 
 
 def test_detached_exec_ps_logs_stop_wait_rm(nb, rootfs):
-    p = nb.run("run", "-d", "--name", "bg", "--rootfs", rootfs, "--", "sh", "-c",
-               "echo started; echo to-err >&2; exec sleep 300", check=True)
+    p = nb.run("run", "-d", "--name", "bg", "-e", "FROM_RUN=1", "-w", "/srv", "--rootfs",
+               rootfs, "--", "sh", "-c", "echo started; echo to-err >&2; exec sleep 300",
+               check=True)
     vm_id = p.stdout.strip()
     assert len(vm_id) == 12 and int(vm_id, 16) >= 0
     # The name is taken while the VM exists.
@@ -300,6 +301,9 @@ def test_detached_exec_ps_logs_stop_wait_rm(nb, rootfs):
     assert [(v["Id"], v["Names"], v["State"]) for v in ps] == [(vm_id, ["bg"], "running")]
     p = nb.run("exec", "bg", "sh", "-c", "echo in-exec $(cat /etc/hostname); exit 3")
     assert p.returncode == 3 and p.stdout == "in-exec bg\n", p.stderr
+    # exec inherits the main command's environment and workdir, -e adds to it.
+    p = nb.run("exec", "-e", "X=2", "bg", "sh", "-c", "echo $FROM_RUN $X $(pwd)")
+    assert p.stdout == "1 2 /srv\n", p.stderr
     p = nb.run("exec", "-i", "bg", "cat", input="through exec\n")
     assert p.returncode == 0 and p.stdout == "through exec\n"
     assert nb.run("exec", "bg", "no-such-cmd").returncode == 127
