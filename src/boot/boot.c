@@ -6,7 +6,10 @@
 #include <fcntl.h>
 #include <libgen.h>
 #include <openssl/evp.h>
+#include <dirent.h>
+#include <stdbool.h>
 #include <stdio.h>
+#include <time.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -20,17 +23,18 @@
 #include "lib/fileio.h"
 #include "lib/paths.h"
 
-/* The modules nestbox-init needs, by name; dependencies come from modules.dep. */
-static const char *const guest_modules[] = {
-	"virtio_mmio", "virtio_console", "virtio_rng", "fuse", "overlay", "virtio_net",
-#ifndef NB_HAVE_NESTFS
-	"9pnet_virtio", "9p",
-#endif
-	NULL,
+/* The modules nestbox-init needs, by name; dependencies come from modules.dep.
+ * The core ones come before the control port and the root; the late ones
+ * (rng, network) load in a thread while the root is mounted. */
+static const char *const core_modules[] = {
+	"virtio_mmio", "virtio_console", "fuse", "overlay", NULL,
+};
+static const char *const all_modules[] = {
+	"virtio_mmio", "virtio_console", "fuse", "overlay", "virtio_rng", "virtio_net", NULL,
 };
 
 /* Bumped when the archive layout changes, so old caches are not reused. */
-#define INITRAMFS_FORMAT "1"
+#define INITRAMFS_FORMAT "2"
 
 static int kernels_dir(char *buf, size_t len, struct nb_err *e)
 {
@@ -299,12 +303,41 @@ static int sha256_file(const char *path, EVP_MD_CTX *ctx, struct nb_err *e)
 	return n < 0 ? nb_err_sys(e, errno, "read %s", path) : 0;
 }
 
-static int write_archive(FILE *f, const struct nb_kernel *k, const char *init, char **mods,
+/* Add @mods (skipping those in @skip) as nestbox/NN-name.ko, listed in @listname. */
+static int add_modules(struct nb_cpio *c, char **mods, char **skip, const char *listname,
+		       const char *moddir, size_t *seq, struct nb_err *e)
+{
+	char list[16384] = "", name[PATH_MAX], src[PATH_MAX * 2];
+	size_t used = 0;
+	int r;
+
+	for (size_t i = 0; mods[i]; i++) {
+		const char *base = strrchr(mods[i], '/');
+		bool skipped = false;
+
+		for (size_t j = 0; skip && skip[j]; j++)
+			skipped = skipped || strcmp(skip[j], mods[i]) == 0;
+		if (skipped)
+			continue;
+		base = base ? base + 1 : mods[i];
+		snprintf(name, sizeof(name), "%02zu-%s", *seq, base);
+		used += (size_t)snprintf(list + used, sizeof(list) - used, "%s\n", name);
+		if (used >= sizeof(list))
+			return nb_err_set(e, E2BIG, "initramfs: module list too long");
+		snprintf(src, sizeof(src), "%s/%s", moddir, mods[i]);
+		snprintf(name, sizeof(name), "nestbox/%02zu-%s", (*seq)++, base);
+		r = nb_cpio_add_file(c, name, 0644, src, e);
+		if (r < 0)
+			return r;
+	}
+	return nb_cpio_add(c, listname, S_IFREG | 0644, list, used, 0, 0, e);
+}
+
+static int write_archive(FILE *f, const char *init, char **core, char **all,
 			 const char *moddir, struct nb_err *e)
 {
 	struct nb_cpio c;
-	char list[16384] = "", name[PATH_MAX], src[PATH_MAX * 2];
-	size_t used = 0;
+	size_t seq = 0;
 	int r;
 
 	nb_cpio_init(&c, f);
@@ -314,27 +347,33 @@ static int write_archive(FILE *f, const struct nb_kernel *k, const char *init, c
 	    (r = nb_cpio_add(&c, "sys", S_IFDIR | 0555, NULL, 0, 0, 0, e)) < 0 ||
 	    (r = nb_cpio_add(&c, "mnt", S_IFDIR | 0755, NULL, 0, 0, 0, e)) < 0 ||
 	    (r = nb_cpio_add(&c, "nestbox", S_IFDIR | 0755, NULL, 0, 0, 0, e)) < 0 ||
-	    (r = nb_cpio_add_file(&c, "init", 0755, init, e)) < 0)
+	    (r = nb_cpio_add_file(&c, "init", 0755, init, e)) < 0 ||
+	    (r = add_modules(&c, core, NULL, "nestbox/modules", moddir, &seq, e)) < 0 ||
+	    (r = add_modules(&c, all, core, "nestbox/modules.late", moddir, &seq, e)) < 0)
 		return r;
-	for (size_t i = 0; mods[i]; i++) {
-		const char *base = strrchr(mods[i], '/');
-
-		base = base ? base + 1 : mods[i];
-		snprintf(name, sizeof(name), "%02zu-%s", i, base);
-		used += (size_t)snprintf(list + used, sizeof(list) - used, "%s\n", name);
-		if (used >= sizeof(list))
-			return nb_err_set(e, E2BIG, "initramfs: module list too long");
-		snprintf(src, sizeof(src), "%s/%s", moddir, mods[i]);
-		snprintf(name, sizeof(name), "nestbox/%02zu-%s", i, base);
-		r = nb_cpio_add_file(&c, name, 0644, src, e);
-		if (r < 0)
-			return r;
-	}
-	r = nb_cpio_add(&c, "nestbox/modules", S_IFREG | 0644, list, used, 0, 0, e);
-	if (r < 0)
-		return r;
-	(void)k;
 	return nb_cpio_finish(&c, e);
+}
+
+/* Each new nestbox-init makes a new archive: drop the ones not used for an
+ * hour (another nestbox sharing the data dir just rebuilds its own). */
+static void prune_cache(const char *dir, const char *keep)
+{
+	autodir DIR *d = opendir(dir);
+	struct dirent *de;
+	time_t now = time(NULL);
+
+	while (d && (de = readdir(d))) {
+		char p[PATH_MAX + 300];
+		struct stat st;
+		size_t n = strlen(de->d_name);
+
+		if (n < 5 || strcmp(de->d_name + n - 5, ".cpio") != 0)
+			continue;
+		snprintf(p, sizeof(p), "%s/%s", dir, de->d_name);
+		if (strcmp(p, keep) != 0 && stat(p, &st) == 0 && now - st.st_atime > 3600 &&
+		    now - st.st_mtime > 3600)
+			unlink(p);
+	}
 }
 
 /* nb_initramfs_get() - see boot.h */
@@ -344,27 +383,39 @@ int nb_initramfs_get(const struct nb_kernel *k, const char *init, char *out, siz
 	char moddir[PATH_MAX + 160], data[PATH_MAX], dir[PATH_MAX + 32], tmp[PATH_MAX + 200];
 	unsigned char md[EVP_MAX_MD_SIZE];
 	char hex[17];
-	char **mods = NULL;
+	char **mods = NULL, **all = NULL;
 	EVP_MD_CTX *ctx;
 	unsigned mdlen = 0;
 	FILE *f;
 	int r, fd;
 
 	snprintf(moddir, sizeof(moddir), "%s/lib/modules/%s", k->dir, k->version);
-	r = nb_modules_resolve(moddir, guest_modules, &mods, e);
+	r = nb_modules_resolve(moddir, core_modules, &mods, e);
 	if (r < 0)
 		return r;
-	if (!mods)
+	r = nb_modules_resolve(moddir, all_modules, &all, e);
+	if (r < 0) {
+		nb_strv_free(mods);
+		return r;
+	}
+	if (!mods || !all) {
+		nb_strv_free(mods);
+		nb_strv_free(all);
 		return nb_err_set(e, EINVAL, "kernel modules in %s: none resolved", moddir);
+	}
 	ctx = EVP_MD_CTX_new();
 	if (!ctx || !EVP_DigestInit_ex(ctx, EVP_sha256(), NULL)) {
 		EVP_MD_CTX_free(ctx);
 		nb_strv_free(mods);
+		nb_strv_free(all);
 		return nb_err_set(e, ENOMEM, "sha256: cannot start");
 	}
 	EVP_DigestUpdate(ctx, INITRAMFS_FORMAT, 1);
 	for (size_t i = 0; mods[i]; i++)
 		EVP_DigestUpdate(ctx, mods[i], strlen(mods[i]) + 1);
+	EVP_DigestUpdate(ctx, "|", 1);
+	for (size_t i = 0; all[i]; i++)
+		EVP_DigestUpdate(ctx, all[i], strlen(all[i]) + 1);
 	r = sha256_file(init, ctx, e);
 	EVP_DigestFinal_ex(ctx, md, &mdlen);
 	EVP_MD_CTX_free(ctx);
@@ -383,8 +434,11 @@ int nb_initramfs_get(const struct nb_kernel *k, const char *init, char *out, siz
 		r = nb_err_set(e, ENAMETOOLONG, "initramfs path: too long");
 		goto out;
 	}
-	if (access(out, R_OK) == 0)
-		goto out; /* cached */
+	if (access(out, R_OK) == 0) {
+		/* cached; marked as used, so that prune_cache() leaves it alone */
+		utimensat(AT_FDCWD, out, NULL, 0);
+		goto out;
+	}
 	snprintf(tmp, sizeof(tmp), "%s/.tmp-XXXXXX", dir);
 	fd = mkostemp(tmp, O_CLOEXEC);
 	if (fd < 0) {
@@ -398,7 +452,7 @@ int nb_initramfs_get(const struct nb_kernel *k, const char *init, char *out, siz
 		r = nb_err_sys(e, errno, "create %s", tmp);
 		goto out;
 	}
-	r = write_archive(f, k, init, mods, moddir, e);
+	r = write_archive(f, init, mods, all, moddir, e);
 	if (fclose(f) != 0 && r == 0)
 		r = nb_err_sys(e, errno, "write %s", tmp);
 	if (r == 0 && (chmod(tmp, 0644) < 0 || rename(tmp, out) < 0))
@@ -406,9 +460,12 @@ int nb_initramfs_get(const struct nb_kernel *k, const char *init, char *out, siz
 	if (r < 0) {
 		unlink(tmp);
 		nb_err_wrap(e, "initramfs for kernel %s", k->version);
+	} else {
+		prune_cache(dir, out);
 	}
 out:
 	nb_strv_free(mods);
+	nb_strv_free(all);
 	return r;
 }
 

@@ -1,6 +1,8 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /* nestbox run [OPTIONS] IMAGE [CMD ARGS...]: parse, call vmm/run, exit with its code. */
+#include <ctype.h>
 #include <errno.h>
+#include <stdbool.h>
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -34,6 +36,19 @@ static void run_usage(FILE *f)
 		"      --boot-timeout DUR\n"
 		"      --console        show the guest's console on stderr\n"
 		"      --rootfs DIR     use a directory as the root instead of an image\n");
+}
+
+/* Names are hostnames too: podman's rule, [a-zA-Z0-9][a-zA-Z0-9_.-]*, at most 63. */
+static bool valid_name(const char *s)
+{
+	size_t n = strlen(s);
+
+	if (n == 0 || n > 63 || !isalnum((unsigned char)s[0]))
+		return false;
+	for (size_t i = 0; i < n; i++)
+		if (!isalnum((unsigned char)s[i]) && !strchr("_.-", s[i]))
+			return false;
+	return true;
 }
 
 struct list {
@@ -126,6 +141,11 @@ int cmd_run(int argc, char **argv)
 			o.rm = true;
 			break;
 		case O_NAME:
+			if (!valid_name(optarg)) {
+				nb_error("run: --name %s: use 1-63 letters, digits, '_', '.' or '-', "
+					 "starting with a letter or digit", optarg);
+				goto out;
+			}
 			o.name = optarg;
 			break;
 		case 'd':

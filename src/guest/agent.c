@@ -190,6 +190,48 @@ static char **make_env(const struct nb_ctl_spawn *sp, const struct ident *id, co
 	return env;
 }
 
+/**
+ * inherit_main() - an exec'd process gets what the main command got (as
+ * podman exec): its environment under the exec's own -e, its workdir and
+ * user unless given. Replaces @sp->env; strings stay in the spec.
+ * Return: 0, or -ENOMEM
+ */
+static int inherit_main(struct agent *a, struct nb_ctl_spawn *sp)
+{
+	struct nb_ctl_spawn m;
+	size_t n = 0, k = 0;
+	char **env;
+
+	if (nb_ctl_decode_spawn(&a->g->spawn_frame, &m) < 0)
+		return 0;
+	while (sp->env[n])
+		n++;
+	for (char **p = m.env; *p; p++)
+		n++;
+	env = calloc(n + 1, sizeof(*env));
+	if (!env) {
+		nb_ctl_spawn_free(&m);
+		return -ENOMEM;
+	}
+	for (char **p = sp->env; *p; p++)
+		env[k++] = *p;
+	for (char **p = m.env; *p; p++) {
+		char key[256];
+
+		snprintf(key, sizeof(key), "%.*s", (int)strcspn(*p, "="), *p);
+		if (!env_has(sp->env, key))
+			env[k++] = *p;
+	}
+	free(sp->env);
+	sp->env = env;
+	if (!sp->cwd[0])
+		sp->cwd = m.cwd;
+	if (!sp->user[0])
+		sp->user = m.user;
+	nb_ctl_spawn_free(&m);
+	return 0;
+}
+
 /* In the child: find and exec argv[0] along PATH; returns the errno to report. */
 static int exec_cmd(char **argv, char **env)
 {
@@ -263,6 +305,11 @@ static int spawn(struct agent *a, int slot, uint16_t id, const struct nb_ctl_fra
 
 	if (nb_ctl_decode_spawn(f, &sp) < 0) {
 		send_exit(a, id, 125, "malformed spawn request");
+		return -1;
+	}
+	if (id != 0 && inherit_main(a, &sp) < 0) {
+		send_exit(a, id, 125, "out of memory");
+		nb_ctl_spawn_free(&sp);
 		return -1;
 	}
 	if (resolve_user(sp.user, &ident, err, sizeof(err)) < 0) {
@@ -704,6 +751,8 @@ int guest_agent_run(struct guest *g)
 				break;
 			}
 		}
+		/* Also without a signal: a reaped child is never missed. */
+		reap(&a);
 		if (a.procs[0].used && a.procs[0].exited)
 			main_code = a.procs[0].code;
 		finish_procs(&a);

@@ -54,7 +54,7 @@ __attribute__((noreturn)) void guest_poweroff(void);
 
 /* setup.c */
 void guest_early_mounts(void);
-int guest_load_modules(void);
+int guest_load_modules(const char *list);
 int guest_open_port(const char *name);
 int guest_read_spec(struct guest *g);
 int guest_setup_root(struct guest *g, char *err, size_t errlen);

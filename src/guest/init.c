@@ -3,6 +3,8 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
+#include <pthread.h>
+#include <stdbool.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -109,12 +111,24 @@ static void console_stdio(void)
 	close(fd);
 }
 
+/* The late modules, then the network (its driver is among them). */
+static void *late_setup(void *arg)
+{
+	const struct nb_ctl_config *cfg = arg;
+
+	guest_load_modules("/nestbox/modules.late");
+	guest_setup_net(cfg);
+	return NULL;
+}
+
 int main(void)
 {
 	struct guest g = { .ctl = -1 };
 	uint64_t t_init = guest_now_ns();
 	char err[1024];
 	sigset_t chld;
+	pthread_t late;
+	bool late_ok;
 	int code;
 
 	/* SIGCHLD is read from a signalfd by the agent, which works only while
@@ -126,7 +140,7 @@ int main(void)
 	signal(SIGPIPE, SIG_IGN);
 	guest_early_mounts();
 	console_stdio();
-	guest_load_modules();
+	guest_load_modules("/nestbox/modules");
 	g.ctl = guest_open_port(NB_CONTROL_PORT);
 	if (g.ctl < 0)
 		guest_fatal(NULL, "open control port %s: %s", NB_CONTROL_PORT, strerror(-g.ctl));
@@ -136,9 +150,15 @@ int main(void)
 	guest_flush(&g, 0);
 	if (guest_read_spec(&g) < 0)
 		guest_fatal(&g, "read /nestbox/spec: malformed or missing");
+	/* The rng and network load while the root is mounted: the root waits on
+	 * the host, which leaves the vCPU to them. */
+	late_ok = pthread_create(&late, NULL, late_setup, &g.cfg) == 0;
+	if (!late_ok)
+		late_setup(&g.cfg);
 	if (guest_setup_root(&g, err, sizeof(err)) < 0)
 		guest_fatal(&g, "%s", err);
-	guest_setup_net(&g.cfg);
+	if (late_ok)
+		pthread_join(late, NULL);
 	nb_ctl_put_phase(&g.out, NB_PHASE_ROOT, guest_now_ns());
 	guest_flush(&g, 0);
 	code = guest_agent_run(&g);

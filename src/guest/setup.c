@@ -20,10 +20,8 @@
 #include <unistd.h>
 
 #include "guest/guest.h"
-#ifdef NB_HAVE_NESTFS
 #include "fs/client.h"
 #include "lib/err.h"
-#endif
 
 #define NEWROOT "/mnt/root"
 #define LOWER	"/mnt/lower"
@@ -40,11 +38,11 @@ void guest_early_mounts(void)
 	mount("devtmpfs", "/dev", "devtmpfs", MS_NOSUID, "mode=0755");
 }
 
-/* guest_load_modules() - finit_module() each file in /nestbox/modules, in order.
+/* guest_load_modules() - finit_module() each file listed in @list, in order.
  * Return: 0, or -errno of the first module that failed (logged). */
-int guest_load_modules(void)
+int guest_load_modules(const char *list)
 {
-	FILE *f = fopen("/nestbox/modules", "re");
+	FILE *f = fopen(list, "re");
 	char line[256];
 	int ret = 0;
 
@@ -213,7 +211,6 @@ static void mkdirs(const char *path, mode_t mode)
 static int mount_share(const struct nb_ctl_share *sh, const char *target, char *err,
 		       size_t errlen)
 {
-#ifdef NB_HAVE_NESTFS
 	struct nestfs_mount_opts o = {
 		.readers = 2,
 		.fsname = sh->port,
@@ -235,16 +232,6 @@ static int mount_share(const struct nb_ctl_share *sh, const char *target, char *
 	}
 	/* The pump threads live as long as PID 1; the mount is never freed. */
 	return 0;
-#else
-	/* Until nestfs lands: the port name doubles as a 9p mount tag. */
-	unsigned long fl = (sh->flags & NB_SHARE_RO) ? MS_RDONLY : 0;
-
-	if (mount(sh->port, target, "9p", fl, "trans=virtio,version=9p2000.L,msize=262144") < 0) {
-		snprintf(err, errlen, "mount %s: %s", target, strerror(errno));
-		return -errno;
-	}
-	return 0;
-#endif
 }
 
 static int write_text(const char *path, const char *text)

@@ -57,7 +57,8 @@ int nb_vm_exec(const char *name, const struct nb_exec_opts *o, struct nb_err *e)
 			sp.cols = ws.ws_col;
 		}
 	}
-	sp.cwd = o->workdir ? o->workdir : "/";
+	/* Empty: the guest uses the main command's workdir and user. */
+	sp.cwd = o->workdir ? o->workdir : "";
 	sp.user = o->user ? o->user : "";
 	sp.argv = o->argv;
 	sp.env = o->env ? o->env : (char *[]){ NULL };

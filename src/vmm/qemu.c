@@ -86,10 +86,10 @@ int nb_qemu_argv(const struct nb_vm_config *c, char ***argv, struct nb_err *e)
 	 * random and microvm guests hang without it. */
 	add(&a, "-append");
 	if (!c->kvm && c->tsc_khz)
-		add(&a, "console=ttyS0 quiet panic=-1 nestbox.depth=%d tsc_early_khz=%llu",
+		add(&a, "console=ttyS0 quiet pci=off panic=-1 nestbox.depth=%d tsc_early_khz=%llu",
 		    c->depth + 1, (unsigned long long)c->tsc_khz);
 	else
-		add(&a, "console=ttyS0 quiet panic=-1 nestbox.depth=%d", c->depth + 1);
+		add(&a, "console=ttyS0 quiet pci=off panic=-1 nestbox.depth=%d", c->depth + 1);
 	add(&a, "-chardev");
 	add(&a, "socket,id=con,fd=%d", NB_QFD_CONSOLE);
 	add(&a, "-serial");
@@ -105,19 +105,10 @@ int nb_qemu_argv(const struct nb_vm_config *c, char ***argv, struct nb_err *e)
 	for (unsigned i = 0; i < c->nshares; i++) {
 		const struct nb_vm_share *s = &c->shares[i];
 
-		if (s->fd >= 0) {
-			add(&a, "-chardev");
-			add(&a, "socket,id=fs%u,fd=%u", i, NB_QFD_SHARE0 + i);
-			add(&a, "-device");
-			add(&a, "virtserialport,chardev=fs%u,name=%s", i, s->port);
-		} else {
-			/* The 9p stand-in used until nestfs is available. */
-			add(&a, "-fsdev");
-			add(&a, "local,id=fs%u,path=%s,security_model=none%s", i, s->dir,
-			    s->ro ? ",readonly=on" : "");
-			add(&a, "-device");
-			add(&a, "virtio-9p-device,fsdev=fs%u,mount_tag=%s", i, s->port);
-		}
+		add(&a, "-chardev");
+		add(&a, "socket,id=fs%u,fd=%u", i, NB_QFD_SHARE0 + i);
+		add(&a, "-device");
+		add(&a, "virtserialport,chardev=fs%u,name=%s", i, s->port);
 	}
 	if (c->net) {
 		for (unsigned i = 0; i < c->nfwds; i++)

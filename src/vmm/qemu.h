@@ -22,14 +22,10 @@ enum { NB_QFD_INITRD = 3, NB_QFD_CTL = 4, NB_QFD_CONSOLE = 5, NB_QFD_SHARE0 = 6 
  * struct nb_vm_share - one nestfs share as QEMU sees it: a virtio-serial port
  * @port:	port name ("nestbox.fs.0"), which the guest looks up
  * @fd:		QEMU's end of the stream (the nestfs server holds the other)
- * @dir:	host directory (only for the 9p stand-in before nestfs)
- * @ro:		read-only (only for the 9p stand-in; nestfs enforces it on the host)
  */
 struct nb_vm_share {
 	char port[32];
 	int fd;
-	const char *dir;
-	bool ro;
 };
 
 /**

@@ -29,12 +29,8 @@
 #include <sys/file.h>
 #include <sys/wait.h>
 #include <time.h>
-#ifdef NB_HAVE_NESTFS
 #include "fs/server.h"
-#endif
-#ifdef NB_HAVE_IMAGE
 #include "image/image.h"
-#endif
 
 /* nb_parse_size() - see run.h */
 uint64_t nb_parse_size(const char *s)
@@ -260,9 +256,7 @@ static unsigned default_boot_timeout(bool kvm)
 struct shares {
 	unsigned n;
 	int host_fd[NB_VM_MAX_SHARES];
-#ifdef NB_HAVE_NESTFS
 	struct nestfs_server *srv[NB_VM_MAX_SHARES];
-#endif
 };
 
 static void shares_free(struct shares *sh, struct nb_vm_config *vm)
@@ -272,10 +266,8 @@ static void shares_free(struct shares *sh, struct nb_vm_config *vm)
 			close(vm->shares[i].fd);
 		if (sh->host_fd[i] >= 0)
 			close(sh->host_fd[i]);
-#ifdef NB_HAVE_NESTFS
 		if (sh->srv[i])
 			nestfs_server_free(sh->srv[i]);
-#endif
 	}
 }
 
@@ -290,8 +282,6 @@ static int add_share(struct shares *sh, struct nb_vm_config *vm, struct nb_ctl_c
 	if (i >= NB_VM_MAX_SHARES)
 		return nb_err_set(e, E2BIG, "too many volumes");
 	snprintf(s->port, sizeof(s->port), "nestbox.fs.%u", i);
-	s->dir = dir;
-	s->ro = ro;
 	s->fd = -1;
 	sh->host_fd[i] = -1;
 	sh->n++;
@@ -300,11 +290,12 @@ static int add_share(struct shares *sh, struct nb_vm_config *vm, struct nb_ctl_c
 	cfg->shares[i].target = target;
 	cfg->shares[i].flags = (ro ? NB_SHARE_RO : 0) | (root ? NB_SHARE_ROOT : 0);
 	cfg->nshares = sh->n;
-#ifdef NB_HAVE_NESTFS
 	{
+		/* An image's root does not change under a running VM: let the
+		 * guest cache it. Volumes are shared with the host: auto. */
 		struct nestfs_server_opts so = {
-			.read_only = ro, .cache = NESTFS_CACHE_AUTO, .threads = 4,
-			.allow_devices = false,
+			.read_only = ro, .cache = root ? NESTFS_CACHE_ALWAYS : NESTFS_CACHE_AUTO,
+			.threads = 4, .allow_devices = false,
 		};
 		int r;
 
@@ -320,9 +311,6 @@ static int add_share(struct shares *sh, struct nb_vm_config *vm, struct nb_ctl_c
 		if (r < 0)
 			return nb_err_wrap(e, "nestfs server for %s", dir);
 	}
-#else
-	(void)sp;
-#endif
 	return 0;
 }
 
@@ -363,10 +351,8 @@ static int run_vm(const struct nb_run_opts *o, struct detach *det, struct nb_err
 	int ctl[2] = { -1, -1 }, con[2] = { -1, -1 };
 	int code = NB_EXIT_FAILURE, r;
 	sigset_t mask, old;
-#ifdef NB_HAVE_IMAGE
 	struct nb_image_config *icfg = NULL;
 	bool leased = false;
-#endif
 
 	/* Signals are taken by the session's signalfd; block them before any
 	 * thread (nestfs servers) exists, so none of those catches them. */
@@ -383,7 +369,6 @@ static int run_vm(const struct nb_run_opts *o, struct detach *det, struct nb_err
 			goto out;
 		}
 	} else {
-#ifdef NB_HAVE_IMAGE
 		if (nb_image_open_rootfs(o->image, rootfs, sizeof(rootfs), &icfg, e) < 0)
 			goto out;
 		leased = true;
@@ -394,11 +379,6 @@ static int run_vm(const struct nb_run_opts *o, struct detach *det, struct nb_err
 			ic.workdir = icfg->workdir;
 			ic.user = icfg->user;
 		}
-#else
-		nb_err_set(e, ENOTSUP, "image %s: the image store is not built in; use --rootfs DIR",
-			   o->image);
-		goto out;
-#endif
 	}
 	if (build_spawn(o, &ic, &argv, &env, e) < 0) {
 		if (!e->code)
@@ -528,12 +508,10 @@ out:
 	nb_ctl_buf_free(&spec);
 	nb_strv_free(argv.v);
 	nb_strv_free(env.v);
-#ifdef NB_HAVE_IMAGE
 	if (leased)
 		nb_image_release_rootfs(rootfs);
 	if (icfg)
 		nb_image_config_free(icfg);
-#endif
 	sigprocmask(SIG_SETMASK, &old, NULL);
 	return e->code ? NB_EXIT_FAILURE : code;
 }

@@ -38,7 +38,7 @@ struct loop {
 	size_t rx_len, rx_cap;
 	char con[CON_TAIL];
 	size_t con_len;
-	bool exited, qemu_gone, ctl_eof, in_eof;
+	bool exited, qemu_gone, ctl_eof, in_eof, in_unpollable;
 	int code;
 	char msg[1024];
 	bool failed;
@@ -360,10 +360,8 @@ int nb_session_run(struct nb_session *s, struct nb_err *e)
 		ev.events = EPOLLIN;
 		ev.data.u64 = EV_IN;
 		/* A regular file or /dev/null cannot be polled: read it in the loop. */
-		if (epoll_ctl(l.ep, EPOLL_CTL_ADD, s->in_fd, &ev) < 0) {
-			while (!l.in_eof && l.out.len < (8u << 20))
-				read_stdin(&l);
-		}
+		if (epoll_ctl(l.ep, EPOLL_CTL_ADD, s->in_fd, &ev) < 0)
+			l.in_unpollable = true;
 	}
 	while (!l.exited && !l.failed) {
 		struct epoll_event evs[8];
@@ -384,8 +382,12 @@ int nb_session_run(struct nb_session *s, struct nb_err *e)
 		else if (!l.ctl_eof)
 			set_events(&l, s->ctl, EV_CTL, EPOLLIN);
 		/* Stop reading stdin while the guest is far behind. */
-		if (s->stdin_open && !l.in_eof)
+		if (s->stdin_open && !l.in_eof && !l.in_unpollable)
 			set_events(&l, s->in_fd, EV_IN, l.out.len > (4u << 20) ? 0 : EPOLLIN);
+		if (s->stdin_open && !l.in_eof && l.in_unpollable && l.out.len <= (4u << 20)) {
+			read_stdin(&l);
+			timeout = 0;
+		}
 		n = epoll_wait(l.ep, evs, 8, timeout);
 		for (int i = 0; i < n; i++) {
 			switch ((int)evs[i].data.u64) {
@@ -417,7 +419,7 @@ int nb_session_run(struct nb_session *s, struct nb_err *e)
 		}
 		flush_ctl(&l);
 		if (l.ctl_eof && !l.exited)
-			fail(&l, s->qemu_pid > 0 ? "the control channel closed before the command finished"
+			fail(&l, s->qemu_pid > 0 ? "the VM stopped before the command finished"
 					      : "the VM went away before the command finished");
 	}
 	if (raw)
