@@ -349,7 +349,7 @@ static int run_vm(const struct nb_run_opts *o, struct detach *det, struct nb_err
 	char init[PATH_MAX], initramfs[PATH_MAX], id[16];
 	char rootfs[PATH_MAX] = "";
 	int ctl[2] = { -1, -1 }, con[2] = { -1, -1 };
-	int code = NB_EXIT_FAILURE, r;
+	int code = NB_EXIT_FAILURE;
 	sigset_t mask, old;
 	struct nb_image_config *icfg = NULL;
 	bool leased = false;
@@ -494,7 +494,6 @@ static int run_vm(const struct nb_run_opts *o, struct detach *det, struct nb_err
 						  : default_boot_timeout(vm.kvm);
 	code = nb_session_run(&sess, e);
 	close(sess.qemu_pidfd);
-	(void)r;
 out:
 	for (int i = 0; i < 2; i++) {
 		if (ctl[i] >= 0)
