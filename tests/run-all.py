@@ -72,9 +72,16 @@ def run_fuzzers(build, seconds):
                 shutil.copytree(seeds, corpus)
             else:
                 os.mkdir(corpus)
-            p = subprocess.run([os.path.join(fdir, n), f"-max_total_time={seconds}",
-                                "-rss_limit_mb=2048", f"-artifact_prefix={scratch}/", corpus],
-                               capture_output=True, text=True, timeout=seconds + 120)
+            # -timeout: an input that hangs is a failure with its artifact, not a
+            # stuck suite; the outer timeout only guards against libFuzzer itself.
+            try:
+                p = subprocess.run([os.path.join(fdir, n), f"-max_total_time={seconds}",
+                                    "-timeout=20", "-rss_limit_mb=2048",
+                                    f"-artifact_prefix={scratch}/", corpus],
+                                   capture_output=True, text=True, timeout=seconds + 120)
+            except subprocess.TimeoutExpired as ex:
+                p = subprocess.CompletedProcess(ex.cmd, -1, "", (ex.stderr or b"").decode(
+                    errors="replace") + f"\n{n}: no end after {seconds + 120} s")
         if p.returncode == 0:
             passed += 1
             print(f"fuzz {n}: ok ({seconds} s)")

@@ -129,7 +129,12 @@ def nb(tmp_path):
         if not leaked or time.time() > deadline:
             break
         time.sleep(0.1)
-    new_mounts = sorted(mounts() - before_mounts)
+    # Only mounts under this test's own directory: nestbox's TMPDIR, data and
+    # runtime dirs and the test's mount points all live there, and a suite
+    # running beside this one (another checkout) must not count as our leak
+    # nor have its mounts taken down by our clean-up.
+    mine = str(tmp_path) + "/"
+    new_mounts = sorted(m for m in mounts() - before_mounts if m.startswith(mine))
     files = leftovers(box.tmpdir) + leftovers(box.runtime)
     # Clean up so one leak does not cascade into the next test's failure.
     for m in reversed(new_mounts):
