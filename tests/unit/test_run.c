@@ -6,6 +6,9 @@
 #include <stdint.h>
 #include <cmocka.h>
 #include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <sys/file.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,6 +20,7 @@
 #include "control/proto.h"
 #include "vmm/qemu.h"
 #include "vmm/run.h"
+#include "vmm/state.h"
 
 static void test_frames_round_trip(void **state)
 {
@@ -231,6 +235,51 @@ static void test_qemu_argv_has_the_contract(void **state)
 	nb_strv_free(argv);
 }
 
+static void test_state_round_trip_lock_and_lookup(void **state)
+{
+	char rt[] = "/tmp/nb-state-XXXXXX", root[256], lock[PATH_MAX + 32];
+	struct nb_vm_state st = { .exit_code = -1, .pid = 42, .created = 1000 }, got;
+	struct nb_err e = NB_ERR_INIT;
+	int fd;
+
+	assert_non_null(mkdtemp(rt));
+	setenv("NESTBOX_RUNTIME_DIR", rt, 1);
+	/* Listing does not create anything. */
+	assert_int_equal(nb_state_find("x", &got, &e), -ENOENT);
+	assert_int_equal(nb_state_root(root, sizeof(root), true, &e), 0);
+	snprintf(st.id, sizeof(st.id), "0123456789ab");
+	snprintf(st.name, sizeof(st.name), "web");
+	snprintf(st.image, sizeof(st.image), "demo");
+	snprintf(st.command, sizeof(st.command), "httpd -f");
+	snprintf(st.status, sizeof(st.status), "running");
+	snprintf(st.dir, sizeof(st.dir), "%s/%s", root, st.id);
+	assert_int_equal(mkdir(st.dir, 0700), 0);
+	assert_int_equal(nb_state_write(&st, &e), 0);
+	/* No one holds the lock: the VM is not running, whatever the file says. */
+	assert_int_equal(nb_state_find("web", &got, &e), 0);
+	assert_false(got.alive);
+	assert_string_equal(got.status, "exited");
+	assert_int_equal(got.exit_code, -1);
+	/* With the lock held it is running; found by name, id and id prefix. */
+	nb_state_path(&st, "lock", lock, sizeof(lock));
+	fd = open(lock, O_RDWR | O_CREAT, 0600);
+	assert_true(fd >= 0);
+	assert_int_equal(flock(fd, LOCK_EX), 0);
+	assert_int_equal(nb_state_find("0123", &got, &e), 0);
+	assert_true(got.alive);
+	assert_string_equal(got.status, "running");
+	assert_string_equal(got.command, "httpd -f");
+	assert_int_equal(got.pid, 42);
+	assert_true(nb_state_name_taken("web"));
+	assert_false(nb_state_name_taken("db"));
+	close(fd);
+	nb_state_remove(st.dir);
+	/* The last VM gone, vms/ goes too. */
+	assert_int_equal(access(root, F_OK), -1);
+	assert_int_equal(rmdir(rt), 0);
+	unsetenv("NESTBOX_RUNTIME_DIR");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -240,6 +289,7 @@ int main(void)
 		cmocka_unit_test(test_modules_resolved_deps_first),
 		cmocka_unit_test(test_port_and_size_parsing),
 		cmocka_unit_test(test_qemu_argv_has_the_contract),
+		cmocka_unit_test(test_state_round_trip_lock_and_lookup),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
