@@ -4,6 +4,7 @@ import errno
 import os
 import stat
 import subprocess
+import time
 
 import pytest
 
@@ -279,6 +280,31 @@ def _release(p):
     p.stdout.close()
 
 
+def _lock_frees(path, how, timeout=5.0):
+    """Take and drop an exclusive lock on PATH (host side), retrying until TIMEOUT.
+
+    A lock held through FUSE goes away when the kernel tells the server: for
+    flock at RELEASE, which the kernel sends in the background after the last
+    close, and through 3 hops each hop adds its own. So "released when the
+    holder exited" means "free within a moment", not "free at once"."""
+    import fcntl
+    deadline = time.time() + timeout
+    with open(path, "r+") as f:
+        while True:
+            try:
+                if how == "flock":
+                    fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                    fcntl.flock(f, fcntl.LOCK_UN)
+                else:
+                    fcntl.lockf(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                    fcntl.lockf(f, fcntl.LOCK_UN)
+                return
+            except BlockingIOError:
+                if time.time() > deadline:
+                    raise
+                time.sleep(0.05)
+
+
 def test_posix_locks_enforced_on_host(share):
     import fcntl
     src, mnt = share.src, share.mnt
@@ -302,8 +328,7 @@ def test_posix_locks_enforced_on_host(share):
     finally:
         _release(holder)
     # Released when the holder exited (close releases POSIX locks).
-    with open(os.path.join(src, "f"), "r+") as f:
-        fcntl.lockf(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    _lock_frees(os.path.join(src, "f"), "posix")
 
 
 def test_flock_enforced_and_blocking_lock_interrupted(share):
@@ -318,8 +343,7 @@ def test_flock_enforced_and_blocking_lock_interrupted(share):
                 fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
     finally:
         _release(holder)
-    with open(os.path.join(src, "f")) as f:
-        fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    _lock_frees(os.path.join(src, "f"), "flock")
 
     # A blocking POSIX lock through the mount, interrupted by a signal:
     # the kernel sends FUSE_INTERRUPT, the server's waiting worker gives up.
