@@ -71,18 +71,15 @@ static int has_name(json_object *img, const char *name)
 	return -1;
 }
 
-/* is_short_name() - true for a reference without a registry ("demo", "library/x:1") */
-static bool is_short_name(const char *ref)
+/* named() - index of the image called @want (copied to @name), or -1 */
+static int named(json_object *arr, size_t n, const char *want, char *name, size_t nlen)
 {
-	const char *slash = strchr(ref, '/');
-	size_t first = slash ? (size_t)(slash - ref) : strlen(ref);
-
-	if (strchr(ref, '@'))
-		return false;
-	if (!slash)
-		return true;
-	return !memchr(ref, '.', first) && !memchr(ref, ':', first) &&
-	       !(first == 9 && strncmp(ref, "localhost", 9) == 0);
+	for (size_t i = 0; i < n; i++)
+		if (has_name(json_object_array_get_idx(arr, i), want) >= 0) {
+			snprintf(name, nlen, "%s", want);
+			return (int)i;
+		}
+	return -1;
 }
 
 /**
@@ -100,36 +97,29 @@ static int find(json_object *db, const char *ref, char *name, size_t nlen, struc
 	struct nb_ref r;
 	char full[700], repo[600];
 	const char *id = ref;
-	int hit = -1;
+	int hit;
 
 	name[0] = '\0';
-	for (size_t i = 0; i < n; i++)
-		if (has_name(json_object_array_get_idx(arr, i), ref) >= 0) {
-			snprintf(name, nlen, "%s", ref);
-			return (int)i;
-		}
+	hit = named(arr, n, ref, name, nlen);
+	if (hit >= 0)
+		return hit;
 	if (nb_ref_parse(ref, &r, NULL) == 0) {
 		nb_ref_name(&r, full, sizeof(full));
 		nb_ref_repo(&r, repo, sizeof(repo));
-		for (size_t i = 0; i < n; i++)
-			if (has_name(json_object_array_get_idx(arr, i), full) >= 0) {
-				snprintf(name, nlen, "%s", full);
-				return (int)i;
-			}
+		hit = named(arr, n, full, name, nlen);
+		if (hit >= 0)
+			return hit;
 		/* Like podman, a short name also finds what was imported or built
 		 * locally: "demo" -> localhost/demo:latest. */
-		if (is_short_name(ref)) {
-			char local[700];
+		if (r.short_name && !r.digest[0]) {
 			struct nb_ref lr;
 
-			snprintf(local, sizeof(local), "localhost/%s", ref);
-			if (nb_ref_parse(local, &lr, NULL) == 0) {
+			snprintf(full, sizeof(full), "localhost/%s", ref);
+			if (nb_ref_parse(full, &lr, NULL) == 0) {
 				nb_ref_name(&lr, full, sizeof(full));
-				for (size_t i = 0; i < n; i++)
-					if (has_name(json_object_array_get_idx(arr, i), full) >= 0) {
-						snprintf(name, nlen, "%s", full);
-						return (int)i;
-					}
+				hit = named(arr, n, full, name, nlen);
+				if (hit >= 0)
+					return hit;
 			}
 		}
 		if (r.digest[0]) {

@@ -91,6 +91,7 @@ int nb_ref_parse(const char *s, struct nb_ref *r, struct nb_err *e)
 			*slash = '/';
 		}
 	}
+	r->short_name = !r->domain[0];
 	if (!r->domain[0] || strcmp(r->domain, "index.docker.io") == 0 ||
 	    strcmp(r->domain, "registry-1.docker.io") == 0)
 		snprintf(r->domain, sizeof(r->domain), "%s", "docker.io");

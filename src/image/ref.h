@@ -4,6 +4,8 @@
 #ifndef NESTBOX_IMAGE_REF_H
 #define NESTBOX_IMAGE_REF_H
 
+#include <stdbool.h>
+
 #include <stddef.h>
 
 #include "image/digest.h"
@@ -21,6 +23,7 @@ struct nb_ref {
 	char path[256];
 	char tag[129];
 	char digest[NB_DIGEST_LEN + 1];
+	bool short_name;	/* no registry was given: docker.io was implied */
 };
 
 /**

@@ -57,6 +57,14 @@ static void test_ref_normalize(void **state)
 	check_ref(in, want);
 	assert_int_equal(nb_ref_parse("busybox", &r, &e), 0);
 	assert_string_equal(nb_ref_registry_host(&r), "registry-1.docker.io");
+	/* Only a name without a registry may also be found as localhost/NAME. */
+	assert_true(r.short_name);
+	assert_int_equal(nb_ref_parse("library/busybox:1", &r, &e), 0);
+	assert_true(r.short_name);
+	assert_int_equal(nb_ref_parse("docker.io/busybox", &r, &e), 0);
+	assert_false(r.short_name);
+	assert_int_equal(nb_ref_parse("localhost/demo", &r, &e), 0);
+	assert_false(r.short_name);
 	assert_int_equal(nb_ref_parse("Busybox", &r, &e), -EINVAL);
 	assert_non_null(strstr(e.msg, "Busybox"));
 	assert_int_equal(nb_ref_parse("a:b:c", &r, &e), -EINVAL);
