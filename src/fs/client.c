@@ -60,6 +60,7 @@
 #include <unistd.h>
 
 #include "fs/client.h"
+#include "fs/stopwait.h"
 
 #define MAX_READERS	16u
 #define MAX_WRITE	(1u << 20)
@@ -178,25 +179,6 @@ static void unblock_knock(void)
 	pthread_sigmask(SIG_UNBLOCK, &set, NULL);
 }
 
-/* Wait for @fd to be ready or for stop; 0 or -EPIPE. */
-static int wait_fd(struct nestfs_mount *m, int fd, short events)
-{
-	struct pollfd p[2] = { { fd, events, 0 }, { m->stopfd, POLLIN, 0 } };
-
-	for (;;) {
-		int n = poll(p, 2, -1);
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0)
-			return -errno;
-		if (p[1].revents)
-			return -EPIPE;
-		if (p[0].revents)
-			return 0;
-	}
-}
-
 static unsigned route_hash(uint64_t unique)
 {
 	return (unsigned)((unique * 0x9E3779B97F4A7C15ull) >> 54) & (ROUTE_BUCKETS - 1);
@@ -261,7 +243,7 @@ static int stream_write(struct nestfs_mount *m, const uint8_t *buf, size_t len)
 			}
 			if (errno != EAGAIN)
 				return -errno;
-			rc = wait_fd(m, m->stream, POLLOUT);
+			rc = nestfs_wait_fd(m->stream, POLLOUT, m->stopfd);
 			if (rc < 0)
 				return rc;
 			continue;
@@ -380,7 +362,7 @@ static void *reader_main(void *arg)
 			continue;
 		}
 		if (n < 0 && errno == EAGAIN) {
-			if (wait_fd(m, fd, POLLIN) < 0)
+			if (nestfs_wait_fd(fd, POLLIN, m->stopfd) < 0)
 				break;
 			continue;
 		}
@@ -455,7 +437,7 @@ static void *sreader_main(void *arg)
 			continue;
 		}
 		if (n < 0 && errno == EAGAIN) {
-			if (wait_fd(m, m->stream, POLLIN) < 0) {
+			if (nestfs_wait_fd(m->stream, POLLIN, m->stopfd) < 0) {
 				why = 0;
 				break;
 			}

@@ -67,6 +67,7 @@
 #include <unistd.h>
 
 #include "fs/fs_int.h"
+#include "fs/stopwait.h"
 #include "lib/cleanup.h"
 #include "lib/log.h"
 
@@ -115,25 +116,6 @@ void fs_noreply(struct fs_conn *c)
 	inflight_done(c, 1);
 }
 
-/* Wait until @fd is ready for @events or the connection stops; 0, or -EPIPE on stop. */
-static int wait_fd(struct fs_conn *c, int fd, short events)
-{
-	struct pollfd p[2] = { { fd, events, 0 }, { c->stopfd, POLLIN, 0 } };
-
-	for (;;) {
-		int n = poll(p, 2, -1);
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0)
-			return -errno;
-		if (p[1].revents)
-			return -EPIPE;
-		if (p[0].revents)
-			return 0;
-	}
-}
-
 /* Write every reply in the list with as few writev calls as possible; 0 or -errno. */
 static int write_replies(struct fs_conn *c, struct fs_reply *list)
 {
@@ -174,7 +156,7 @@ static int write_replies(struct fs_conn *c, struct fs_reply *list)
 					continue;
 				}
 				if (err == EAGAIN) {
-					int rc = wait_fd(c, c->fd, POLLOUT);
+					int rc = nestfs_wait_fd(c->fd, POLLOUT, c->stopfd);
 
 					if (rc < 0)
 						return rc;
@@ -922,7 +904,7 @@ static ssize_t read_some(struct fs_conn *c, void *buf, size_t len)
 		}
 		if (errno != EAGAIN)
 			return -errno;
-		rc = wait_fd(c, c->fd, POLLIN);
+		rc = nestfs_wait_fd(c->fd, POLLIN, c->stopfd);
 		if (rc < 0)
 			return rc;
 	}
