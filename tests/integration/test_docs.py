@@ -31,6 +31,13 @@ def test_every_command_has_a_man_page():
         assert f"nestbox-{cmd}" in roff
 
 
+def test_nestbox_page_lists_every_command():
+    with open(os.path.join(ROOT, "docs", "man", "nestbox.1.scd")) as f:
+        page = f.read()
+    missing = [c for c in commands() if f"*{c}*\n" not in page or f"*nestbox-{c}*(1)" not in page]
+    assert not missing, f"nestbox(1) does not describe: {missing}"
+
+
 def test_install_puts_binary_and_man_pages(tmp_path):
     subprocess.run(["meson", "install", "-C", BUILD, "--destdir", str(tmp_path),
                     "--no-rebuild", "--quiet"], check=True, capture_output=True)
