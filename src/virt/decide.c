@@ -36,6 +36,17 @@ const char *virt_kvm_probe_name(enum virt_kvm_probe p)
 	return "unknown";
 }
 
+/* virt_boot_timeout_ms() - see virt.h */
+unsigned virt_boot_timeout_ms(enum virt_accel a, int depth)
+{
+	unsigned ms = a == VIRT_ACCEL_KVM ? 20000 : 60000;
+
+	/* Under KVM a level costs little; under TCG each level multiplies. */
+	for (int i = 0; i < depth && ms < 3600000; i++)
+		ms = a == VIRT_ACCEL_KVM ? ms + 20000 : ms * 10;
+	return ms < 3600000 ? ms : 3600000;
+}
+
 static void decide_accel(const struct virt_facts *f, struct virt_decision *d)
 {
 	d->accel = VIRT_ACCEL_TCG;

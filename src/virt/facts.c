@@ -117,7 +117,25 @@ static void gather_cpu_model(const char *root, struct virt_facts *f)
 	snprintf(f->cpu_model, sizeof(f->cpu_model), "%.*s", (int)strcspn(p, "\n"), p);
 }
 
-static void gather_tsc(const struct virt_ops *ops, struct virt_facts *f)
+/* tsc_early_khz=N from a kernel command line; 0 if absent or malformed. */
+static uint64_t cmdline_tsc_khz(const char *cmdline)
+{
+	const char *key = "tsc_early_khz=";
+
+	for (const char *p = cmdline; (p = strstr(p, key)); p += strlen(key)) {
+		char *end;
+		unsigned long long v;
+
+		if (p != cmdline && p[-1] != ' ')
+			continue;
+		v = strtoull(p + strlen(key), &end, 10);
+		if (end != p + strlen(key) && (*end == 0 || *end == ' ' || *end == '\n'))
+			return v;
+	}
+	return 0;
+}
+
+static void gather_tsc(const struct virt_ops *ops, const char *cmdline, struct virt_facts *f)
 {
 	uint32_t r[4];
 
@@ -133,6 +151,14 @@ static void gather_tsc(const struct virt_ops *ops, struct virt_facts *f)
 	    ops->cpuid(ops->ctx, 0x15, 0, r) && r[0] && r[1] && r[2]) {
 		f->tsc_khz = (uint64_t)r[2] * r[1] / r[0] / 1000;
 		snprintf(f->tsc_source, sizeof(f->tsc_source), "cpuid 0x15");
+		return;
+	}
+	/* A guest started by nestbox (or anyone) under TCG was told its TSC
+	 * frequency: measuring it again inside an emulated CPU is slower and
+	 * noisier than believing what the parent measured on real hardware. */
+	f->tsc_khz = cmdline_tsc_khz(cmdline);
+	if (f->tsc_khz) {
+		snprintf(f->tsc_source, sizeof(f->tsc_source), "kernel command line");
 		return;
 	}
 	f->tsc_khz = ops->tsc_measure(ops->ctx);
@@ -205,9 +231,9 @@ void virt_gather(const char *root, const struct virt_ops *ops, struct virt_facts
 	f->tun = nb_path_exists(root, "/dev/net/tun");
 	f->qemu_found = ops->qemu(ops->ctx, f->qemu_path, sizeof(f->qemu_path),
 				  f->qemu_version, sizeof(f->qemu_version));
-	gather_tsc(ops, f);
-
-	if (nb_read_file(root, "/proc/cmdline", buf, sizeof(buf), NULL) >= 0)
-		f->depth = virt_parse_depth(buf);
+	if (nb_read_file(root, "/proc/cmdline", buf, sizeof(buf), NULL) < 0)
+		buf[0] = 0;
+	f->depth = virt_parse_depth(buf);
+	gather_tsc(ops, buf, f);
 	guess_platform(f);
 }

@@ -113,6 +113,17 @@ const char *virt_accel_name(enum virt_accel a);
 /* virt_transport_name() - "vsock" or "virtio-serial" */
 const char *virt_transport_name(enum virt_transport t);
 
+/**
+ * virt_boot_timeout_ms() - how long run waits for nestbox-init's first word
+ * @a:		the accelerator the VM runs under
+ * @depth:	this machine's nestbox depth (0 on a host, 1 inside a nestbox VM)
+ *
+ * TCG inside TCG costs about twenty times per level (a depth-1 boot takes
+ * 3 s here, a depth-2 one 70 s), so the wait grows by depth.
+ * Return: milliseconds
+ */
+unsigned virt_boot_timeout_ms(enum virt_accel a, int depth);
+
 /* virt_kvm_probe_name() - "ran", "open-failed", ... (stable, used in JSON) */
 const char *virt_kvm_probe_name(enum virt_kvm_probe p);
 

@@ -248,11 +248,6 @@ static int build_spawn(const struct nb_run_opts *o, const struct image_cfg *ic,
 	return 0;
 }
 
-static unsigned default_boot_timeout(bool kvm)
-{
-	return kvm ? 20000 : 60000;
-}
-
 struct shares {
 	unsigned n;
 	int host_fd[NB_VM_MAX_SHARES];
@@ -353,6 +348,7 @@ static int run_vm(const struct nb_run_opts *o, struct detach *det, struct nb_err
 	sigset_t mask, old;
 	struct nb_image_config *icfg = NULL;
 	bool leased = false;
+	unsigned boot_to;
 
 	/* Signals are taken by the session's signalfd; block them before any
 	 * thread (nestfs servers) exists, so none of those catches them. */
@@ -404,6 +400,8 @@ static int run_vm(const struct nb_run_opts *o, struct detach *det, struct nb_err
 	vm.qemu = facts.qemu_path;
 	vm.tsc_khz = facts.tsc_khz;
 	vm.depth = facts.depth;
+	boot_to = o->boot_timeout_ms ? o->boot_timeout_ms
+		  : virt_boot_timeout_ms(vm.kvm ? VIRT_ACCEL_KVM : VIRT_ACCEL_TCG, vm.depth);
 	if (nb_kernel_find(o->kernel, &k, e) < 0 || nb_init_path(init, sizeof(init), e) < 0 ||
 	    nb_initramfs_get(&k, init, initramfs, sizeof(initramfs), e) < 0)
 		goto out;
@@ -472,8 +470,7 @@ static int run_vm(const struct nb_run_opts *o, struct detach *det, struct nb_err
 		struct nb_supervisor sv = {
 			.qemu_pid = sess.qemu_pid, .qemu_pidfd = sess.qemu_pidfd, .ctl = ctl[0],
 			.console = con[0], .ready_fd = det->ready_fd, .listen_fd = det->listen_fd,
-			.boot_timeout_ms = o->boot_timeout_ms ? o->boot_timeout_ms
-							      : default_boot_timeout(vm.kvm),
+			.boot_timeout_ms = boot_to,
 			.st = det->st,
 		};
 
@@ -490,8 +487,7 @@ static int run_vm(const struct nb_run_opts *o, struct detach *det, struct nb_err
 	sess.in_fd = STDIN_FILENO;
 	sess.out_fd = STDOUT_FILENO;
 	sess.err_fd = STDERR_FILENO;
-	sess.boot_timeout_ms = o->boot_timeout_ms ? o->boot_timeout_ms
-						  : default_boot_timeout(vm.kvm);
+	sess.boot_timeout_ms = boot_to;
 	code = nb_session_run(&sess, e);
 	close(sess.qemu_pidfd);
 out:

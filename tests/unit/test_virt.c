@@ -241,6 +241,22 @@ static void test_tcg_guest_in_nestbox(void **state)
 	assert_string_equal(f.platform, "nestbox guest");
 	assert_int_equal(d.accel, VIRT_ACCEL_TCG);
 	assert_string_equal(d.accel_reason, "no /dev/kvm");
+	/* The parent measured the TSC on real hardware; no second measurement. */
+	assert_int_equal(f.tsc_khz, 2096000);
+	assert_string_equal(f.tsc_source, "kernel command line");
+}
+
+static void test_tsc_cmdline_malformed(void **state)
+{
+	struct root *r = *state;
+	struct fake fk = { .hv = true, .sig = "TCGTCGTCGTCG" };
+	struct virt_ops o = ops_for(&fk);
+	struct virt_facts f;
+
+	put(r, "/proc/cmdline", "xtsc_early_khz=1 tsc_early_khz=12abc nestbox.depth=1\n");
+	virt_gather(r->dir, &o, &f);
+	assert_int_equal(f.tsc_khz, 2500000);
+	assert_string_equal(f.tsc_source, "measured");
 }
 
 static void test_kvm_probe_fails(void **state)
@@ -256,6 +272,17 @@ static void test_kvm_probe_fails(void **state)
 	virt_decide(&f, &d);
 	assert_int_equal(d.accel, VIRT_ACCEL_TCG);
 	assert_string_equal(d.accel_reason, "/dev/kvm unusable: fake failure");
+}
+
+static void test_boot_timeout_by_depth(void **state)
+{
+	assert_int_equal(virt_boot_timeout_ms(VIRT_ACCEL_KVM, 0), 20000);
+	assert_int_equal(virt_boot_timeout_ms(VIRT_ACCEL_TCG, 0), 60000);
+	assert_int_equal(virt_boot_timeout_ms(VIRT_ACCEL_TCG, 1), 600000);
+	assert_int_equal(virt_boot_timeout_ms(VIRT_ACCEL_KVM, 2), 60000);
+	/* capped at an hour, however deep */
+	assert_int_equal(virt_boot_timeout_ms(VIRT_ACCEL_TCG, 3), 3600000);
+	assert_int_equal(virt_boot_timeout_ms(VIRT_ACCEL_TCG, 1000), 3600000);
 }
 
 static void test_parse_depth(void **state)
@@ -287,6 +314,9 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_pvm_refused, root_setup, root_teardown),
 		cmocka_unit_test_setup_teardown(test_tcg_guest_in_nestbox, root_setup, root_teardown),
 		cmocka_unit_test_setup_teardown(test_kvm_probe_fails, root_setup, root_teardown),
+		cmocka_unit_test_setup_teardown(test_tsc_cmdline_malformed, root_setup,
+						root_teardown),
+		cmocka_unit_test(test_boot_timeout_by_depth),
 		cmocka_unit_test(test_parse_depth),
 		cmocka_unit_test(test_hypervisor_names),
 	};

@@ -1,0 +1,54 @@
+"""nestbox inside nestbox: the nested rootfs (make-nested-rootfs.sh) holds
+nestbox, QEMU and a kernel; a VM booted from it runs nestbox again.
+
+A depth-2 boot is TCG inside TCG: about 70 s on an idle machine here, where a
+depth-1 boot takes 3 s. So there is exactly one depth-2 test and it checks
+everything a second level needs at once; the rest stay at depth 1.
+"""
+import json
+import os
+import subprocess
+
+import pytest
+
+from conftest import NESTBOX_BIN, ROOT
+
+SCRIPT = os.path.join(ROOT, "tests", "integration", "make-nested-rootfs.sh")
+
+
+@pytest.fixture(scope="module")
+def nested_rootfs(kernel_dir):
+    """The nested rootfs, kept next to the nestbox binary it was built from."""
+    out = os.path.join(os.path.dirname(os.path.abspath(NESTBOX_BIN)), "nested-rootfs")
+    p = subprocess.run([SCRIPT, out, NESTBOX_BIN, kernel_dir], capture_output=True,
+                       text=True, timeout=300)
+    assert p.returncode == 0, p.stderr
+    return out
+
+
+def test_doctor_inside_a_nestbox_guest(nb, nested_rootfs):
+    """A depth-1 guest knows its depth and takes the TSC its parent measured."""
+    p = nb.run("run", "--rootfs", nested_rootfs, "--", "nestbox", "doctor", "--json",
+               check=True)
+    d = json.loads(p.stdout)
+    assert d["depth"] == 1
+    assert d["hypervisor"]["platform"] == "nestbox guest"
+    assert d["tsc"]["source"] == "kernel command line"
+    assert d["tsc"]["khz"] > 0
+    assert d["qemu"]["found"] is True
+    assert d["decision"]["accel"] == "tcg" or d["kvm"]["probe"] == "ran"
+
+
+@pytest.mark.timeout(1200)
+def test_nestbox_in_nestbox(nb, nested_rootfs):
+    """Level 2: the inner command's output, its exit code through both
+    levels, and the depth the inner VM was given."""
+    inner = "cat /proc/cmdline; echo level-2-says-hello; echo to-stderr >&2; exit 42"
+    p = nb.run("run", "--memory", "1G", "--rootfs", nested_rootfs, "--",
+               "nestbox", "run", "--rootfs", "/", "--", "sh", "-c", inner,
+               timeout=1100)
+    assert p.returncode == 42, p.stderr
+    lines = p.stdout.splitlines()
+    assert "level-2-says-hello" in lines
+    assert "nestbox.depth=2" in lines[0].split()
+    assert "to-stderr" in p.stderr.splitlines()
