@@ -32,6 +32,11 @@ static const char *const core_modules[] = {
 static const char *const all_modules[] = {
 	"virtio_mmio", "virtio_console", "fuse", "overlay", "virtio_rng", "virtio_net", NULL,
 };
+/* The guest end of the vhost-vsock transport: in the archive when the kernel
+ * has it, loaded only when the command line asks for vsock. */
+static const char *const vsock_modules[] = {
+	"virtio_mmio", "vmw_vsock_virtio_transport", NULL,
+};
 
 /* Bumped when the archive layout changes, so old caches are not reused. */
 #define INITRAMFS_FORMAT "2"
@@ -333,7 +338,7 @@ static int add_modules(struct nb_cpio *c, char **mods, char **skip, const char *
 	return nb_cpio_add(c, listname, S_IFREG | 0644, list, used, 0, 0, e);
 }
 
-static int write_archive(FILE *f, const char *init, char **core, char **all,
+static int write_archive(FILE *f, const char *init, char **core, char **all, char **vsock,
 			 const char *moddir, struct nb_err *e)
 {
 	struct nb_cpio c;
@@ -350,6 +355,11 @@ static int write_archive(FILE *f, const char *init, char **core, char **all,
 	    (r = nb_cpio_add_file(&c, "init", 0755, init, e)) < 0 ||
 	    (r = add_modules(&c, core, NULL, "nestbox/modules", moddir, &seq, e)) < 0 ||
 	    (r = add_modules(&c, all, core, "nestbox/modules.late", moddir, &seq, e)) < 0)
+		return r;
+	/* The vsock list skips what the core list loads already (virtio_mmio
+	 * and the virtio core it depends on). */
+	if (vsock && (r = add_modules(&c, vsock, core, "nestbox/modules.vsock", moddir, &seq,
+				      e)) < 0)
 		return r;
 	return nb_cpio_finish(&c, e);
 }
@@ -383,7 +393,7 @@ int nb_initramfs_get(const struct nb_kernel *k, const char *init, char *out, siz
 	char moddir[PATH_MAX + 160], data[PATH_MAX], dir[PATH_MAX + 32], tmp[PATH_MAX + 200];
 	unsigned char md[EVP_MAX_MD_SIZE];
 	char hex[17];
-	char **mods = NULL, **all = NULL;
+	char **mods = NULL, **all = NULL, **vsock = NULL;
 	EVP_MD_CTX *ctx;
 	unsigned mdlen = 0;
 	FILE *f;
@@ -403,6 +413,9 @@ int nb_initramfs_get(const struct nb_kernel *k, const char *init, char *out, siz
 		nb_strv_free(all);
 		return nb_err_set(e, EINVAL, "kernel modules in %s: none resolved", moddir);
 	}
+	/* Optional: a kernel without vsock just gets virtio-serial. */
+	if (nb_modules_resolve(moddir, vsock_modules, &vsock, NULL) < 0)
+		vsock = NULL;
 	ctx = EVP_MD_CTX_new();
 	if (!ctx || !EVP_DigestInit_ex(ctx, EVP_sha256(), NULL)) {
 		EVP_MD_CTX_free(ctx);
@@ -416,6 +429,9 @@ int nb_initramfs_get(const struct nb_kernel *k, const char *init, char *out, siz
 	EVP_DigestUpdate(ctx, "|", 1);
 	for (size_t i = 0; all[i]; i++)
 		EVP_DigestUpdate(ctx, all[i], strlen(all[i]) + 1);
+	EVP_DigestUpdate(ctx, "|", 1);
+	for (size_t i = 0; vsock && vsock[i]; i++)
+		EVP_DigestUpdate(ctx, vsock[i], strlen(vsock[i]) + 1);
 	r = sha256_file(init, ctx, e);
 	EVP_DigestFinal_ex(ctx, md, &mdlen);
 	EVP_MD_CTX_free(ctx);
@@ -452,7 +468,7 @@ int nb_initramfs_get(const struct nb_kernel *k, const char *init, char *out, siz
 		r = nb_err_sys(e, errno, "create %s", tmp);
 		goto out;
 	}
-	r = write_archive(f, init, mods, all, moddir, e);
+	r = write_archive(f, init, mods, all, vsock, moddir, e);
 	if (fclose(f) != 0 && r == 0)
 		r = nb_err_sys(e, errno, "write %s", tmp);
 	if (r == 0 && (chmod(tmp, 0644) < 0 || rename(tmp, out) < 0))
@@ -466,7 +482,20 @@ int nb_initramfs_get(const struct nb_kernel *k, const char *init, char *out, siz
 out:
 	nb_strv_free(mods);
 	nb_strv_free(all);
+	nb_strv_free(vsock);
 	return r;
+}
+
+/* nb_kernel_has_vsock() - see boot.h */
+bool nb_kernel_has_vsock(const struct nb_kernel *k)
+{
+	char moddir[PATH_MAX + 160], **mods = NULL;
+
+	snprintf(moddir, sizeof(moddir), "%s/lib/modules/%s", k->dir, k->version);
+	if (nb_modules_resolve(moddir, vsock_modules, &mods, NULL) < 0)
+		return false;
+	nb_strv_free(mods);
+	return true;
 }
 
 /* nb_initrd_for_run() - see boot.h */

@@ -8,6 +8,7 @@
 #define NESTBOX_BOOT_BOOT_H
 
 #include <limits.h>
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "lib/err.h"
@@ -76,5 +77,12 @@ int nb_initrd_for_run(const char *initramfs, const void *spec, size_t spec_len,
 int nb_modules_resolve(const char *moddir, const char *const *names, char ***out,
 		       struct nb_err *e);
 
+
+/**
+ * nb_kernel_has_vsock() - whether @k's modules (or built-ins) hold the guest
+ * end of vhost-vsock (vmw_vsock_virtio_transport); the initramfs carries
+ * them as nestbox/modules.vsock then
+ */
+bool nb_kernel_has_vsock(const struct nb_kernel *k);
 
 #endif

@@ -49,6 +49,10 @@ void guest_flush(struct guest *g, int blocking);
 __attribute__((noreturn, format(printf, 2, 3))) void guest_fatal(struct guest *g,
 								 const char *fmt, ...);
 
+/* guest_ctl_finish() - flush everything to the host and, on a socket, say
+ * EOF and wait (briefly) until the host has taken it all; before power-off */
+void guest_ctl_finish(struct guest *g);
+
 /* guest_poweroff() - sync and power the VM off; never returns */
 __attribute__((noreturn)) void guest_poweroff(void);
 
@@ -56,6 +60,7 @@ __attribute__((noreturn)) void guest_poweroff(void);
 void guest_early_mounts(void);
 int guest_load_modules(const char *list);
 int guest_open_port(const char *name);
+void guest_control_port(char *buf, size_t len);
 int guest_read_spec(struct guest *g);
 int guest_setup_root(struct guest *g, char *err, size_t errlen);
 void guest_setup_net(const struct nb_ctl_config *cfg);

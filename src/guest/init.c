@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/reboot.h>
+#include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -73,6 +74,32 @@ void guest_flush(struct guest *g, int blocking)
 	}
 }
 
+/* guest_ctl_finish() - see guest.h */
+void guest_ctl_finish(struct guest *g)
+{
+	struct pollfd p;
+	char buf[256];
+	int type = 0;
+	socklen_t len = sizeof(type);
+
+	if (g->ctl < 0)
+		return;
+	guest_flush(g, 1);
+	/* A virtio-serial port delivers what was written before power-off; a
+	 * vsock stream may still hold it in the guest's queue: wait for the
+	 * host's EOF, which it sends once it has read ours. */
+	if (getsockopt(g->ctl, SOL_SOCKET, SO_TYPE, &type, &len) < 0)
+		return;
+	shutdown(g->ctl, SHUT_WR);
+	p = (struct pollfd){ .fd = g->ctl, .events = POLLIN };
+	while (poll(&p, 1, 5000) > 0) {
+		ssize_t n = read(g->ctl, buf, sizeof(buf));
+
+		if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR))
+			break;
+	}
+}
+
 /* guest_poweroff() - see guest.h */
 void guest_poweroff(void)
 {
@@ -94,7 +121,7 @@ void guest_fatal(struct guest *g, const char *fmt, ...)
 	guest_log("%s", buf);
 	if (g && g->ctl >= 0) {
 		nb_ctl_put_error(&g->out, buf);
-		guest_flush(g, 1);
+		guest_ctl_finish(g);
 	}
 	guest_poweroff();
 }
@@ -125,7 +152,7 @@ int main(void)
 {
 	struct guest g = { .ctl = -1 };
 	uint64_t t_init = guest_now_ns();
-	char err[1024];
+	char err[1024], ctl_port[64];
 	sigset_t chld;
 	pthread_t late;
 	bool late_ok;
@@ -141,9 +168,12 @@ int main(void)
 	guest_early_mounts();
 	console_stdio();
 	guest_load_modules("/nestbox/modules");
-	g.ctl = guest_open_port(NB_CONTROL_PORT);
+	guest_control_port(ctl_port, sizeof(ctl_port));
+	if (strncmp(ctl_port, "vsock:", 6) == 0)
+		guest_load_modules("/nestbox/modules.vsock");
+	g.ctl = guest_open_port(ctl_port);
 	if (g.ctl < 0)
-		guest_fatal(NULL, "open control port %s: %s", NB_CONTROL_PORT, strerror(-g.ctl));
+		guest_fatal(NULL, "open control port %s: %s", ctl_port, strerror(-g.ctl));
 	fcntl(g.ctl, F_SETFL, fcntl(g.ctl, F_GETFL) | O_NONBLOCK);
 	nb_ctl_put_phase(&g.out, NB_PHASE_INIT, t_init);
 	nb_ctl_put_phase(&g.out, NB_PHASE_MODULES, guest_now_ns());
@@ -163,6 +193,6 @@ int main(void)
 	guest_flush(&g, 0);
 	code = guest_agent_run(&g);
 	(void)code;
-	guest_flush(&g, 1);
+	guest_ctl_finish(&g);
 	guest_poweroff();
 }

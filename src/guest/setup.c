@@ -18,6 +18,7 @@
 #include <sys/sysmacros.h>
 #include <time.h>
 #include <unistd.h>
+#include <linux/vm_sockets.h>
 
 #include "guest/guest.h"
 #include "fs/client.h"
@@ -125,16 +126,52 @@ static int find_port(const char *name, char *dev, size_t len)
 	return ret;
 }
 
+/* Connect to the host (CID 2) on vsock @port; -errno on failure. */
+static int vsock_connect(uint32_t port)
+{
+	struct sockaddr_vm a = {
+		.svm_family = AF_VSOCK, .svm_cid = VMADDR_CID_HOST, .svm_port = port,
+	};
+	int fd = socket(AF_VSOCK, SOCK_STREAM | SOCK_CLOEXEC, 0);
+
+	if (fd < 0)
+		return -errno;
+	if (connect(fd, (struct sockaddr *)&a, sizeof(a)) < 0) {
+		int r = -errno;
+
+		close(fd);
+		return r;
+	}
+	return fd;
+}
+
 /**
- * guest_open_port() - open the virtio-serial port called @name
+ * guest_open_port() - open the virtio-serial port called @name, or with
+ * "vsock:PORT" connect to the host's AF_VSOCK port PORT
  *
- * virtio_console adds ports asynchronously after the driver probes, so
- * this polls for up to 10 s.
+ * virtio_console adds ports asynchronously after the driver probes, and the
+ * vsock transport comes up the same way, so this polls for up to 10 s.
  * Return: the fd (O_RDWR, O_CLOEXEC), or -errno
  */
 int guest_open_port(const char *name)
 {
 	char dev[300];
+
+	if (strncmp(name, "vsock:", 6) == 0) {
+		char *end;
+		unsigned long port = strtoul(name + 6, &end, 10);
+		int fd = -EINVAL;
+
+		if (end == name + 6 || *end || port > UINT32_MAX)
+			return -EINVAL;
+		for (int i = 0; i < 1000; i++) {
+			fd = vsock_connect((uint32_t)port);
+			if (fd >= 0)
+				return fd;
+			usleep(10000);
+		}
+		return fd;
+	}
 
 	for (int i = 0; i < 10000; i++) {
 		if (find_port(name, dev, sizeof(dev)) == 0) {
@@ -146,6 +183,33 @@ int guest_open_port(const char *name)
 		usleep(1000);
 	}
 	return -ENOENT;
+}
+
+/**
+ * guest_control_port() - the control port's name: "nestbox.control=NAME"
+ * from the kernel command line (the host sets "vsock:PORT" there), else
+ * the virtio-serial port NB_CONTROL_PORT
+ */
+void guest_control_port(char *buf, size_t len)
+{
+	const char *key = "nestbox.control=";
+	char cmdline[4096];
+	int fd = open("/proc/cmdline", O_RDONLY | O_CLOEXEC);
+	ssize_t n = fd < 0 ? -1 : read(fd, cmdline, sizeof(cmdline) - 1);
+
+	if (fd >= 0)
+		close(fd);
+	snprintf(buf, len, "%s", NB_CONTROL_PORT);
+	if (n <= 0)
+		return;
+	cmdline[n] = 0;
+	for (char *p = cmdline; (p = strstr(p, key)); p += strlen(key)) {
+		if (p != cmdline && p[-1] != ' ')
+			continue;
+		p += strlen(key);
+		snprintf(buf, len, "%.*s", (int)strcspn(p, " \n"), p);
+		return;
+	}
 }
 
 /**

@@ -81,11 +81,11 @@ static void decide_transport(const struct virt_facts *f, struct virt_decision *d
 	if (f->vhost_vsock) {
 		d->transport = VIRT_TRANSPORT_VSOCK;
 		snprintf(d->transport_reason, sizeof(d->transport_reason),
-			 "/dev/vhost-vsock is present");
+			 "/dev/vhost-vsock opens: vhost-vsock");
 	} else {
 		d->transport = VIRT_TRANSPORT_VSERIAL;
 		snprintf(d->transport_reason, sizeof(d->transport_reason),
-			 "no /dev/vhost-vsock; virtio-serial ports work everywhere");
+			 "no /dev/vhost-vsock that opens; virtio-serial ports work everywhere");
 	}
 }
 

@@ -2,10 +2,12 @@
 /* facts: gather struct virt_facts from an (injectable) root and probes. */
 #include "virt/virt.h"
 
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/utsname.h>
+#include <unistd.h>
 
 #include "lib/fileio.h"
 
@@ -225,7 +227,15 @@ void virt_gather(const char *root, const struct virt_ops *ops, struct virt_facts
 		nb_root_path(root, "/dev/kvm", path, sizeof(path));
 		f->kvm_probe = ops->kvm_probe(ops->ctx, path, f->kvm_why, sizeof(f->kvm_why));
 	}
-	f->vhost_vsock = nb_path_exists(root, "/dev/vhost-vsock");
+	/* Present is not enough: run uses vsock only where it can open it. */
+	nb_root_path(root, "/dev/vhost-vsock", path, sizeof(path));
+	{
+		int fd = open(path, O_RDWR | O_CLOEXEC);
+
+		f->vhost_vsock = fd >= 0;
+		if (fd >= 0)
+			close(fd);
+	}
 	f->vhost_net = nb_path_exists(root, "/dev/vhost-net");
 	f->fuse = nb_path_exists(root, "/dev/fuse");
 	f->tun = nb_path_exists(root, "/dev/net/tun");

@@ -85,30 +85,45 @@ int nb_qemu_argv(const struct nb_vm_config *c, char ***argv, struct nb_err *e)
 	/* tsc_early_khz: under TCG the guest's TSC calibration goes wrong at
 	 * random and microvm guests hang without it. */
 	add(&a, "-append");
-	if (!c->kvm && c->tsc_khz)
-		add(&a, "console=ttyS0 quiet pci=off panic=-1 nestbox.depth=%d tsc_early_khz=%llu",
-		    c->depth + 1, (unsigned long long)c->tsc_khz);
-	else
-		add(&a, "console=ttyS0 quiet pci=off panic=-1 nestbox.depth=%d", c->depth + 1);
+	{
+		char extra[96] = "";
+		size_t n = 0;
+
+		if (!c->kvm && c->tsc_khz)
+			n += (size_t)snprintf(extra + n, sizeof(extra) - n, " tsc_early_khz=%llu",
+					      (unsigned long long)c->tsc_khz);
+		if (c->vsock_cid)
+			snprintf(extra + n, sizeof(extra) - n, " nestbox.control=vsock:%u",
+				 c->vsock_ctl_port);
+		add(&a, "console=ttyS0 quiet pci=off panic=-1 nestbox.depth=%d%s", c->depth + 1,
+		    extra);
+	}
 	add(&a, "-chardev");
 	add(&a, "socket,id=con,fd=%d", NB_QFD_CONSOLE);
 	add(&a, "-serial");
 	add(&a, "chardev:con");
 	add(&a, "-device");
 	add(&a, "virtio-rng-device");
-	add(&a, "-device");
-	add(&a, "virtio-serial-device,max_ports=%u", c->nshares + 2);
-	add(&a, "-chardev");
-	add(&a, "socket,id=ctl,fd=%d", NB_QFD_CTL);
-	add(&a, "-device");
-	add(&a, "virtserialport,chardev=ctl,name=nestbox.control");
-	for (unsigned i = 0; i < c->nshares; i++) {
-		const struct nb_vm_share *s = &c->shares[i];
-
-		add(&a, "-chardev");
-		add(&a, "socket,id=fs%u,fd=%u", i, NB_QFD_SHARE0 + i);
+	if (c->vsock_cid) {
+		/* Control and nestfs travel as AF_VSOCK connections the guest
+		 * makes to the host; no virtio-serial device at all. */
 		add(&a, "-device");
-		add(&a, "virtserialport,chardev=fs%u,name=%s", i, s->port);
+		add(&a, "vhost-vsock-device,guest-cid=%u,vhostfd=%d", c->vsock_cid, NB_QFD_VHOST);
+	} else {
+		add(&a, "-device");
+		add(&a, "virtio-serial-device,max_ports=%u", c->nshares + 2);
+		add(&a, "-chardev");
+		add(&a, "socket,id=ctl,fd=%d", NB_QFD_CTL);
+		add(&a, "-device");
+		add(&a, "virtserialport,chardev=ctl,name=nestbox.control");
+		for (unsigned i = 0; i < c->nshares; i++) {
+			const struct nb_vm_share *s = &c->shares[i];
+
+			add(&a, "-chardev");
+			add(&a, "socket,id=fs%u,fd=%u", i, NB_QFD_SHARE0 + i);
+			add(&a, "-device");
+			add(&a, "virtserialport,chardev=fs%u,name=%s", i, s->port);
+		}
 	}
 	if (c->net) {
 		for (unsigned i = 0; i < c->nfwds; i++)
@@ -146,7 +161,9 @@ pid_t nb_qemu_start(const struct nb_vm_config *c, bool die_with_parent, int *pid
 		return nb_err_sys(e, errno, "fork QEMU");
 	}
 	if (pid == 0) {
-		int src[3 + NB_VM_MAX_SHARES], n = 0, hi[3 + NB_VM_MAX_SHARES];
+		/* Each source fd goes to its fixed number (NB_QFD_*). */
+		int src[4 + NB_VM_MAX_SHARES], dst[4 + NB_VM_MAX_SHARES], n = 0;
+		int hi[4 + NB_VM_MAX_SHARES];
 		sigset_t none;
 
 		sigemptyset(&none);
@@ -156,17 +173,24 @@ pid_t nb_qemu_start(const struct nb_vm_config *c, bool die_with_parent, int *pid
 			if (getppid() != parent)
 				_exit(125);
 		}
-		src[n++] = c->initrd_fd;
-		src[n++] = c->ctl_fd;
-		src[n++] = c->console_fd;
-		for (unsigned i = 0; i < c->nshares; i++)
-			src[n++] = c->shares[i].fd;
+		src[n] = c->initrd_fd;
+		dst[n++] = NB_QFD_INITRD;
+		src[n] = c->ctl_fd;
+		dst[n++] = NB_QFD_CTL;
+		src[n] = c->console_fd;
+		dst[n++] = NB_QFD_CONSOLE;
+		for (unsigned i = 0; i < c->nshares; i++) {
+			src[n] = c->shares[i].fd;
+			dst[n++] = NB_QFD_SHARE0 + (int)i;
+		}
+		src[n] = c->vsock_cid ? c->vhost_fd : -1;
+		dst[n++] = NB_QFD_VHOST;
 		/* Out of the way first, so no source is overwritten by a target. */
 		for (int i = 0; i < n; i++)
 			hi[i] = src[i] >= 0 ? fcntl(src[i], F_DUPFD, 100) : -1;
 		for (int i = 0; i < n; i++)
 			if (hi[i] >= 0)
-				dup2(hi[i], NB_QFD_INITRD + i);
+				dup2(hi[i], dst[i]);
 		for (int i = 0; i < n; i++)
 			if (hi[i] >= 0)
 				close(hi[i]);

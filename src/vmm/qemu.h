@@ -16,7 +16,13 @@
 #define NB_VM_MAX_FWDS	 32
 
 /* Fixed fd numbers QEMU inherits (the argv names them). */
-enum { NB_QFD_INITRD = 3, NB_QFD_CTL = 4, NB_QFD_CONSOLE = 5, NB_QFD_SHARE0 = 6 };
+enum {
+	NB_QFD_INITRD = 3,
+	NB_QFD_CTL = 4,
+	NB_QFD_CONSOLE = 5,
+	NB_QFD_SHARE0 = 6,
+	NB_QFD_VHOST = NB_QFD_SHARE0 + NB_VM_MAX_SHARES,
+};
 
 /**
  * struct nb_vm_share - one nestfs share as QEMU sees it: a virtio-serial port
@@ -31,6 +37,10 @@ struct nb_vm_share {
 /**
  * struct nb_vm_config - everything the QEMU command line is made of
  * @fwds:	"tcp:127.0.0.1:8080-:80" host forwards for -p
+ * @vsock_cid:	non-zero: the vhost-vsock transport (the guest's CID, claimed
+ *		on @vhost_fd) instead of virtio-serial ports; @ctl_fd and the
+ *		shares' fds are then unused
+ * @vsock_ctl_port: the host's AF_VSOCK port the guest connects to for control
  */
 struct nb_vm_config {
 	const char *qemu;
@@ -46,6 +56,8 @@ struct nb_vm_config {
 	struct nb_vm_share shares[NB_VM_MAX_SHARES];
 	unsigned nfwds;
 	char fwds[NB_VM_MAX_FWDS][96];
+	uint32_t vsock_cid, vsock_ctl_port;
+	int vhost_fd;
 };
 
 /**

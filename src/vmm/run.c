@@ -25,6 +25,7 @@
 #include "vmm/session.h"
 #include "vmm/state.h"
 #include "vmm/supervise.h"
+#include "vmm/vsock.h"
 #include <fcntl.h>
 #include <sys/file.h>
 #include <sys/wait.h>
@@ -266,9 +267,12 @@ static void shares_free(struct shares *sh, struct nb_vm_config *vm)
 	}
 }
 
-/* Add a share: a port for the guest, a nestfs server on the host. */
+/* Add a share: a port for the guest, a nestfs server on the host. With
+ * @vsock_port, the guest connects to that AF_VSOCK port and the vsock thread
+ * hands the connection to the server; else a virtio-serial port carries it. */
 static int add_share(struct shares *sh, struct nb_vm_config *vm, struct nb_ctl_config *cfg,
-		     const char *dir, const char *target, bool ro, bool root, struct nb_err *e)
+		     const char *dir, const char *target, bool ro, bool root, uint32_t vsock_port,
+		     struct nb_err *e)
 {
 	unsigned i = sh->n;
 	struct nb_vm_share *s = &vm->shares[i];
@@ -276,7 +280,10 @@ static int add_share(struct shares *sh, struct nb_vm_config *vm, struct nb_ctl_c
 
 	if (i >= NB_VM_MAX_SHARES)
 		return nb_err_set(e, E2BIG, "too many volumes");
-	snprintf(s->port, sizeof(s->port), "nestbox.fs.%u", i);
+	if (vsock_port)
+		snprintf(s->port, sizeof(s->port), "vsock:%u", vsock_port);
+	else
+		snprintf(s->port, sizeof(s->port), "nestbox.fs.%u", i);
 	s->fd = -1;
 	sh->host_fd[i] = -1;
 	sh->n++;
@@ -294,6 +301,10 @@ static int add_share(struct shares *sh, struct nb_vm_config *vm, struct nb_ctl_c
 		};
 		int r;
 
+		if (vsock_port) {
+			sh->srv[i] = nestfs_server_new(dir, &so, e);
+			return sh->srv[i] ? 0 : nb_err_wrap(e, "nestfs server for %s", dir);
+		}
 		if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sp) < 0)
 			return nb_err_sys(e, errno, "socketpair for %s", dir);
 		s->fd = sp[0];
@@ -307,6 +318,40 @@ static int add_share(struct shares *sh, struct nb_vm_config *vm, struct nb_ctl_c
 			return nb_err_wrap(e, "nestfs server for %s", dir);
 	}
 	return 0;
+}
+
+/*
+ * vhost-vsock when the decision says so, the device opens, a CID can be
+ * claimed, and the kernel can be the guest end; virtio-serial otherwise.
+ * NESTBOX_TRANSPORT=virtio-serial (or vsock) overrides the choice, for
+ * comparisons. Fills @vs (cid 0: virtio-serial) and says why with --debug.
+ */
+static void choose_transport(const struct virt_decision *d, const struct nb_kernel *k, unsigned nports, struct nb_vsock *vs)
+{
+	const char *force = getenv("NESTBOX_TRANSPORT");
+	struct nb_err e = NB_ERR_INIT;
+	bool want = d->transport == VIRT_TRANSPORT_VSOCK;
+	const char *why = d->transport_reason;
+
+	if (force && strcmp(force, "virtio-serial") == 0) {
+		want = false;
+		why = "NESTBOX_TRANSPORT=virtio-serial";
+	} else if (force && strcmp(force, "vsock") == 0) {
+		want = true;
+	}
+	if (want && !nb_kernel_has_vsock(k)) {
+		want = false;
+		why = "the guest kernel has no vmw_vsock_virtio_transport";
+	}
+	if (want && nb_vsock_open(vs, nports, &e) < 0) {
+		nb_debug("transport: vsock unusable (%s), falling back", e.msg);
+		want = false;
+		why = "vhost-vsock could not be set up";
+	}
+	if (want)
+		nb_debug("transport: vsock (guest cid %u, control port %u)", vs->cid, vs->port[0]);
+	else
+		nb_debug("transport: virtio-serial (%s)", why);
 }
 
 static void make_id(char *id, size_t len)
@@ -341,6 +386,7 @@ static int run_vm(const struct nb_run_opts *o, struct detach *det, struct nb_err
 	struct virt_facts facts;
 	struct virt_decision dec;
 	struct nb_kernel k;
+	struct nb_vsock vs;
 	char init[PATH_MAX], initramfs[PATH_MAX], id[16];
 	char rootfs[PATH_MAX] = "";
 	int ctl[2] = { -1, -1 }, con[2] = { -1, -1 };
@@ -352,6 +398,7 @@ static int run_vm(const struct nb_run_opts *o, struct detach *det, struct nb_err
 
 	/* Signals are taken by the session's signalfd; block them before any
 	 * thread (nestfs servers) exists, so none of those catches them. */
+	nb_vsock_init(&vs);
 	sigemptyset(&mask);
 	sigaddset(&mask, SIGINT);
 	sigaddset(&mask, SIGTERM);
@@ -418,11 +465,17 @@ static int run_vm(const struct nb_run_opts *o, struct detach *det, struct nb_err
 		make_id(id, sizeof(id));
 	cfg.hostname = o->name ? o->name : id;
 	cfg.net = 1;
-	if (add_share(&sh, &vm, &cfg, rootfs, "/", true, true, e) < 0)
+	choose_transport(&dec, &k, 2 + o->nvolumes, &vs);
+	if (vs.cid) {
+		vm.vsock_cid = vs.cid;
+		vm.vsock_ctl_port = vs.port[0];
+		vm.vhost_fd = vs.vhost_fd;
+	}
+	if (add_share(&sh, &vm, &cfg, rootfs, "/", true, true, vs.cid ? vs.port[1] : 0, e) < 0)
 		goto out;
 	for (unsigned i = 0; i < o->nvolumes; i++)
 		if (add_share(&sh, &vm, &cfg, o->volumes[i].host, o->volumes[i].guest,
-			      o->volumes[i].ro, false, e) < 0)
+			      o->volumes[i].ro, false, vs.cid ? vs.port[2 + i] : 0, e) < 0)
 			goto out;
 	/* Detached, nobody feeds stdin: the command gets /dev/null. */
 	sp.flags = (o->tty ? NB_SPAWN_TTY : 0) | (o->interactive && !det ? NB_SPAWN_STDIN : 0);
@@ -452,15 +505,23 @@ static int run_vm(const struct nb_run_opts *o, struct detach *det, struct nb_err
 		nb_err_sys(e, errno, "socketpair");
 		goto out;
 	}
-	vm.ctl_fd = ctl[1];
 	vm.console_fd = con[1];
+	if (vs.cid) {
+		/* The session reads ctl[0] as ever; the vsock thread relays
+		 * between ctl[1] and the guest's connection. */
+		if (nb_vsock_start(&vs, steal_fd(&ctl[1]), sh.srv, e) < 0)
+			goto out;
+	} else {
+		vm.ctl_fd = ctl[1];
+	}
 	sess.qemu_start_ns = nb_mono_ns();
 	sess.qemu_pid = nb_qemu_start(&vm, true, &sess.qemu_pidfd, e);
 	if (sess.qemu_pid < 0)
 		goto out;
 	nb_debug("qemu started: host %.1f ms", (double)(sess.qemu_start_ns - sess.t0_ns) / 1e6);
 	/* QEMU holds its ends now. */
-	close(steal_fd(&ctl[1]));
+	if (ctl[1] >= 0)
+		close(steal_fd(&ctl[1]));
 	close(steal_fd(&con[1]));
 	close(steal_fd(&vm.initrd_fd));
 	for (unsigned i = 0; i < sh.n; i++)
@@ -499,6 +560,8 @@ out:
 	}
 	if (vm.initrd_fd >= 0)
 		close(vm.initrd_fd);
+	/* The vsock thread hands connections to the servers: it goes first. */
+	nb_vsock_close(&vs);
 	shares_free(&sh, &vm);
 	nb_ctl_buf_free(&spec);
 	nb_strv_free(argv.v);

@@ -98,4 +98,9 @@ done | sort -u | while read -r ko; do
 	cp "$moddir/$ko" "$kout/lib/modules/$kver/$ko"
 done
 
+# modprobe (busybox's) looks in /lib/modules/$(uname -r): vhost_vsock is
+# one `modprobe vhost_vsock` away, for a nestbox inside that wants vsock.
+mkdir -p "$root/usr/lib/modules"
+ln -s "/var/lib/nestbox/kernels/$kver/lib/modules/$kver" "$root/usr/lib/modules/$kver"
+
 echo "$stamp" >"$root/.stamp"

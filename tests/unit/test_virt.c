@@ -274,6 +274,27 @@ static void test_kvm_probe_fails(void **state)
 	assert_string_equal(d.accel_reason, "/dev/kvm unusable: fake failure");
 }
 
+static void test_vhost_vsock_must_open(void **state)
+{
+	struct root *r = *state;
+	struct fake fk = { .hv = true, .sig = "TCGTCGTCGTCG" };
+	struct virt_ops o = ops_for(&fk);
+	struct virt_facts f;
+	struct virt_decision d;
+	char p[512];
+
+	/* A /dev/vhost-vsock that does not open (here: a directory) is no
+	 * reason to pick vsock. */
+	snprintf(p, sizeof(p), "%s/dev/vhost-vsock", r->dir);
+	assert_int_equal(nb_mkdir_p(p, 0755, NULL), 0);
+	virt_gather(r->dir, &o, &f);
+	virt_decide(&f, &d);
+	assert_false(f.vhost_vsock);
+	assert_int_equal(d.transport, VIRT_TRANSPORT_VSERIAL);
+	assert_string_equal(d.transport_reason,
+			    "no /dev/vhost-vsock that opens; virtio-serial ports work everywhere");
+}
+
 static void test_boot_timeout_by_depth(void **state)
 {
 	assert_int_equal(virt_boot_timeout_ms(VIRT_ACCEL_KVM, 0), 20000);
@@ -315,6 +336,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_tcg_guest_in_nestbox, root_setup, root_teardown),
 		cmocka_unit_test_setup_teardown(test_kvm_probe_fails, root_setup, root_teardown),
 		cmocka_unit_test_setup_teardown(test_tsc_cmdline_malformed, root_setup,
+						root_teardown),
+		cmocka_unit_test_setup_teardown(test_vhost_vsock_must_open, root_setup,
 						root_teardown),
 		cmocka_unit_test(test_boot_timeout_by_depth),
 		cmocka_unit_test(test_parse_depth),
