@@ -158,7 +158,7 @@ static void push(int to, struct pipe_buf *b)
 /* Accept the one connection on listener @i if it comes from our guest. */
 static int accept_one(struct nb_vsock *v, unsigned i)
 {
-	struct sockaddr_vm peer;
+	struct sockaddr_vm peer = { 0 };
 	socklen_t len = sizeof(peer);
 	int fd = accept4(v->listen_fd[i], (struct sockaddr *)&peer, &len,
 			 SOCK_CLOEXEC | SOCK_NONBLOCK);
@@ -193,18 +193,15 @@ static void *vsock_thread(void *arg)
 	for (;;) {
 		struct pollfd p[NB_VSOCK_MAX_PORTS + 3];
 		unsigned np = 0, first_listener;
+		short rev = (short)((!r2g->eof && r2g->len < sizeof(r2g->data) ? POLLIN : 0) |
+				    (g2r->len ? POLLOUT : 0));
+		short gev = (short)((!g2r->eof && g2r->len < sizeof(g2r->data) ? POLLIN : 0) |
+				    (r2g->len ? POLLOUT : 0));
 
+		/* An fd with nothing wanted stays out: its HUP would spin us. */
 		p[np++] = (struct pollfd){ .fd = v->stop, .events = POLLIN };
-		p[np++] = (struct pollfd){
-			.fd = v->relay,
-			.events = (!r2g->eof && r2g->len < sizeof(r2g->data) ? POLLIN : 0) |
-				  (g2r->len ? POLLOUT : 0),
-		};
-		p[np++] = (struct pollfd){
-			.fd = guest,
-			.events = (!g2r->eof && g2r->len < sizeof(g2r->data) ? POLLIN : 0) |
-				  (r2g->len ? POLLOUT : 0),
-		};
+		p[np++] = (struct pollfd){ .fd = rev ? v->relay : -1, .events = rev };
+		p[np++] = (struct pollfd){ .fd = gev ? guest : -1, .events = gev };
 		first_listener = np;
 		for (unsigned i = 0; i < v->n; i++)
 			p[np++] = (struct pollfd){ .fd = v->listen_fd[i], .events = POLLIN };

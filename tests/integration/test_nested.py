@@ -39,16 +39,41 @@ def test_doctor_inside_a_nestbox_guest(nb, nested_rootfs):
     assert d["decision"]["accel"] == "tcg" or d["kvm"]["probe"] == "ran"
 
 
+def test_transport_falls_back_to_virtio_serial(nb, nested_rootfs):
+    """No /dev/vhost-vsock here: virtio-serial, and asking for vsock anyway
+    falls back to it instead of failing."""
+    p = nb.run("--debug", "run", "--rootfs", nested_rootfs, "--", "echo", "ok", check=True)
+    assert p.stdout == "ok\n"
+    assert "nestbox: transport: virtio-serial (no /dev/vhost-vsock that opens" in p.stderr
+    if os.path.exists("/dev/vhost-vsock"):
+        pytest.skip("this host has /dev/vhost-vsock")
+    nb.env["NESTBOX_TRANSPORT"] = "vsock"
+    p = nb.run("--debug", "run", "--rootfs", nested_rootfs, "--", "echo", "ok", check=True)
+    assert p.stdout == "ok\n"
+    assert "transport: vsock unusable (open /dev/vhost-vsock: No such file" in p.stderr
+    assert "transport: virtio-serial (vhost-vsock could not be set up)" in p.stderr
+
+
 @pytest.mark.timeout(1200)
 def test_nestbox_in_nestbox(nb, nested_rootfs):
     """Level 2: the inner command's output, its exit code through both
-    levels, and the depth the inner VM was given."""
-    inner = "cat /proc/cmdline; echo level-2-says-hello; echo to-stderr >&2; exit 42"
-    p = nb.run("run", "--memory", "1G", "--rootfs", nested_rootfs, "--",
-               "nestbox", "run", "--rootfs", "/", "--", "sh", "-c", inner,
+    levels, the depth the inner VM was given, and the vhost-vsock transport
+    (level 1 loads vhost_vsock, so /dev/vhost-vsock opens there) carrying
+    control, the root and a volume."""
+    inner = ("cat /proc/cmdline; head -1 /hostetc/passwd; echo level-2-says-hello; "
+             "echo to-stderr >&2; exit 42")
+    outer = ("modprobe vhost_vsock && nestbox --debug run -v /etc:/hostetc:ro --rootfs / "
+             f"-- sh -c '{inner}'")
+    p = nb.run("run", "--memory", "1G", "--rootfs", nested_rootfs, "--", "sh", "-c", outer,
                timeout=1100)
     assert p.returncode == 42, p.stderr
     lines = p.stdout.splitlines()
-    assert "level-2-says-hello" in lines
     assert "nestbox.depth=2" in lines[0].split()
-    assert "to-stderr" in p.stderr.splitlines()
+    assert lines[1:] == ["root:x:0:0:root:/root:/bin/sh", "level-2-says-hello"]
+    err = p.stderr.splitlines()
+    assert "to-stderr" in err
+    assert any(line.startswith("nestbox: transport: vsock (guest cid ") for line in err), \
+        p.stderr
+    # control, the root and the volume each came over their own connection
+    assert sum("connected (nestfs)" in line for line in err) == 2, p.stderr
+    assert sum("connected (control)" in line for line in err) == 1, p.stderr

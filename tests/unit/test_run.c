@@ -235,6 +235,30 @@ static void test_qemu_argv_has_the_contract(void **state)
 	nb_strv_free(argv);
 }
 
+static void test_qemu_argv_vsock(void **state)
+{
+	struct nb_vm_config c = { .qemu = "/usr/bin/qemu-system-x86_64", .vmlinux = "/k/vmlinux",
+				  .mem_mib = 512, .nshares = 1, .vsock_cid = 1234,
+				  .vsock_ctl_port = 5678, .vhost_fd = 9 };
+	struct nb_err e = NB_ERR_INIT;
+	char **argv = NULL, joined[8192] = "";
+
+	c.shares[0] = (struct nb_vm_share){ .port = "vsock:5679", .fd = -1 };
+	assert_int_equal(nb_qemu_argv(&c, &argv, &e), 0);
+	for (char **p = argv; *p; p++) {
+		size_t used = strlen(joined);
+
+		snprintf(joined + used, sizeof(joined) - used, "%s ", *p);
+	}
+	snprintf(joined + strlen(joined), sizeof(joined) - strlen(joined), "|");
+	assert_non_null(strstr(joined, "nestbox.control=vsock:5678"));
+	assert_non_null(strstr(joined, "vhost-vsock-device,guest-cid=1234,vhostfd=38 "));
+	/* no virtio-serial device, no ports: vsock carries all of it */
+	assert_null(strstr(joined, "virtio-serial"));
+	assert_null(strstr(joined, "virtserialport"));
+	nb_strv_free(argv);
+}
+
 static void test_state_round_trip_lock_and_lookup(void **state)
 {
 	char rt[] = "/tmp/nb-state-XXXXXX", root[256], lock[PATH_MAX + 32];
@@ -289,6 +313,7 @@ int main(void)
 		cmocka_unit_test(test_modules_resolved_deps_first),
 		cmocka_unit_test(test_port_and_size_parsing),
 		cmocka_unit_test(test_qemu_argv_has_the_contract),
+		cmocka_unit_test(test_qemu_argv_vsock),
 		cmocka_unit_test(test_state_round_trip_lock_and_lookup),
 	};
 
