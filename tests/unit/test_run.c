@@ -21,6 +21,8 @@
 #include "vmm/qemu.h"
 #include "vmm/run.h"
 #include "vmm/state.h"
+#include "lib/fileio.h"
+#include "lib/paths.h"
 
 static void test_frames_round_trip(void **state)
 {
@@ -183,6 +185,42 @@ static void test_modules_resolved_deps_first(void **state)
 	assert_int_equal(rmdir(dir), 0);
 }
 
+static void write_dep(const char *dir, const char *dep)
+{
+	char path[PATH_MAX];
+	FILE *f;
+
+	snprintf(path, sizeof(path), "%s/lib/modules/6.1.0-test/modules.dep", dir);
+	f = fopen(path, "w");
+	assert_non_null(f);
+	fputs(dep, f);
+	fclose(f);
+}
+
+static void test_kernel_has_vsock(void **state)
+{
+	char dir[] = "/tmp/nb-kvs-XXXXXX", path[PATH_MAX];
+	struct nb_kernel k = { 0 };
+
+	assert_non_null(mkdtemp(dir));
+	snprintf(path, sizeof(path), "%s/lib/modules/6.1.0-test", dir);
+	assert_int_equal(nb_mkdir_p(path, 0755, NULL), 0);
+	snprintf(k.dir, sizeof(k.dir), "%s", dir);
+	snprintf(k.version, sizeof(k.version), "6.1.0-test");
+	write_dep(dir, "kernel/virtio_mmio.ko:\n"
+		       "kernel/net/vmw_vsock/vsock.ko:\n"
+		       "kernel/net/vmw_vsock/vmw_vsock_virtio_transport_common.ko: "
+		       "kernel/net/vmw_vsock/vsock.ko\n"
+		       "kernel/net/vmw_vsock/vmw_vsock_virtio_transport.ko: "
+		       "kernel/net/vmw_vsock/vmw_vsock_virtio_transport_common.ko "
+		       "kernel/net/vmw_vsock/vsock.ko\n");
+	assert_true(nb_kernel_has_vsock(&k));
+	/* A kernel built without it: run stays on virtio-serial. */
+	write_dep(dir, "kernel/virtio_mmio.ko:\nkernel/net/vmw_vsock/vsock.ko:\n");
+	assert_false(nb_kernel_has_vsock(&k));
+	assert_int_equal(nb_rm_rf(dir), 0);
+}
+
 static void test_port_and_size_parsing(void **state)
 {
 	struct nb_err e = NB_ERR_INIT;
@@ -314,6 +352,7 @@ int main(void)
 		cmocka_unit_test(test_port_and_size_parsing),
 		cmocka_unit_test(test_qemu_argv_has_the_contract),
 		cmocka_unit_test(test_qemu_argv_vsock),
+		cmocka_unit_test(test_kernel_has_vsock),
 		cmocka_unit_test(test_state_round_trip_lock_and_lookup),
 	};
 
