@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "boot/boot.h"
+#include "lib/log.h"
 
 struct argv_b {
 	char **v;
@@ -95,9 +96,10 @@ int nb_qemu_argv(const struct nb_vm_config *c, char ***argv, struct nb_err *e)
 		if (c->vsock_cid)
 			snprintf(extra + n, sizeof(extra) - n, " nestbox.control=vsock:%u",
 				 c->vsock_ctl_port);
-		add(&a, "console=ttyS0 quiet pci=off panic=-1 nestbox.depth=%d%s", c->depth + 1,
-		    extra);
+		add(&a, "%s nestbox.depth=%d%s", NB_KERNEL_ARGS, c->depth + 1, extra);
 	}
+	if (!a.oom)
+		nb_debug("kernel command line: %s", a.v[a.n - 1]);
 	add(&a, "-chardev");
 	add(&a, "socket,id=con,fd=%d", NB_QFD_CONSOLE);
 	add(&a, "-serial");
