@@ -30,17 +30,6 @@ void nb_vsock_init(struct nb_vsock *v)
 		v->listen_fd[i] = -1;
 }
 
-/* nb_vsock_usable() - see vsock.h */
-bool nb_vsock_usable(void)
-{
-	int fd = open(VHOST_VSOCK_DEV, O_RDWR | O_CLOEXEC);
-
-	if (fd < 0)
-		return false;
-	close(fd);
-	return true;
-}
-
 static uint32_t random_u32(void)
 {
 	uint32_t r = 0;

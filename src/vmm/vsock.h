@@ -50,12 +50,6 @@ struct nb_vsock {
 };
 
 /**
- * nb_vsock_usable() - whether /dev/vhost-vsock can be opened here
- * Return: true if it can (the fd is closed again)
- */
-bool nb_vsock_usable(void);
-
-/**
  * nb_vsock_open() - open /dev/vhost-vsock and claim a free random CID
  * @v:		output; every fd -1 until set
  * @nports:	how many ports to listen on (control plus shares)
