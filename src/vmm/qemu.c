@@ -79,7 +79,7 @@ int nb_qemu_argv(const struct nb_vm_config *c, char ***argv, struct nb_err *e)
 	add(&a, "-global");
 	add(&a, "virtio-mmio.force-legacy=false");
 	add(&a, "-kernel");
-	add(&a, "%s", c->vmlinux);
+	add(&a, "%s", c->kernel);
 	add(&a, "-initrd");
 	add(&a, "/proc/self/fd/%d", NB_QFD_INITRD);
 	/* tsc_early_khz: under TCG the guest's TSC calibration goes wrong at

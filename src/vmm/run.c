@@ -404,10 +404,14 @@ static int run_vm(const struct nb_run_opts *o, struct detach *det, struct nb_err
 	vm.qemu = facts.qemu_path;
 	vm.tsc_khz = facts.tsc_khz;
 	vm.depth = facts.depth;
-	if (nb_kernel_find(o->kernel, &k, e) < 0 || nb_init_path(init, sizeof(init), e) < 0 ||
+	/* --kernel image: the kernel the image ships, found in its root */
+	if ((o->kernel && strcmp(o->kernel, "image") == 0
+		     ? nb_kernel_find_image(rootfs, o->image ? o->image : o->rootfs, &k, e)
+		     : nb_kernel_find(o->kernel, &k, e)) < 0 ||
+	    nb_init_path(init, sizeof(init), e) < 0 ||
 	    nb_initramfs_get(&k, init, initramfs, sizeof(initramfs), e) < 0)
 		goto out;
-	vm.vmlinux = k.vmlinux;
+	vm.kernel = k.kernel;
 	vm.mem_mib = o->mem_mib ? o->mem_mib : 512;
 	vm.cpus = o->cpus ? o->cpus : 1;
 	vm.net = true;

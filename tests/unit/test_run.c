@@ -209,7 +209,7 @@ static void test_port_and_size_parsing(void **state)
 static void test_qemu_argv_has_the_contract(void **state)
 {
 	struct nb_vm_config c = { .qemu = "/usr/bin/qemu-system-x86_64", .tsc_khz = 2000000,
-				  .vmlinux = "/k/vmlinux", .mem_mib = 1024, .cpus = 2,
+				  .kernel = "/k/vmlinux", .mem_mib = 1024, .cpus = 2,
 				  .net = true, .nshares = 1, .nfwds = 1, .depth = 1 };
 	struct nb_err e = NB_ERR_INIT;
 	char **argv = NULL, joined[8192] = "";
