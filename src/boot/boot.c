@@ -411,37 +411,33 @@ static int add_module_file(struct nb_cpio *c, const struct nb_kernel *k, const c
 	return nb_cpio_add(c, name, S_IFREG | 0644, data, len, 0, 0, e);
 }
 
-static int sha256_file(const char *path, EVP_MD_CTX *ctx, struct nb_err *e)
+static int sha256_fd(int fd, EVP_MD_CTX *ctx, const char *what, struct nb_err *e)
 {
-	autoclose int fd = open(path, O_RDONLY | O_CLOEXEC);
 	char buf[65536];
 	ssize_t n;
 
-	if (fd < 0)
-		return nb_err_sys(e, errno, "open %s", path);
 	while ((n = read(fd, buf, sizeof(buf))) > 0)
 		EVP_DigestUpdate(ctx, buf, (size_t)n);
-	return n < 0 ? nb_err_sys(e, errno, "read %s", path) : 0;
+	return n < 0 ? nb_err_sys(e, errno, "read %s", what) : 0;
 }
 
-/* A file's identity as the filesystem knows it: device, inode, size, mtime
- * and ctime. Any rewrite, copy or replacement changes the ctime (which no
- * user can set back), so two different files never share it. Hashing the
- * content instead would cost ~100 ms per run for a 65 MB vmlinux. */
-static void digest_identity(EVP_MD_CTX *ctx, const struct stat *st)
+static int sha256_file(const char *path, EVP_MD_CTX *ctx, struct nb_err *e)
 {
-	uint64_t id[7] = {
-		(uint64_t)st->st_dev, (uint64_t)st->st_ino, (uint64_t)st->st_size,
-		(uint64_t)st->st_mtim.tv_sec, (uint64_t)st->st_mtim.tv_nsec,
-		(uint64_t)st->st_ctim.tv_sec, (uint64_t)st->st_ctim.tv_nsec,
-	};
+	autoclose int fd = open(path, O_RDONLY | O_CLOEXEC);
 
-	EVP_DigestUpdate(ctx, id, sizeof(id));
+	if (fd < 0)
+		return nb_err_sys(e, errno, "open %s", path);
+	return sha256_fd(fd, ctx, path, e);
 }
 
-/* The cache key of @k's initramfs: format, kernel version and identity,
- * modules.dep, the module list and each module file's identity, nestbox-init's
- * sha256. Two kernels of the same version never share an archive. */
+/* The cache key of @k's initramfs (16 hex digits). The archive holds
+ * nestbox-init and the modules, so their content is hashed: module list,
+ * modules.dep and every module file (~1-2 MB, a few ms), and nestbox-init.
+ * The kernel file itself is not in the archive; its identity as the
+ * filesystem knows it (device, inode, size, mtime, ctime) and its version
+ * are added so that two kernels never share an archive even where their
+ * modules coincide. Hashing the kernel's content instead would cost ~100 ms
+ * per run for the default 65 MB vmlinux. */
 static int initramfs_key(const struct nb_kernel *k, const char *dep, char **mods, char **all,
 			 const char *init, char hex[17], struct nb_err *e)
 {
@@ -461,7 +457,15 @@ static int initramfs_key(const struct nb_kernel *k, const char *dep, char **mods
 		r = nb_err_sys(e, errno, "stat %s", k->kernel);
 		goto out;
 	}
-	digest_identity(ctx, &st);
+	{
+		uint64_t id[7] = {
+			(uint64_t)st.st_dev, (uint64_t)st.st_ino, (uint64_t)st.st_size,
+			(uint64_t)st.st_mtim.tv_sec, (uint64_t)st.st_mtim.tv_nsec,
+			(uint64_t)st.st_ctim.tv_sec, (uint64_t)st.st_ctim.tv_nsec,
+		};
+
+		EVP_DigestUpdate(ctx, id, sizeof(id));
+	}
 	EVP_DigestUpdate(ctx, dep, strlen(dep) + 1);
 	for (char **l = mods; *l; l++)
 		EVP_DigestUpdate(ctx, *l, strlen(*l) + 1);
@@ -469,12 +473,14 @@ static int initramfs_key(const struct nb_kernel *k, const char *dep, char **mods
 	for (char **l = all; *l; l++) {
 		autoclose int fd = kernel_open(k, *l, e);
 
-		if (fd < 0 || fstat(fd, &st) < 0) {
-			r = fd < 0 ? fd : nb_err_sys(e, errno, "stat %s", *l);
+		if (fd < 0) {
+			r = fd;
 			goto out;
 		}
 		EVP_DigestUpdate(ctx, *l, strlen(*l) + 1);
-		digest_identity(ctx, &st);
+		r = sha256_fd(fd, ctx, *l, e);
+		if (r < 0)
+			goto out;
 	}
 	r = sha256_file(init, ctx, e);
 	if (r < 0)
