@@ -592,6 +592,11 @@ int nb_initramfs_get(const struct nb_kernel *k, const char *init, char *out, siz
 		nb_err_wrap(e, "kernel %s: modules in %s", k->version, k->moddir);
 		goto out;
 	}
+	if (!mods || !all) {
+		r = nb_err_set(e, EINVAL, "kernel %s: no modules resolved in %s", k->version,
+			       k->moddir);
+		goto out;
+	}
 	r = initramfs_key(k, rs.dep, mods, all, init, hex, e);
 	if (r < 0)
 		goto out;

@@ -376,7 +376,6 @@ int nb_kernel_find_image(const char *root, const char *image, struct nb_kernel *
 	autoclose int rootfd = -1, kfd = -1, mfd = -1;
 	struct stat st;
 	struct cand *c;
-	int r;
 
 	memset(k, 0, sizeof(*k));
 	if (!realpath(root, k->root))
@@ -426,8 +425,8 @@ int nb_kernel_find_image(const char *root, const char *image, struct nb_kernel *
 				  hdrver, c->version);
 	snprintf(k->version, sizeof(k->version), "%s", c->version);
 	snprintf(k->modrel, sizeof(k->modrel), "%s", c->modrel);
-	if ((r = fd_path(kfd, k->kernel, sizeof(k->kernel), e)) < 0 ||
-	    (r = fd_path(mfd, k->moddir, sizeof(k->moddir), e)) < 0)
+	if (fd_path(kfd, k->kernel, sizeof(k->kernel), e) < 0 ||
+	    fd_path(mfd, k->moddir, sizeof(k->moddir), e) < 0)
 		return nb_err_wrap(e, "image %s", image);
 	nb_debug("kernel image %s: %s (%s, %s), modules in %s", image, k->kernel, k->version,
 		 k->pvh ? "PVH vmlinux" : "bzImage", k->moddir);
