@@ -206,26 +206,32 @@ static int add_module(struct resolve *rs, const char *name, int depth, struct nb
 	return 0;
 }
 
-/* Read all of @fd (at most @cap - 1 bytes), NUL-terminated, into *@out. */
+/* Read all of @fd (a regular file of at most @cap - 1 bytes), NUL-terminated,
+ * into *@out. */
 static int slurp_fd(int fd, size_t cap, char **out, const char *what, struct nb_err *e)
 {
-	autofree char *buf = malloc(cap);
-	size_t got = 0;
+	autofree char *buf = NULL;
+	struct stat st;
+	size_t size, got = 0;
 
+	if (fstat(fd, &st) < 0)
+		return nb_err_sys(e, errno, "stat %s", what);
+	if ((uint64_t)st.st_size >= cap)
+		return nb_err_set(e, EFBIG, "read %s: larger than %zu bytes", what, cap - 1);
+	size = (size_t)st.st_size;
+	buf = malloc(size + 1);
 	if (!buf)
 		return nb_err_set(e, ENOMEM, "read %s: out of memory", what);
-	for (;;) {
-		ssize_t n = read(fd, buf + got, cap - 1 - got);
+	while (got < size) {
+		ssize_t n = pread(fd, buf + got, size - got, (off_t)got);
 
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n < 0)
 			return nb_err_sys(e, errno, "read %s", what);
 		if (n == 0)
-			break;
+			break; /* it shrank: take what is there */
 		got += (size_t)n;
-		if (got == cap - 1)
-			return nb_err_set(e, EFBIG, "read %s: larger than %zu bytes", what, cap - 1);
 	}
 	buf[got] = 0;
 	*out = steal_pointer(&buf);
