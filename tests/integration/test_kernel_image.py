@@ -193,6 +193,19 @@ def test_image_kernel_in_another_versions_dir(nb, kernel_dir, tmp_path):
     assert f"is kernel {kver}, not 6.0.0-renamed" in msg
 
 
+def test_kernel_path_to_a_bzimage_file(nb, kimage, kernel_dir):
+    """--kernel FILE with a bzImage: its version from the header, its modules
+    beside it (lib/modules/VERSION), booted through the Linux boot protocol."""
+    root, kver, _ = kimage
+    vmlinuz = os.path.realpath(os.path.join(kernel_dir, "vmlinuz"))
+    p = nb.run("--debug", "run", "--rm", "--kernel", vmlinuz, "--rootfs", root, "--",
+               "uname", "-r", timeout=180)
+    assert p.returncode == 0, p.stderr
+    assert p.stdout.strip() == kver
+    line = [x for x in p.stderr.splitlines() if x.startswith(f"nestbox: kernel {vmlinuz}:")]
+    assert line and "bzImage" in line[0], p.stderr
+
+
 def test_kernel_path_not_a_kernel(nb, tmp_path):
     """--kernel FILE takes a vmlinux or a bzImage; anything else is refused in one line."""
     junk = tmp_path / "junk"
