@@ -25,6 +25,7 @@
 
 #include "lib/fileio.h"
 #include "lib/log.h"
+#include "vmm/ctlread.h"
 
 enum { EV_CTL = 1, EV_CON, EV_IN, EV_SIG, EV_QEMU };
 
@@ -34,8 +35,7 @@ struct loop {
 	struct nb_session *s;
 	int ep, sfd;
 	struct nb_ctl_buf out;
-	uint8_t *rx;
-	size_t rx_len, rx_cap;
+	struct nb_ctlread rd;
 	char con[CON_TAIL];
 	size_t con_len;
 	bool exited, qemu_gone, ctl_eof, in_eof, in_unpollable;
@@ -141,100 +141,77 @@ static void fail(struct loop *l, const char *fmt, ...)
 	l->code = 125;
 }
 
-static void handle_frame(struct loop *l, const struct nb_ctl_frame *f)
+static int on_phase(void *ctx, uint32_t phase, uint64_t ns)
 {
+	struct loop *l = ctx;
 	struct nb_session *s = l->s;
-	struct nb_ctl_cur c;
-	uint32_t v;
-	uint64_t ns;
-	const char *str;
 
-	nb_ctl_cur_init(&c, f);
-	switch ((enum nb_ctl_type)f->type) {
-	case NB_CTL_PHASE:
-		if (nb_ctl_get_u32(&c, &v) == 0 && nb_ctl_get_u64(&c, &ns) == 0 && v >= 1 &&
-		    v <= NB_PHASE_MAX) {
-			s->phase_ns[v] = ns;
-			s->phase_host_ns[v] = nb_mono_ns();
-			nb_debug("phase %s: guest %.1f ms, host %.1f ms", nb_ctl_phase_name(v),
-				 (double)ns / 1e6, (double)(s->phase_host_ns[v] - s->t0_ns) / 1e6);
-		}
-		break;
-	case NB_CTL_DATA:
-		if (f->proc != 0 || !f->len)
-			break;
-		if (nb_write_all(f->stream == NB_STREAM_STDERR ? s->err_fd : s->out_fd,
-				 f->payload, f->len) < 0 && errno != EPIPE)
-			nb_debug("write output: %s", strerror(errno));
-		break;
-	case NB_CTL_EXIT:
-		if (f->proc != 0 || nb_ctl_get_u32(&c, &v) < 0 || nb_ctl_get_str(&c, &str) < 0)
-			break;
-		if (*str)
-			nb_error("%s", str);
-		l->exited = true;
-		l->code = (int)(v & 0xff);
-		nb_debug("command exited: %u; host %.1f ms", v,
-			 (double)(nb_mono_ns() - s->t0_ns) / 1e6);
-		break;
-	case NB_CTL_ERROR:
-		if (nb_ctl_get_str(&c, &str) == 0)
-			fail(l, "guest: %s", str);
-		else
-			fail(l, "guest: setup failed");
-		break;
-	case NB_CTL_CONFIG:
-	case NB_CTL_SPAWN:
-	case NB_CTL_WINSIZE:
-	case NB_CTL_SIGNAL:
-	case NB_CTL_SHUTDOWN:
-		break;
-	}
+	s->phase_ns[phase] = ns;
+	s->phase_host_ns[phase] = nb_mono_ns();
+	nb_debug("phase %s: guest %.1f ms, host %.1f ms", nb_ctl_phase_name(phase),
+		 (double)ns / 1e6, (double)(s->phase_host_ns[phase] - s->t0_ns) / 1e6);
+	return 0;
 }
+
+static int on_data(void *ctx, const struct nb_ctl_frame *f)
+{
+	struct loop *l = ctx;
+	struct nb_session *s = l->s;
+
+	if (f->proc != 0 || !f->len)
+		return 0;
+	if (nb_write_all(f->stream == NB_STREAM_STDERR ? s->err_fd : s->out_fd, f->payload,
+			 f->len) < 0 && errno != EPIPE)
+		nb_debug("write output: %s", strerror(errno));
+	return 0;
+}
+
+static int on_cmd_exit(void *ctx, const struct nb_ctl_frame *f, uint32_t code, const char *msg)
+{
+	struct loop *l = ctx;
+
+	if (f->proc != 0)
+		return 0;
+	if (*msg)
+		nb_error("%s", msg);
+	l->exited = true;
+	l->code = (int)(code & 0xff);
+	nb_debug("command exited: %u; host %.1f ms", code,
+		 (double)(nb_mono_ns() - l->s->t0_ns) / 1e6);
+	return 0;
+}
+
+static int on_error(void *ctx, const char *msg)
+{
+	struct loop *l = ctx;
+
+	if (msg)
+		fail(l, "guest: %s", msg);
+	else
+		fail(l, "guest: setup failed");
+	return 0;
+}
+
+static const struct nb_ctlread_ops guest_ops = {
+	.phase = on_phase, .data = on_data, .exit = on_cmd_exit, .error = on_error,
+};
 
 static void read_ctl(struct loop *l)
 {
 	for (;;) {
-		size_t off = 0;
-		ssize_t n;
+		ssize_t n = nb_ctlread_read(&l->rd, l->s->ctl);
 
-		if (l->rx_cap - l->rx_len < 65536) {
-			uint8_t *d = realloc(l->rx, l->rx_cap + 131072);
-
-			if (!d) {
-				fail(l, "control channel: out of memory");
-				return;
-			}
-			l->rx = d;
-			l->rx_cap += 131072;
-		}
-		n = read(l->s->ctl, l->rx + l->rx_len, l->rx_cap - l->rx_len);
-		if (n < 0 && errno == EINTR)
+		if (n > 0 || n == -EINTR)
 			continue;
-		if (n < 0)
-			return;
 		if (n == 0) {
 			l->ctl_eof = true;
 			epoll_ctl(l->ep, EPOLL_CTL_DEL, l->s->ctl, NULL);
-			return;
+		} else if (n == -EPROTO) {
+			fail(l, "control channel: malformed frame from the guest");
+		} else if (n == -ENOMEM) {
+			fail(l, "control channel: out of memory");
 		}
-		l->rx_len += (size_t)n;
-		for (;;) {
-			struct nb_ctl_frame f;
-			int r = nb_ctl_parse(l->rx + off, l->rx_len - off, &f);
-
-			if (r < 0) {
-				fail(l, "control channel: malformed frame from the guest");
-				l->rx_len = 0;
-				return;
-			}
-			if (r == 0)
-				break;
-			handle_frame(l, &f);
-			off += (size_t)r;
-		}
-		memmove(l->rx, l->rx + off, l->rx_len - off);
-		l->rx_len -= off;
+		return;
 	}
 }
 
@@ -314,6 +291,7 @@ int nb_session_run(struct nb_session *s, struct nb_err *e)
 	uint64_t deadline = nb_mono_ns() + (uint64_t)s->boot_timeout_ms * 1000000ull;
 	struct epoll_event ev;
 
+	nb_ctlread_init(&l.rd, &guest_ops, &l);
 	sigemptyset(&mask);
 	sigaddset(&mask, SIGINT);
 	sigaddset(&mask, SIGTERM);
@@ -440,7 +418,7 @@ int nb_session_run(struct nb_session *s, struct nb_err *e)
 	close(l.sfd);
 	close(l.ep);
 	nb_ctl_buf_free(&l.out);
-	free(l.rx);
+	nb_ctlread_free(&l.rd);
 	sigprocmask(SIG_UNBLOCK, &mask, NULL);
 	return l.code;
 }

@@ -17,6 +17,7 @@
 
 #include "control/proto.h"
 #include "lib/fileio.h"
+#include "vmm/ctlread.h"
 #include "vmm/session.h"
 
 #define MAX_CLIENTS 64
@@ -24,19 +25,20 @@
 
 enum { EV_CTL = 1, EV_CON, EV_LISTEN, EV_QEMU, EV_CLIENT };
 
+struct sup;
+
 struct client {
 	int fd;
 	uint16_t proc; /* 0: no exec (a waiter, or stop) */
-	uint8_t *rx;
-	size_t rx_len, rx_cap;
+	struct sup *u;
+	struct nb_ctlread rd;
 };
 
 struct sup {
 	struct nb_supervisor *s;
 	int ep;
 	struct nb_ctl_buf out;
-	uint8_t *rx;
-	size_t rx_len, rx_cap;
+	struct nb_ctlread rd;
 	struct client clients[MAX_CLIENTS];
 	uint16_t next_proc;
 	int console_log, output_log;
@@ -142,7 +144,7 @@ static void client_close(struct sup *u, int i)
 
 	epoll_ctl(u->ep, EPOLL_CTL_DEL, c->fd, NULL);
 	close(c->fd);
-	free(c->rx);
+	nb_ctlread_free(&c->rd);
 	memset(c, 0, sizeof(*c));
 	c->fd = -1;
 }
@@ -175,122 +177,98 @@ static void flush_ctl(struct sup *u)
 	}
 }
 
-static void guest_frame(struct sup *u, const struct nb_ctl_frame *f)
+static int guest_phase(void *ctx, uint32_t phase, uint64_t ns)
 {
-	struct nb_ctl_cur c;
-	uint32_t v;
-	uint64_t ns;
-	const char *str;
+	struct sup *u = ctx;
 
-	nb_ctl_cur_init(&c, f);
-	switch ((enum nb_ctl_type)f->type) {
-	case NB_CTL_PHASE:
-		if (nb_ctl_get_u32(&c, &v) == 0 && nb_ctl_get_u64(&c, &ns) == 0) {
-			if (v == NB_PHASE_INIT)
-				u->started = true;
-			if (v == NB_PHASE_COMMAND) {
-				u->cmd_started = true;
-				snprintf(u->s->st->status, sizeof(u->s->st->status), "running");
-				nb_state_write(u->s->st, NULL);
-				report(u, "ok");
-			}
-		}
-		break;
-	case NB_CTL_DATA:
-		if (f->proc == 0) {
-			if (f->len)
-				nb_write_all(u->output_log, f->payload, f->len);
-			break;
-		}
-		for (int i = 0; i < MAX_CLIENTS; i++)
-			if (u->clients[i].fd > 0 && u->clients[i].proc == f->proc)
-				to_client(u, i, f);
-		break;
-	case NB_CTL_EXIT:
-		if (f->proc == 0) {
-			char msg[1200];
-
-			if (nb_ctl_get_u32(&c, &v) < 0 || nb_ctl_get_str(&c, &str) < 0)
-				break;
-			u->exited = true;
-			u->code = (int)v;
-			/* Failed before it ran (not found, not executable): say so. */
-			snprintf(msg, sizeof(msg), "exit %u %s", v, str);
-			report(u, msg);
-			for (int i = 0; i < MAX_CLIENTS; i++)
-				if (u->clients[i].fd > 0 && u->clients[i].proc == 0)
-					to_client(u, i, f);
-			break;
-		}
-		for (int i = 0; i < MAX_CLIENTS; i++) {
-			if (u->clients[i].fd > 0 && u->clients[i].proc == f->proc) {
-				to_client(u, i, f);
-				if (u->clients[i].fd > 0)
-					client_close(u, i);
-			}
-		}
-		break;
-	case NB_CTL_ERROR:
-		if (nb_ctl_get_str(&c, &str) == 0) {
-			char why[1100];
-
-			snprintf(why, sizeof(why), "guest: %s", str);
-			fail(u, why);
-		}
-		break;
-	case NB_CTL_CONFIG:
-	case NB_CTL_SPAWN:
-	case NB_CTL_WINSIZE:
-	case NB_CTL_SIGNAL:
-	case NB_CTL_SHUTDOWN:
-		break;
+	if (phase == NB_PHASE_INIT)
+		u->started = true;
+	if (phase == NB_PHASE_COMMAND) {
+		u->cmd_started = true;
+		snprintf(u->s->st->status, sizeof(u->s->st->status), "running");
+		nb_state_write(u->s->st, NULL);
+		report(u, "ok");
 	}
+	return 0;
 }
+
+static int guest_data(void *ctx, const struct nb_ctl_frame *f)
+{
+	struct sup *u = ctx;
+
+	if (f->proc == 0) {
+		if (f->len)
+			nb_write_all(u->output_log, f->payload, f->len);
+		return 0;
+	}
+	for (int i = 0; i < MAX_CLIENTS; i++)
+		if (u->clients[i].fd > 0 && u->clients[i].proc == f->proc)
+			to_client(u, i, f);
+	return 0;
+}
+
+static int guest_exit(void *ctx, const struct nb_ctl_frame *f, uint32_t code, const char *str)
+{
+	struct sup *u = ctx;
+
+	if (f->proc == 0) {
+		char msg[1200];
+
+		u->exited = true;
+		u->code = (int)code;
+		/* Failed before it ran (not found, not executable): say so. */
+		snprintf(msg, sizeof(msg), "exit %u %s", code, str);
+		report(u, msg);
+		for (int i = 0; i < MAX_CLIENTS; i++)
+			if (u->clients[i].fd > 0 && u->clients[i].proc == 0)
+				to_client(u, i, f);
+		return 0;
+	}
+	for (int i = 0; i < MAX_CLIENTS; i++) {
+		if (u->clients[i].fd > 0 && u->clients[i].proc == f->proc) {
+			to_client(u, i, f);
+			if (u->clients[i].fd > 0)
+				client_close(u, i);
+		}
+	}
+	return 0;
+}
+
+static int guest_error(void *ctx, const char *str)
+{
+	struct sup *u = ctx;
+	char why[1100];
+
+	if (!str)
+		return 0;
+	snprintf(why, sizeof(why), "guest: %s", str);
+	fail(u, why);
+	return 0;
+}
+
+static const struct nb_ctlread_ops guest_ops = {
+	.phase = guest_phase, .data = guest_data, .exit = guest_exit, .error = guest_error,
+};
 
 static void read_guest(struct sup *u)
 {
 	for (;;) {
-		size_t off = 0;
-		ssize_t n;
+		ssize_t n = nb_ctlread_read(&u->rd, u->s->ctl);
 
-		if (u->rx_cap - u->rx_len < 65536) {
-			uint8_t *d = realloc(u->rx, u->rx_cap + 131072);
-
-			if (!d)
-				return;
-			u->rx = d;
-			u->rx_cap += 131072;
-		}
-		n = read(u->s->ctl, u->rx + u->rx_len, u->rx_cap - u->rx_len);
-		if (n < 0 && errno == EINTR)
+		/* A malformed frame costs what was buffered, not the VM. */
+		if (n > 0 || n == -EINTR || n == -EPROTO)
 			continue;
-		if (n <= 0) {
-			if (n == 0)
-				epoll_ctl(u->ep, EPOLL_CTL_DEL, u->s->ctl, NULL);
-			return;
-		}
-		u->rx_len += (size_t)n;
-		for (;;) {
-			struct nb_ctl_frame f;
-			int r = nb_ctl_parse(u->rx + off, u->rx_len - off, &f);
-
-			if (r < 0) {
-				u->rx_len = off = 0;
-				break;
-			}
-			if (r == 0)
-				break;
-			guest_frame(u, &f);
-			off += (size_t)r;
-		}
-		memmove(u->rx, u->rx + off, u->rx_len - off);
-		u->rx_len -= off;
+		if (n == 0)
+			epoll_ctl(u->ep, EPOLL_CTL_DEL, u->s->ctl, NULL);
+		return;
 	}
 }
 
-static void client_frame(struct sup *u, int i, const struct nb_ctl_frame *f)
+/* Every frame from a client, raw: the supervisor rewrites process ids. */
+static int client_frame(void *ctx, const struct nb_ctl_frame *f)
 {
-	struct client *c = &u->clients[i];
+	struct client *c = ctx;
+	struct sup *u = c->u;
 
 	switch ((enum nb_ctl_type)f->type) {
 	case NB_CTL_SPAWN:
@@ -320,52 +298,22 @@ static void client_frame(struct sup *u, int i, const struct nb_ctl_frame *f)
 	case NB_CTL_ERROR:
 		break;
 	}
+	return 0;
 }
+
+static const struct nb_ctlread_ops client_ops = { .frame = client_frame };
 
 static void read_client(struct sup *u, int i)
 {
 	struct client *c = &u->clients[i];
-	size_t off = 0;
-	ssize_t n;
+	ssize_t n = nb_ctlread_read(&c->rd, c->fd);
 
-	if (c->rx_cap - c->rx_len < 65536) {
-		uint8_t *d = realloc(c->rx, c->rx_cap + 131072);
-
-		if (!d) {
-			client_close(u, i);
-			return;
-		}
-		c->rx = d;
-		c->rx_cap += 131072;
-	}
-	n = read(c->fd, c->rx + c->rx_len, c->rx_cap - c->rx_len);
-	if (n < 0 && (errno == EINTR || errno == EAGAIN))
+	if (n > 0 || n == -EINTR || n == -EAGAIN)
 		return;
-	if (n <= 0) {
-		/* An exec client that went away: its process gets SIGHUP. */
-		if (c->proc)
-			nb_ctl_put_u32(&u->out, NB_CTL_SIGNAL, c->proc, SIGHUP);
-		client_close(u, i);
-		return;
-	}
-	c->rx_len += (size_t)n;
-	for (;;) {
-		struct nb_ctl_frame f;
-		int r = nb_ctl_parse(c->rx + off, c->rx_len - off, &f);
-
-		if (r < 0) {
-			client_close(u, i);
-			return;
-		}
-		if (r == 0)
-			break;
-		client_frame(u, i, &f);
-		off += (size_t)r;
-		if (c->fd < 0)
-			return;
-	}
-	memmove(c->rx, c->rx + off, c->rx_len - off);
-	c->rx_len -= off;
+	/* An exec client that went away: its process gets SIGHUP. */
+	if (n != -EPROTO && n != -ENOMEM && c->proc)
+		nb_ctl_put_u32(&u->out, NB_CTL_SIGNAL, c->proc, SIGHUP);
+	client_close(u, i);
 }
 
 static void accept_clients(struct sup *u)
@@ -392,6 +340,8 @@ static void accept_clients(struct sup *u)
 		}
 		u->clients[i].fd = fd;
 		u->clients[i].proc = 0;
+		u->clients[i].u = u;
+		nb_ctlread_init(&u->clients[i].rd, &client_ops, &u->clients[i]);
 		if (u->exited) {
 			/* wait after the end: answer at once */
 			struct nb_ctl_buf b = { 0 };
@@ -440,6 +390,7 @@ int nb_supervise(struct nb_supervisor *s)
 
 	for (int i = 0; i < MAX_CLIENTS; i++)
 		u.clients[i].fd = -1;
+	nb_ctlread_init(&u.rd, &guest_ops, &u);
 	nb_state_path(s->st, "console.log", path, sizeof(path));
 	u.console_log = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
 	nb_state_path(s->st, "output.log", path, sizeof(path));
@@ -530,7 +481,7 @@ int nb_supervise(struct nb_supervisor *s)
 	close(u.output_log);
 	close(u.ep);
 	nb_ctl_buf_free(&u.out);
-	free(u.rx);
+	nb_ctlread_free(&u.rd);
 	/* A command that never started (or a VM that died) leaves no state. */
 	return u.cmd_started && u.code != -1 ? 0 : -1;
 }
