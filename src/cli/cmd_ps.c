@@ -1,9 +1,11 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
-/* nestbox ps [-a] [--format json]: list detached VMs. */
+/* nestbox ps [-a] [--format json]: list running VMs (-a: and exited ones),
+ * with podman's columns. */
 #include <getopt.h>
 #include <json-c/json.h>
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 
 #include "cli/commands.h"
 #include "lib/log.h"
@@ -11,20 +13,57 @@
 
 struct ps_ctx {
 	bool all;
+	int64_t now;
 	struct json_object *arr;
 };
+
+/* How long ago, as podman (go-units HumanDuration) says it. */
+static void human(int64_t secs, char *buf, size_t len)
+{
+	if (secs < 1)
+		snprintf(buf, len, "Less than a second");
+	else if (secs == 1)
+		snprintf(buf, len, "1 second");
+	else if (secs < 60)
+		snprintf(buf, len, "%lld seconds", (long long)secs);
+	else if (secs < 120)
+		snprintf(buf, len, "About a minute");
+	else if (secs < 3600)
+		snprintf(buf, len, "%lld minutes", (long long)(secs / 60));
+	else if (secs < 7200)
+		snprintf(buf, len, "About an hour");
+	else if (secs < 48 * 3600)
+		snprintf(buf, len, "%lld hours", (long long)(secs / 3600));
+	else if (secs < 14 * 86400)
+		snprintf(buf, len, "%lld days", (long long)(secs / 86400));
+	else
+		snprintf(buf, len, "%lld weeks", (long long)(secs / (7 * 86400)));
+}
 
 static int ps_one(const struct nb_vm_state *st, void *ctx)
 {
 	struct ps_ctx *p = ctx;
-	char status[64];
+	bool exited = !st->alive || strcmp(st->status, "exited") == 0;
+	char status[96], ago[48], created[64];
 
 	if (!p->all && !st->alive)
 		return 0;
-	if (strcmp(st->status, "exited") == 0)
-		snprintf(status, sizeof(status), "Exited (%d)", st->exit_code);
-	else
-		snprintf(status, sizeof(status), "%s", st->alive ? "Up" : "Exited");
+	human(p->now - st->created, ago, sizeof(ago));
+	snprintf(created, sizeof(created), "%s ago", ago);
+	if (exited && st->exit_code < 0) {
+		/* Its owner died without recording an end (a killed nestbox run). */
+		snprintf(status, sizeof(status), "Exited (unknown)");
+	} else if (exited) {
+		if (st->finished)
+			human(p->now - st->finished, ago, sizeof(ago));
+		snprintf(status, sizeof(status), "Exited (%d)%s%s%s", st->exit_code,
+			 st->finished ? " " : "", st->finished ? ago : "",
+			 st->finished ? " ago" : "");
+	} else if (strcmp(st->status, "running") == 0) {
+		snprintf(status, sizeof(status), "Up %s", ago);
+	} else {
+		snprintf(status, sizeof(status), "Created");
+	}
 	if (p->arr) {
 		struct json_object *o = json_object_new_object();
 		struct json_object *names = json_object_new_array();
@@ -34,16 +73,21 @@ static int ps_one(const struct nb_vm_state *st, void *ctx)
 		json_object_object_add(o, "Names", names);
 		json_object_object_add(o, "Image", json_object_new_string(st->image));
 		json_object_object_add(o, "Command", json_object_new_string(st->command));
-		json_object_object_add(o, "State", json_object_new_string(st->alive ? st->status
-										 : "exited"));
+		json_object_object_add(o, "State", json_object_new_string(exited ? "exited"
+									  : st->status));
 		json_object_object_add(o, "Status", json_object_new_string(status));
+		json_object_object_add(o, "Exited", json_object_new_boolean(exited));
 		json_object_object_add(o, "ExitCode", json_object_new_int(st->exit_code));
 		json_object_object_add(o, "Pid", json_object_new_int(st->alive ? st->pid : 0));
 		json_object_object_add(o, "Created", json_object_new_int64(st->created));
+		json_object_object_add(o, "ExitedAt", json_object_new_int64(st->finished));
+		json_object_object_add(o, "AutoRemove", json_object_new_boolean(st->rm));
+		json_object_object_add(o, "Detached", json_object_new_boolean(st->detached));
+		json_object_object_add(o, "Ports", json_object_new_string(st->ports));
 		json_object_array_add(p->arr, o);
 	} else {
-		printf("%-12.12s  %-20.20s  %-24.24s  %-24.24s  %s\n", st->id, st->image,
-		       st->command, status, st->name);
+		printf("%-12.12s  %-20.20s  %-20.20s  %-16.16s  %-24.24s  %-20.20s  %s\n", st->id,
+		       st->image, st->command, created, status, st->ports, st->name);
 	}
 	return 0;
 }
@@ -57,7 +101,7 @@ int cmd_ps(int argc, char **argv)
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
-	struct ps_ctx p = { 0 };
+	struct ps_ctx p = { .now = (int64_t)time(NULL) };
 	struct nb_err e = NB_ERR_INIT;
 	int c;
 
@@ -86,8 +130,8 @@ int cmd_ps(int argc, char **argv)
 		return NB_EXIT_FAILURE;
 	}
 	if (!p.arr)
-		printf("%-12s  %-20s  %-24s  %-24s  %s\n", "VM ID", "IMAGE", "COMMAND", "STATUS",
-		       "NAMES");
+		printf("%-12s  %-20s  %-20s  %-16s  %-24s  %-20s  %s\n", "CONTAINER ID", "IMAGE",
+		       "COMMAND", "CREATED", "STATUS", "PORTS", "NAMES");
 	if (nb_state_list(ps_one, &p, &e) < 0) {
 		nb_error("ps: %s", e.msg);
 		json_object_put(p.arr);

@@ -17,6 +17,7 @@
 #include "lib/cleanup.h"
 #include "lib/fileio.h"
 #include "lib/log.h"
+#include "vmm/outlog.h"
 #include "vmm/session.h"
 #include "vmm/state.h"
 #include "vmm/supervise.h"
@@ -45,6 +46,11 @@ int nb_vm_exec(const char *name, const struct nb_exec_opts *o, struct nb_err *e)
 
 	if (find_running(name, &st, e) < 0)
 		return NB_EXIT_FAILURE;
+	if (!st.detached) {
+		nb_err_set(e, ENOTSUP, "VM %s runs in the foreground of its nestbox run: exec "
+			   "reaches VMs started with -d", name);
+		return NB_EXIT_FAILURE;
+	}
 	fd = nb_supervisor_connect(st.id, e);
 	if (fd < 0)
 		return NB_EXIT_FAILURE;
@@ -125,23 +131,31 @@ static int drain(int fd, int ms, int *code)
 	}
 }
 
-/* Wait until the supervisor has let go of the lock (it has finished). */
+/* Wait until the owner has let go of the lock (it has finished); kill it
+ * when it does not within @ms. */
 static void wait_unlocked(const struct nb_vm_state *st, int ms)
 {
-	char path[PATH_MAX + 32];
-	autoclose int fd = -1;
-
-	nb_state_path(st, "lock", path, sizeof(path));
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return;
-	for (int i = 0; i < ms / 10; i++) {
-		if (flock(fd, LOCK_SH | LOCK_NB) == 0)
-			return;
-		usleep(10000);
-	}
-	if (st->pid > 0)
+	if (!nb_state_wait_unlocked(st, ms) && st->pid > 0) {
 		kill(st->pid, SIGKILL);
+		nb_state_wait_unlocked(st, 5000);
+	}
+}
+
+/* A foreground VM's owner is its nestbox run: SIGTERM makes it kill its VM
+ * and record 143 (as stop does to a detached VM's command); SIGKILL after
+ * @timeout_s, or at once for 0, leaves the record's status unknown. */
+static int stop_foreground(const struct nb_vm_state *st, unsigned timeout_s)
+{
+	if (st->pid <= 0)
+		return 0;
+	if (timeout_s) {
+		kill(st->pid, SIGTERM);
+		if (nb_state_wait_unlocked(st, (int)timeout_s * 1000))
+			return 0;
+	}
+	kill(st->pid, SIGKILL);
+	nb_state_wait_unlocked(st, 10000);
+	return 0;
 }
 
 /* nb_vm_stop() - see manage.h */
@@ -156,6 +170,8 @@ int nb_vm_stop(const char *name, unsigned timeout_s, struct nb_err *e)
 		return r;
 	if (!st.alive)
 		return 0;
+	if (!st.detached)
+		return stop_foreground(&st, timeout_s);
 	fd = nb_supervisor_connect(st.id, e);
 	if (fd < 0)
 		return fd;
@@ -190,6 +206,13 @@ int nb_vm_wait(const char *name, int *code, struct nb_err *e)
 	*code = st.exit_code;
 	if (!st.alive)
 		return 0;
+	if (!st.detached) {
+		/* Its nestbox run records the code, then lets go of the lock. */
+		nb_state_wait_unlocked(&st, -1);
+		if (nb_state_read(st.dir, &st, NULL) == 0)
+			*code = st.exit_code;
+		return 0;
+	}
 	fd = nb_supervisor_connect(st.id, e);
 	if (fd < 0)
 		return fd;
@@ -221,22 +244,35 @@ int nb_vm_rm(const char *name, bool force, struct nb_err *e)
 }
 
 /* nb_vm_logs() - see manage.h */
-int nb_vm_logs(const char *name, int out, struct nb_err *e)
+int nb_vm_logs(const char *name, int out, int err, bool follow, struct nb_err *e)
 {
-	char path[PATH_MAX + 32], buf[65536];
+	char path[PATH_MAX + 32];
 	struct nb_vm_state st;
 	autoclose int fd = -1;
-	ssize_t n;
+	off_t pos = 0;
 	int r = nb_state_find(name, &st, e);
 
 	if (r < 0)
 		return r;
 	nb_state_path(&st, "output.log", path, sizeof(path));
 	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return errno == ENOENT ? 0 : nb_err_sys(e, errno, "open %s", path);
-	while ((n = read(fd, buf, sizeof(buf))) > 0)
-		if (nb_write_all(out, buf, (size_t)n) < 0)
-			return nb_err_sys(e, errno, "write logs");
-	return 0;
+	if (fd < 0 && errno != ENOENT)
+		return nb_err_sys(e, errno, "open %s", path);
+	for (;;) {
+		/* Whether it ran before this pass: then the pass saw all it wrote. */
+		bool done = !follow || nb_state_lock_free(&st);
+
+		if (fd < 0)
+			fd = open(path, O_RDONLY | O_CLOEXEC);
+		if (fd >= 0) {
+			r = nb_outlog_replay(fd, &pos, out, err, path, e);
+			if (r == -EPIPE)
+				return 0;
+			if (r < 0)
+				return r;
+		}
+		if (done)
+			return 0;
+		poll(NULL, 0, 100);
+	}
 }

@@ -26,6 +26,7 @@
 #include "lib/fileio.h"
 #include "lib/log.h"
 #include "vmm/ctlread.h"
+#include "vmm/outlog.h"
 
 enum { EV_CTL = 1, EV_CON, EV_IN, EV_SIG, EV_QEMU };
 
@@ -160,6 +161,10 @@ static int on_data(void *ctx, const struct nb_ctl_frame *f)
 
 	if (f->proc != 0 || !f->len)
 		return 0;
+	if (s->log_output &&
+	    nb_outlog_write(s->output_log, f->stream == NB_STREAM_STDERR ? 2 : 1, f->payload,
+			    f->len) < 0)
+		nb_debug("write output log: %s", strerror(errno));
 	if (nb_write_all(f->stream == NB_STREAM_STDERR ? s->err_fd : s->out_fd, f->payload,
 			 f->len) < 0 && errno != EPIPE)
 		nb_debug("write output: %s", strerror(errno));

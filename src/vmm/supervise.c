@@ -13,11 +13,13 @@
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "control/proto.h"
 #include "lib/fileio.h"
 #include "vmm/ctlread.h"
+#include "vmm/outlog.h"
 #include "vmm/session.h"
 
 #define MAX_CLIENTS 64
@@ -198,7 +200,8 @@ static int guest_data(void *ctx, const struct nb_ctl_frame *f)
 
 	if (f->proc == 0) {
 		if (f->len)
-			nb_write_all(u->output_log, f->payload, f->len);
+			nb_outlog_write(u->output_log, f->stream == NB_STREAM_STDERR ? 2 : 1,
+					f->payload, f->len);
 		return 0;
 	}
 	for (int i = 0; i < MAX_CLIENTS; i++)
@@ -463,6 +466,7 @@ int nb_supervise(struct nb_supervisor *s)
 	}
 	snprintf(s->st->status, sizeof(s->st->status), "exited");
 	s->st->exit_code = u.code;
+	s->st->finished = (int64_t)time(NULL);
 	nb_state_write(s->st, NULL);
 	for (int i = 0; i < MAX_CLIENTS; i++) {
 		if (u.clients[i].fd > 0) {

@@ -309,8 +309,8 @@ def test_detached_exec_ps_logs_stop_wait_rm(nb, rootfs):
     assert nb.run("exec", "bg", "no-such-cmd").returncode == 127
     p = nb.run("rm", "bg")
     assert p.returncode == 125 and "running" in p.stderr
-    logs = nb.run("logs", "bg", check=True).stdout
-    assert "started" in logs and "to-err" in logs
+    logs = nb.run("logs", "bg", check=True)
+    assert "started" in logs.stdout and "to-err" in logs.stderr
     nb.run("stop", "-t", "5", "bg", check=True)
     assert json.loads(nb.run("ps", "--format", "json", check=True).stdout) == []
     ps = json.loads(nb.run("ps", "-a", "--format", "json", check=True).stdout)
