@@ -4,6 +4,7 @@
 #include <getopt.h>
 #include <json-c/json.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
@@ -11,11 +12,75 @@
 #include "lib/log.h"
 #include "vmm/state.h"
 
+#define NCOLS 7
+
+/* The table, collected first so each column is as wide as its widest cell. */
+struct row {
+	char *cell[NCOLS];
+};
+
 struct ps_ctx {
 	bool all;
 	int64_t now;
 	struct json_object *arr;
+	struct row *rows;
+	size_t nrows;
+	bool oom;
 };
+
+static void add_row(struct ps_ctx *p, const char *const cells[NCOLS])
+{
+	struct row *r = realloc(p->rows, (p->nrows + 1) * sizeof(*r));
+
+	if (!r) {
+		p->oom = true;
+		return;
+	}
+	p->rows = r;
+	for (int i = 0; i < NCOLS; i++) {
+		r[p->nrows].cell[i] = strdup(cells[i]);
+		if (!r[p->nrows].cell[i])
+			p->oom = true;
+	}
+	p->nrows++;
+}
+
+/* Print the header and rows, podman-style: columns apart by 2 spaces. */
+static void print_table(struct ps_ctx *p)
+{
+	static const char *const head[NCOLS] = { "CONTAINER ID", "IMAGE", "COMMAND", "CREATED",
+						 "STATUS", "PORTS", "NAMES" };
+	static const size_t maxw[NCOLS] = { 12, 40, 30, 20, 40, 40, 63 };
+	size_t w[NCOLS];
+
+	for (int i = 0; i < NCOLS; i++)
+		w[i] = strlen(head[i]);
+	for (size_t r = 0; r < p->nrows; r++)
+		for (int i = 0; i < NCOLS; i++) {
+			size_t n = p->rows[r].cell[i] ? strlen(p->rows[r].cell[i]) : 0;
+
+			if (n > w[i])
+				w[i] = n > maxw[i] ? maxw[i] : n;
+		}
+	for (size_t r = 0; r <= p->nrows; r++) {
+		for (int i = 0; i < NCOLS; i++) {
+			const char *c = r == 0 ? head[i] : p->rows[r - 1].cell[i];
+
+			if (i == NCOLS - 1)
+				printf("%s\n", c ? c : "");
+			else
+				printf("%-*.*s  ", (int)w[i], (int)w[i], c ? c : "");
+		}
+	}
+}
+
+static void free_rows(struct ps_ctx *p)
+{
+	for (size_t r = 0; r < p->nrows; r++)
+		for (int i = 0; i < NCOLS; i++)
+			free(p->rows[r].cell[i]);
+	free(p->rows);
+}
 
 /* How long ago, as podman (go-units HumanDuration) says it. */
 static void human(int64_t secs, char *buf, size_t len)
@@ -86,8 +151,10 @@ static int ps_one(const struct nb_vm_state *st, void *ctx)
 		json_object_object_add(o, "Ports", json_object_new_string(st->ports));
 		json_object_array_add(p->arr, o);
 	} else {
-		printf("%-12.12s  %-20.20s  %-20.20s  %-16.16s  %-24.24s  %-20.20s  %s\n", st->id,
-		       st->image, st->command, created, status, st->ports, st->name);
+		const char *const cells[NCOLS] = { st->id, st->image, st->command, created,
+						   status, st->ports, st->name };
+
+		add_row(p, cells);
 	}
 	return 0;
 }
@@ -129,14 +196,15 @@ int cmd_ps(int argc, char **argv)
 		json_object_put(p.arr);
 		return NB_EXIT_FAILURE;
 	}
-	if (!p.arr)
-		printf("%-12s  %-20s  %-20s  %-16s  %-24s  %-20s  %s\n", "CONTAINER ID", "IMAGE",
-		       "COMMAND", "CREATED", "STATUS", "PORTS", "NAMES");
 	if (nb_state_list(ps_one, &p, &e) < 0) {
 		nb_error("ps: %s", e.msg);
 		json_object_put(p.arr);
+		free_rows(&p);
 		return NB_EXIT_FAILURE;
 	}
+	if (!p.arr)
+		print_table(&p);
+	free_rows(&p);
 	if (p.arr) {
 		puts(json_object_to_json_string_ext(p.arr, JSON_C_TO_STRING_PRETTY |
 								   JSON_C_TO_STRING_NOSLASHESCAPE));
