@@ -95,8 +95,13 @@ int nb_state_read(const char *dir, struct nb_vm_state *st, struct nb_err *e)
 	struct json_object *o, *v;
 	autoclose int fd = -1;
 
+	char copy[sizeof(st->dir)];
+
+	/* @dir may be @st->dir itself (a record read again): copy it first. */
+	snprintf(copy, sizeof(copy), "%s", dir);
 	memset(st, 0, sizeof(*st));
-	snprintf(st->dir, sizeof(st->dir), "%s", dir);
+	memcpy(st->dir, copy, sizeof(copy));
+	dir = st->dir;
 	snprintf(path, sizeof(path), "%s/state.json", dir);
 	if (nb_read_file("", path, buf, sizeof(buf), e) < 0)
 		return -(e && e->code ? e->code : EIO);
