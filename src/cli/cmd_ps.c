@@ -25,6 +25,8 @@ struct ps_ctx {
 	struct json_object *arr;
 	struct row *rows;
 	size_t nrows;
+	struct nb_vm_state *vms;
+	size_t nvms;
 	bool oom;
 };
 
@@ -105,14 +107,13 @@ static void human(int64_t secs, char *buf, size_t len)
 		snprintf(buf, len, "%lld weeks", (long long)(secs / (7 * 86400)));
 }
 
-static int ps_one(const struct nb_vm_state *st, void *ctx)
+static void ps_one(struct ps_ctx *p, const struct nb_vm_state *st)
 {
-	struct ps_ctx *p = ctx;
 	bool exited = !st->alive || strcmp(st->status, "exited") == 0;
 	char status[96], ago[48], created[64];
 
 	if (!p->all && !st->alive)
-		return 0;
+		return;
 	human(p->now - st->created, ago, sizeof(ago));
 	snprintf(created, sizeof(created), "%s ago", ago);
 	if (exited && st->exit_code < 0) {
@@ -156,7 +157,30 @@ static int ps_one(const struct nb_vm_state *st, void *ctx)
 
 		add_row(p, cells);
 	}
+}
+
+/* Collect every record first: podman lists the newest first. */
+static int collect(const struct nb_vm_state *st, void *ctx)
+{
+	struct ps_ctx *p = ctx;
+	struct nb_vm_state *v = realloc(p->vms, (p->nvms + 1) * sizeof(*v));
+
+	if (!v) {
+		p->oom = true;
+		return -1;
+	}
+	p->vms = v;
+	p->vms[p->nvms++] = *st;
 	return 0;
+}
+
+static int newest_first(const void *a, const void *b)
+{
+	const struct nb_vm_state *x = a, *y = b;
+
+	if (x->created != y->created)
+		return x->created < y->created ? 1 : -1;
+	return strcmp(x->id, y->id);
 }
 
 /* cmd_ps() - see commands.h */
@@ -196,12 +220,17 @@ int cmd_ps(int argc, char **argv)
 		json_object_put(p.arr);
 		return NB_EXIT_FAILURE;
 	}
-	if (nb_state_list(ps_one, &p, &e) < 0) {
-		nb_error("ps: %s", e.msg);
+	if (nb_state_list(collect, &p, &e) < 0 || p.oom) {
+		nb_error("ps: %s", p.oom ? "out of memory" : e.msg);
 		json_object_put(p.arr);
-		free_rows(&p);
+		free(p.vms);
 		return NB_EXIT_FAILURE;
 	}
+	if (p.nvms)
+		qsort(p.vms, p.nvms, sizeof(*p.vms), newest_first);
+	for (size_t i = 0; i < p.nvms; i++)
+		ps_one(&p, &p.vms[i]);
+	free(p.vms);
 	if (!p.arr)
 		print_table(&p);
 	free_rows(&p);
