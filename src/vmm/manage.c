@@ -17,6 +17,7 @@
 #include "lib/cleanup.h"
 #include "lib/fileio.h"
 #include "lib/log.h"
+#include "vmm/ctlread.h"
 #include "vmm/outlog.h"
 #include "vmm/session.h"
 #include "vmm/state.h"
@@ -86,49 +87,43 @@ int nb_vm_exec(const char *name, const struct nb_exec_opts *o, struct nb_err *e)
 	return code;
 }
 
+static int drain_exit(void *ctx, const struct nb_ctl_frame *f, uint32_t v, const char *msg)
+{
+	int *code = ctx;
+
+	if (f->proc == 0 && code)
+		*code = (int)v;
+	return 0;
+}
+
 /* Read frames from @fd until EOF or @ms pass; EXIT of process 0 -> *code. */
 static int drain(int fd, int ms, int *code)
 {
-	uint8_t buf[65536];
-	size_t len = 0;
+	static const struct nb_ctlread_ops ops = { .exit = drain_exit };
 	uint64_t end = nb_mono_ns() + (uint64_t)ms * 1000000ull;
+	struct nb_ctlread r;
+	int ret = 0;
 
+	nb_ctlread_init(&r, &ops, code);
 	for (;;) {
 		uint64_t now = nb_mono_ns();
 		struct pollfd p = { .fd = fd, .events = POLLIN };
 		ssize_t n;
-		size_t off = 0;
 
-		if (now >= end)
-			return -ETIMEDOUT;
+		if (now >= end) {
+			ret = -ETIMEDOUT;
+			break;
+		}
 		if (poll(&p, 1, (int)((end - now) / 1000000ull) + 1) <= 0)
 			continue;
-		n = read(fd, buf + len, sizeof(buf) - len);
-		if (n <= 0)
-			return 0;
-		len += (size_t)n;
-		for (;;) {
-			struct nb_ctl_frame f;
-			struct nb_ctl_cur c;
-			uint32_t v;
-			int r = nb_ctl_parse(buf + off, len - off, &f);
-
-			if (r <= 0) {
-				if (r < 0)
-					len = off = 0;
-				break;
-			}
-			off += (size_t)r;
-			nb_ctl_cur_init(&c, &f);
-			if (f.type == NB_CTL_EXIT && f.proc == 0 && nb_ctl_get_u32(&c, &v) == 0 &&
-			    code)
-				*code = (int)v;
-		}
-		memmove(buf, buf + off, len - off);
-		len -= off;
-		if (len == sizeof(buf))
-			len = 0;
+		n = nb_ctlread_read(&r, fd);
+		/* A malformed frame costs what was buffered; EOF or an error ends it. */
+		if (n > 0 || n == -EINTR || n == -EAGAIN || n == -EPROTO)
+			continue;
+		break;
 	}
+	nb_ctlread_free(&r);
+	return ret;
 }
 
 /* Wait until the owner has let go of the lock (it has finished); kill it
