@@ -331,16 +331,18 @@ struct detach {
 	int listen_fd;
 };
 
-/* A foreground run's record (without --rm): where its logs go. */
+/* A foreground run's record (without --rm): where its logs go, and whether
+ * its command got as far as starting. */
 struct fgrec {
 	const struct nb_vm_state *st;
 	int output_log, console_log;
+	bool cmd_started;
 };
 
 /* Boot the VM and supervise it: in the foreground (@det NULL; @fg its
  * record, or NULL with --rm) or as the daemon of a detached VM. Returns the
  * exit code. */
-static int run_vm(const struct nb_run_opts *o, struct detach *det, const struct fgrec *fg,
+static int run_vm(const struct nb_run_opts *o, struct detach *det, struct fgrec *fg,
 		  struct nb_err *e)
 {
 	struct nb_session sess = { .t0_ns = nb_mono_ns(), .console_log = -1 };
@@ -506,6 +508,8 @@ static int run_vm(const struct nb_run_opts *o, struct detach *det, const struct 
 	sess.boot_timeout_ms = o->boot_timeout_ms ? o->boot_timeout_ms
 						  : default_boot_timeout(vm.kvm);
 	code = nb_session_run(&sess, e);
+	if (fg)
+		fg->cmd_started = sess.phase_ns[NB_PHASE_COMMAND] != 0;
 	close(sess.qemu_pidfd);
 out:
 	for (int i = 0; i < 2; i++) {
@@ -609,8 +613,10 @@ static int run_foreground(const struct nb_run_opts *o, struct nb_err *e)
 		close(fg.output_log);
 	if (fg.console_log >= 0)
 		close(fg.console_log);
-	if (e->code) {
-		/* nestbox failed (bad input, no boot): nothing is left, as with -d. */
+	if (e->code && !fg.cmd_started) {
+		/* nestbox failed before the command ran (bad input, no boot):
+		 * nothing is left, as with -d. A VM that died under a running
+		 * command stays, exited with 125. */
 		nb_state_remove(st.dir);
 	} else {
 		snprintf(st.status, sizeof(st.status), "exited");

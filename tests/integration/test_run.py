@@ -484,3 +484,23 @@ def test_detached_logs_keep_streams_apart_and_follow(nb, rootfs):
     assert (logs.stdout, logs.stderr) == (b"out\nlate\n", b"err\n\x00\x01")
     nb.run("rm", "dlog", check=True)
     assert leftovers(nb.runtime) == []
+
+
+def test_foreground_record_of_a_vm_that_died_or_never_booted(nb, rootfs):
+    """A VM killed under its running command keeps its record, exited 125; a
+    run that failed before its command started (boot timeout) leaves none."""
+    proc = nb.popen("run", "--name", "died", "--rootfs", rootfs, "--", "sh", "-c",
+                    "echo up; sleep 300", stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    assert proc.stdout.readline() == b"up\n"
+    for q in qemu_children_of(proc.pid):
+        os.kill(q, signal.SIGKILL)
+    assert proc.wait(timeout=30) == 125
+    (r,) = records(nb)
+    assert (r["Names"], r["State"], r["ExitCode"]) == (["died"], "exited", 125)
+    assert nb.run("logs", "died", check=True).stdout == "up\n"
+    nb.run("rm", "died", check=True)
+    p = nb.run("run", "--name", "noboot", "--boot-timeout", "300ms", "--rootfs", rootfs, "--",
+               "true")
+    assert p.returncode == 125 and "boot timed out" in p.stderr
+    assert records(nb) == []
+    assert leftovers(nb.runtime) == []
