@@ -684,6 +684,29 @@ int nb_image_list(json_object **out, struct nb_err *e)
 	return 0;
 }
 
+/* Open the store (shared), load its list, find @ref and read the image's
+ * config blob: the first steps of every read-only look at one image. A
+ * config that cannot be read is reported as image @label's.
+ * Return: 0 with *img pointing into *db, or negative errno */
+static int lookup_image(struct nb_store *s, json_object **db, const char *ref, const char *label,
+			json_object **img, char **cdata, size_t *clen, struct nb_err *e)
+{
+	char name[700];
+	int r = nb_store_open(s, false, e);
+
+	if (r < 0)
+		return r;
+	r = nb_store_load_db(s, db, e);
+	if (r < 0)
+		return r;
+	r = find(*db, ref, name, sizeof(name), e);
+	if (r < 0)
+		return r;
+	*img = json_object_array_get_idx(images_of(*db), (size_t)r);
+	r = nb_store_read_blob(s, jstr(*img, "id"), NB_OCI_MAX_DOC, cdata, clen, e);
+	return r < 0 ? nb_err_wrap(e, "image '%s'", label) : 0;
+}
+
 /* nb_image_inspect() - see image.h */
 int nb_image_inspect(const char *ref, json_object **out, struct nb_err *e)
 {
@@ -691,20 +714,10 @@ int nb_image_inspect(const char *ref, json_object **out, struct nb_err *e)
 	autojson json_object *db = NULL;
 	autofree char *cdata = NULL;
 	json_object *img, *o, *cfg, *v;
-	char name[700], path[PATH_MAX];
+	char path[PATH_MAX];
 	size_t clen;
-	int r = nb_store_open(&s, false, e);
+	int r = lookup_image(&s, &db, ref, ref, &img, &cdata, &clen, e);
 
-	if (r < 0)
-		return r;
-	r = nb_store_load_db(&s, &db, e);
-	if (r < 0)
-		return r;
-	r = find(db, ref, name, sizeof(name), e);
-	if (r < 0)
-		return r;
-	img = json_object_array_get_idx(images_of(db), (size_t)r);
-	r = nb_store_read_blob(&s, jstr(img, "id"), NB_OCI_MAX_DOC, &cdata, &clen, e);
 	if (r < 0)
 		return r;
 	cfg = json_tokener_parse(cdata);
@@ -819,12 +832,12 @@ int nb_image_open_rootfs(const char *ref, char *rootfs, size_t rootfs_len,
 	autostore struct nb_store s = { .dfd = -1, .lockfd = -1 };
 	autojson json_object *db = NULL;
 	autofree char *cdata = NULL;
-	char id[NB_DIGEST_LEN + 1] = "", name[700], lease[PATH_MAX];
+	char id[NB_DIGEST_LEN + 1] = "", lease[PATH_MAX];
 	const char *want = ref;
 	json_object *img;
 	struct nb_config c;
 	size_t clen;
-	int r, idx, fd = -1, slot = -1;
+	int r, fd = -1, slot = -1;
 
 	if (cfg)
 		*cfg = NULL;
@@ -834,19 +847,9 @@ int nb_image_open_rootfs(const char *ref, char *rootfs, size_t rootfs_len,
 			return r;
 		want = id;
 	}
-	r = nb_store_open(&s, false, e);
+	r = lookup_image(&s, &db, want, ref, &img, &cdata, &clen, e);
 	if (r < 0)
 		return r;
-	r = nb_store_load_db(&s, &db, e);
-	if (r < 0)
-		return r;
-	idx = find(db, want, name, sizeof(name), e);
-	if (idx < 0)
-		return idx;
-	img = json_object_array_get_idx(images_of(db), (size_t)idx);
-	r = nb_store_read_blob(&s, jstr(img, "id"), NB_OCI_MAX_DOC, &cdata, &clen, e);
-	if (r < 0)
-		return nb_err_wrap(e, "image '%s'", ref);
 	r = nb_config_parse(cdata, clen, &c, e);
 	if (r < 0)
 		return nb_err_wrap(e, "image '%s'", ref);

@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "boot/boot.h"
+#include "lib/log.h"
 
 struct argv_b {
 	char **v;
@@ -86,10 +87,12 @@ int nb_qemu_argv(const struct nb_vm_config *c, char ***argv, struct nb_err *e)
 	 * random and microvm guests hang without it. */
 	add(&a, "-append");
 	if (!c->kvm && c->tsc_khz)
-		add(&a, "console=ttyS0 quiet pci=off panic=-1 nestbox.depth=%d tsc_early_khz=%llu",
-		    c->depth + 1, (unsigned long long)c->tsc_khz);
+		add(&a, "%s nestbox.depth=%d tsc_early_khz=%llu", NB_KERNEL_ARGS, c->depth + 1,
+		    (unsigned long long)c->tsc_khz);
 	else
-		add(&a, "console=ttyS0 quiet pci=off panic=-1 nestbox.depth=%d", c->depth + 1);
+		add(&a, "%s nestbox.depth=%d", NB_KERNEL_ARGS, c->depth + 1);
+	if (!a.oom)
+		nb_debug("kernel command line: %s", a.v[a.n - 1]);
 	add(&a, "-chardev");
 	add(&a, "socket,id=con,fd=%d", NB_QFD_CONSOLE);
 	add(&a, "-serial");
