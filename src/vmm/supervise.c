@@ -18,36 +18,25 @@
 
 #include "control/proto.h"
 #include "lib/fileio.h"
+#include "vmm/clients.h"
 #include "vmm/ctlread.h"
 #include "vmm/outlog.h"
 #include "vmm/session.h"
 
-#define MAX_CLIENTS 64
 #define CON_TAIL    4096
 
 enum { EV_CTL = 1, EV_CON, EV_LISTEN, EV_QEMU, EV_CLIENT };
-
-struct sup;
-
-struct client {
-	int fd;
-	uint16_t proc; /* 0: no exec (a waiter, or stop) */
-	struct sup *u;
-	struct nb_ctlread rd;
-};
 
 struct sup {
 	struct nb_supervisor *s;
 	int ep;
 	struct nb_ctl_buf out;
 	struct nb_ctlread rd;
-	struct client clients[MAX_CLIENTS];
-	uint16_t next_proc;
+	struct nb_clients cl;
 	int console_log, output_log;
 	char con[CON_TAIL];
 	size_t con_len;
-	bool started, cmd_started, exited, stopping;
-	int code;
+	bool started, cmd_started;
 };
 
 /* nb_supervisor_addr() - see supervise.h */
@@ -140,28 +129,6 @@ static void fail(struct sup *u, const char *why)
 	kill(u->s->qemu_pid, SIGKILL);
 }
 
-static void client_close(struct sup *u, int i)
-{
-	struct client *c = &u->clients[i];
-
-	epoll_ctl(u->ep, EPOLL_CTL_DEL, c->fd, NULL);
-	close(c->fd);
-	nb_ctlread_free(&c->rd);
-	memset(c, 0, sizeof(*c));
-	c->fd = -1;
-}
-
-static void to_client(struct sup *u, int i, const struct nb_ctl_frame *f)
-{
-	struct nb_ctl_buf b = { 0 };
-
-	nb_ctl_put_frame(&b, f->type, f->stream, 0, f->payload, f->len);
-	/* A client that stops reading is dropped rather than stalling the VM. */
-	if (b.len && send(u->clients[i].fd, b.data, b.len, MSG_NOSIGNAL) != (ssize_t)b.len)
-		client_close(u, i);
-	nb_ctl_buf_free(&b);
-}
-
 static void flush_ctl(struct sup *u)
 {
 	while (u->out.len) {
@@ -204,9 +171,7 @@ static int guest_data(void *ctx, const struct nb_ctl_frame *f)
 					f->payload, f->len);
 		return 0;
 	}
-	for (int i = 0; i < MAX_CLIENTS; i++)
-		if (u->clients[i].fd > 0 && u->clients[i].proc == f->proc)
-			to_client(u, i, f);
+	nb_clients_guest(&u->cl, f, 0);
 	return 0;
 }
 
@@ -217,23 +182,11 @@ static int guest_exit(void *ctx, const struct nb_ctl_frame *f, uint32_t code, co
 	if (f->proc == 0) {
 		char msg[1200];
 
-		u->exited = true;
-		u->code = (int)code;
 		/* Failed before it ran (not found, not executable): say so. */
 		snprintf(msg, sizeof(msg), "exit %u %s", code, str);
 		report(u, msg);
-		for (int i = 0; i < MAX_CLIENTS; i++)
-			if (u->clients[i].fd > 0 && u->clients[i].proc == 0)
-				to_client(u, i, f);
-		return 0;
 	}
-	for (int i = 0; i < MAX_CLIENTS; i++) {
-		if (u->clients[i].fd > 0 && u->clients[i].proc == f->proc) {
-			to_client(u, i, f);
-			if (u->clients[i].fd > 0)
-				client_close(u, i);
-		}
-	}
+	nb_clients_guest(&u->cl, f, code);
 	return 0;
 }
 
@@ -264,97 +217,6 @@ static void read_guest(struct sup *u)
 		if (n == 0)
 			epoll_ctl(u->ep, EPOLL_CTL_DEL, u->s->ctl, NULL);
 		return;
-	}
-}
-
-/* Every frame from a client, raw: the supervisor rewrites process ids. */
-static int client_frame(void *ctx, const struct nb_ctl_frame *f)
-{
-	struct client *c = ctx;
-	struct sup *u = c->u;
-
-	switch ((enum nb_ctl_type)f->type) {
-	case NB_CTL_SPAWN:
-		if (c->proc || u->exited)
-			break;
-		if (++u->next_proc == 0)
-			u->next_proc = 1;
-		c->proc = u->next_proc;
-		nb_ctl_put_frame(&u->out, f->type, f->stream, c->proc, f->payload, f->len);
-		break;
-	case NB_CTL_DATA:
-	case NB_CTL_WINSIZE:
-		if (c->proc)
-			nb_ctl_put_frame(&u->out, f->type, f->stream, c->proc, f->payload, f->len);
-		break;
-	case NB_CTL_SIGNAL:
-		/* From an exec session: its process; from stop: the main command. */
-		nb_ctl_put_frame(&u->out, f->type, f->stream, c->proc, f->payload, f->len);
-		break;
-	case NB_CTL_SHUTDOWN:
-		u->stopping = true;
-		kill(u->s->qemu_pid, SIGKILL);
-		break;
-	case NB_CTL_PHASE:
-	case NB_CTL_CONFIG:
-	case NB_CTL_EXIT:
-	case NB_CTL_ERROR:
-		break;
-	}
-	return 0;
-}
-
-static const struct nb_ctlread_ops client_ops = { .frame = client_frame };
-
-static void read_client(struct sup *u, int i)
-{
-	struct client *c = &u->clients[i];
-	ssize_t n = nb_ctlread_read(&c->rd, c->fd);
-
-	if (n > 0 || n == -EINTR || n == -EAGAIN)
-		return;
-	/* An exec client that went away: its process gets SIGHUP. */
-	if (n != -EPROTO && n != -ENOMEM && c->proc)
-		nb_ctl_put_u32(&u->out, NB_CTL_SIGNAL, c->proc, SIGHUP);
-	client_close(u, i);
-}
-
-static void accept_clients(struct sup *u)
-{
-	for (;;) {
-		int fd = accept4(u->s->listen_fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
-		struct ucred cred;
-		socklen_t len = sizeof(cred);
-		int i;
-
-		if (fd < 0)
-			return;
-		/* Abstract sockets have no file permissions: check the peer. */
-		if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0 ||
-		    (cred.uid != getuid() && cred.uid != 0)) {
-			close(fd);
-			continue;
-		}
-		for (i = 0; i < MAX_CLIENTS && u->clients[i].fd > 0; i++)
-			;
-		if (i == MAX_CLIENTS) {
-			close(fd);
-			continue;
-		}
-		u->clients[i].fd = fd;
-		u->clients[i].proc = 0;
-		u->clients[i].u = u;
-		nb_ctlread_init(&u->clients[i].rd, &client_ops, &u->clients[i]);
-		if (u->exited) {
-			/* wait after the end: answer at once */
-			struct nb_ctl_buf b = { 0 };
-
-			nb_ctl_put_exit(&b, 0, (uint32_t)u->code, "");
-			if (send(fd, b.data, b.len, MSG_NOSIGNAL) < 0)
-				(void)0;
-			nb_ctl_buf_free(&b);
-		}
-		ep_set(u, fd, EPOLLIN, EV_CLIENT | (uint64_t)i << 8);
 	}
 }
 
@@ -390,15 +252,15 @@ int nb_supervise(struct nb_supervisor *s)
 	char path[PATH_MAX + 32];
 	uint64_t deadline = nb_mono_ns() + (uint64_t)s->boot_timeout_ms * 1000000ull;
 	bool qemu_gone = false;
+	int code;
 
-	for (int i = 0; i < MAX_CLIENTS; i++)
-		u.clients[i].fd = -1;
 	nb_ctlread_init(&u.rd, &guest_ops, &u);
 	nb_state_path(s->st, "console.log", path, sizeof(path));
 	u.console_log = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
 	nb_state_path(s->st, "output.log", path, sizeof(path));
 	u.output_log = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
 	u.ep = epoll_create1(EPOLL_CLOEXEC);
+	nb_clients_init(&u.cl, u.ep, EV_CLIENT, s->listen_fd, &u.out, s->qemu_pid);
 	fcntl(s->ctl, F_SETFL, fcntl(s->ctl, F_GETFL) | O_NONBLOCK);
 	fcntl(s->console, F_SETFL, fcntl(s->console, F_GETFL) | O_NONBLOCK);
 	ep_set(&u, s->ctl, EPOLLIN, EV_CTL);
@@ -440,11 +302,10 @@ int nb_supervise(struct nb_supervisor *s)
 				read_console(&u);
 				break;
 			case EV_LISTEN:
-				accept_clients(&u);
+				nb_clients_accept(&u.cl);
 				break;
 			case EV_CLIENT:
-				if (u.clients[ck >> 8].fd > 0)
-					read_client(&u, (int)(ck >> 8));
+				nb_clients_read(&u.cl, (unsigned)(ck >> 8));
 				break;
 			case EV_QEMU:
 				read_guest(&u);
@@ -459,33 +320,22 @@ int nb_supervise(struct nb_supervisor *s)
 	}
 	while (waitpid(s->qemu_pid, NULL, 0) < 0 && errno == EINTR)
 		;
-	if (!u.exited) {
+	code = u.cl.code;
+	if (!u.cl.exited) {
 		if (s->ready_fd >= 0)
 			fail(&u, "the VM stopped before the command started");
-		u.code = u.stopping ? 137 : -1;
+		code = u.cl.stopping ? 137 : -1;
 	}
 	snprintf(s->st->status, sizeof(s->st->status), "exited");
-	s->st->exit_code = u.code;
+	s->st->exit_code = code;
 	s->st->finished = (int64_t)time(NULL);
 	nb_state_write(s->st, NULL);
-	for (int i = 0; i < MAX_CLIENTS; i++) {
-		if (u.clients[i].fd > 0) {
-			if (!u.clients[i].proc) {
-				struct nb_ctl_buf b = { 0 };
-
-				nb_ctl_put_exit(&b, 0, (uint32_t)u.code, "");
-				if (send(u.clients[i].fd, b.data, b.len, MSG_NOSIGNAL) < 0)
-					(void)0;
-				nb_ctl_buf_free(&b);
-			}
-			client_close(&u, i);
-		}
-	}
+	nb_clients_finish(&u.cl, code);
 	close(u.console_log);
 	close(u.output_log);
 	close(u.ep);
 	nb_ctl_buf_free(&u.out);
 	nb_ctlread_free(&u.rd);
 	/* A command that never started (or a VM that died) leaves no state. */
-	return u.cmd_started && u.code != -1 ? 0 : -1;
+	return u.cmd_started && code != -1 ? 0 : -1;
 }
