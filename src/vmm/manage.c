@@ -47,11 +47,6 @@ int nb_vm_exec(const char *name, const struct nb_exec_opts *o, struct nb_err *e)
 
 	if (find_running(name, &st, e) < 0)
 		return NB_EXIT_FAILURE;
-	if (!st.detached) {
-		nb_err_set(e, ENOTSUP, "VM %s runs in the foreground of its nestbox run: exec "
-			   "reaches VMs started with -d", name);
-		return NB_EXIT_FAILURE;
-	}
 	fd = nb_supervisor_connect(st.id, e);
 	if (fd < 0)
 		return NB_EXIT_FAILURE;

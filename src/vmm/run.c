@@ -335,7 +335,7 @@ struct detach {
  * its command got as far as starting. */
 struct fgrec {
 	const struct nb_vm_state *st;
-	int output_log, console_log;
+	int output_log, console_log, listen_fd;
 	bool cmd_started;
 };
 
@@ -499,6 +499,8 @@ static int run_vm(const struct nb_run_opts *o, struct detach *det, struct fgrec 
 		sess.console_log = fg->console_log;
 		sess.log_output = true;
 		sess.output_log = fg->output_log;
+		sess.serve = true;
+		sess.listen_fd = fg->listen_fd;
 	}
 	sess.tty = o->tty;
 	sess.stdin_open = o->interactive;
@@ -593,7 +595,7 @@ static int new_record(const struct nb_run_opts *o, bool detached, struct nb_vm_s
 static int run_foreground(const struct nb_run_opts *o, struct nb_err *e)
 {
 	struct nb_vm_state st;
-	struct fgrec fg = { .st = &st, .output_log = -1, .console_log = -1 };
+	struct fgrec fg = { .st = &st, .output_log = -1, .console_log = -1, .listen_fd = -1 };
 	char path[PATH_MAX + 32];
 	int lockfd = new_record(o, false, &st, e), code;
 
@@ -607,8 +609,12 @@ static int run_foreground(const struct nb_run_opts *o, struct nb_err *e)
 		nb_err_sys(e, errno, "create %s", path);
 		code = NB_EXIT_FAILURE;
 	} else {
-		code = run_vm(o, NULL, &fg, e);
+		/* exec, stop and wait reach it as they reach a detached VM. */
+		fg.listen_fd = nb_supervisor_listen(st.id, e);
+		code = fg.listen_fd < 0 ? NB_EXIT_FAILURE : run_vm(o, NULL, &fg, e);
 	}
+	if (fg.listen_fd >= 0)
+		close(fg.listen_fd);
 	if (fg.output_log >= 0)
 		close(fg.output_log);
 	if (fg.console_log >= 0)

@@ -25,10 +25,11 @@
 
 #include "lib/fileio.h"
 #include "lib/log.h"
+#include "vmm/clients.h"
 #include "vmm/ctlread.h"
 #include "vmm/outlog.h"
 
-enum { EV_CTL = 1, EV_CON, EV_IN, EV_SIG, EV_QEMU };
+enum { EV_CTL = 1, EV_CON, EV_IN, EV_SIG, EV_QEMU, EV_LISTEN, EV_CLIENT };
 
 #define CON_TAIL 8192
 
@@ -37,6 +38,7 @@ struct loop {
 	int ep, sfd;
 	struct nb_ctl_buf out;
 	struct nb_ctlread rd;
+	struct nb_clients cl;
 	char con[CON_TAIL];
 	size_t con_len;
 	bool exited, qemu_gone, ctl_eof, in_eof, in_unpollable;
@@ -159,7 +161,12 @@ static int on_data(void *ctx, const struct nb_ctl_frame *f)
 	struct loop *l = ctx;
 	struct nb_session *s = l->s;
 
-	if (f->proc != 0 || !f->len)
+	if (f->proc != 0) {
+		if (s->serve)
+			nb_clients_guest(&l->cl, f, 0);
+		return 0;
+	}
+	if (!f->len)
 		return 0;
 	if (s->log_output &&
 	    nb_outlog_write(s->output_log, f->stream == NB_STREAM_STDERR ? 2 : 1, f->payload,
@@ -175,6 +182,8 @@ static int on_cmd_exit(void *ctx, const struct nb_ctl_frame *f, uint32_t code, c
 {
 	struct loop *l = ctx;
 
+	if (l->s->serve)
+		nb_clients_guest(&l->cl, f, code);
 	if (f->proc != 0)
 		return 0;
 	if (*msg)
@@ -312,6 +321,10 @@ int nb_session_run(struct nb_session *s, struct nb_err *e)
 	if (s->console >= 0)
 		set_events(&l, s->console, EV_CON, EPOLLIN);
 	set_events(&l, l.sfd, EV_SIG, EPOLLIN);
+	if (s->serve) {
+		nb_clients_init(&l.cl, l.ep, EV_CLIENT, s->listen_fd, &l.out, s->qemu_pid);
+		set_events(&l, s->listen_fd, EV_LISTEN, EPOLLIN);
+	}
 	if (s->qemu_pidfd >= 0) {
 		set_events(&l, s->qemu_pidfd, EV_QEMU, EPOLLIN);
 	} else {
@@ -373,7 +386,7 @@ int nb_session_run(struct nb_session *s, struct nb_err *e)
 		}
 		n = epoll_wait(l.ep, evs, 8, timeout);
 		for (int i = 0; i < n; i++) {
-			switch ((int)evs[i].data.u64) {
+			switch ((int)(evs[i].data.u64 & 0xff)) {
 			case EV_CTL:
 				if (evs[i].events & EPOLLOUT)
 					flush_ctl(&l);
@@ -388,6 +401,12 @@ int nb_session_run(struct nb_session *s, struct nb_err *e)
 				break;
 			case EV_SIG:
 				handle_signals(&l);
+				break;
+			case EV_LISTEN:
+				nb_clients_accept(&l.cl);
+				break;
+			case EV_CLIENT:
+				nb_clients_read(&l.cl, (unsigned)(evs[i].data.u64 >> 8));
 				break;
 			case EV_QEMU:
 				/* Drain what the guest said before it went away. */
@@ -407,6 +426,8 @@ int nb_session_run(struct nb_session *s, struct nb_err *e)
 	}
 	if (raw)
 		tcsetattr(s->in_fd, TCSANOW, &saved);
+	if (s->serve)
+		nb_clients_finish(&l.cl, l.code);
 	/* The guest synced before it reported: nothing is left to wait for. */
 	reap_qemu(&l, 0);
 	if (s->console >= 0)

@@ -430,9 +430,9 @@ def test_foreground_without_rm_leaves_a_container(nb, rootfs):
 
 
 def test_foreground_stop_wait_exec_and_a_killed_cli(nb, rootfs):
-    """A running foreground VM: ps says Up, wait blocks until stop ends it with
-    143, exec is refused; a SIGKILLed CLI takes its VM along and its record
-    says exited, code unknown."""
+    """A running foreground VM: ps says Up, exec works, wait blocks until stop
+    ends it with 143; a SIGKILLed CLI takes its VM along and its record says
+    exited, code unknown."""
     stopped = nb.popen("run", "--name", "fgstop", "--rootfs", rootfs, "--", "sh", "-c",
                        "echo up; exec sleep 300", stdout=subprocess.PIPE,
                        stderr=subprocess.PIPE)
@@ -445,8 +445,12 @@ def test_foreground_stop_wait_exec_and_a_killed_cli(nb, rootfs):
     assert {n: r["State"] for n, r in running.items()} == {"fgstop": "running",
                                                           "fgkill": "running"}
     assert running["fgstop"]["Pid"] == stopped.pid
-    p = nb.run("exec", "fgstop", "true")
-    assert p.returncode == 125 and "foreground" in p.stderr
+    # exec reaches it as it reaches a -d VM; its output is not the VM's log.
+    p = nb.run("exec", "fgstop", "sh", "-c", "echo in-fg $(cat /etc/hostname); exit 4")
+    assert (p.returncode, p.stdout) == (4, "in-fg fgstop\n"), p.stderr
+    p = nb.run("exec", "-i", "fgstop", "cat", input="through exec\n")
+    assert (p.returncode, p.stdout) == (0, "through exec\n"), p.stderr
+    assert nb.run("logs", "fgstop", check=True).stdout == "up\n"
     assert nb.run("rm", "fgstop").returncode == 125
     waiter = nb.popen("wait", "fgstop", stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     time.sleep(0.5)
