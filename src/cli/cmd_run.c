@@ -17,7 +17,7 @@ static void run_usage(FILE *f)
 	fprintf(f,
 		"Usage: nestbox run [OPTIONS] IMAGE [CMD ARGS...]\n"
 		"       nestbox run [OPTIONS] --rootfs DIR [--] CMD ARGS...\n\n"
-		"  --rm                 remove the VM's state when it exits\n"
+		"  --rm                 keep no record of the VM (ps -a, logs) after it exits\n"
 		"  --name NAME          name (and hostname) of the VM\n"
 		"  -d, --detach         run in the background\n"
 		"  -i, --interactive    keep stdin open\n"
