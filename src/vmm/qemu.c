@@ -84,10 +84,12 @@ int nb_qemu_argv(const struct nb_vm_config *c, char ***argv, struct nb_err *e)
 	add(&a, "-initrd");
 	add(&a, "/proc/self/fd/%d", NB_QFD_INITRD);
 	/* tsc_early_khz: under TCG the guest's TSC calibration goes wrong at
-	 * random and microvm guests hang without it. */
+	 * random and microvm guests hang without it. tsc=reliable: under TCG the
+	 * guest's TSC is the host's, but the clocksource watchdog, delayed by
+	 * host load, took it for unstable and fell back to jiffies (4 ms). */
 	add(&a, "-append");
 	if (!c->kvm && c->tsc_khz)
-		add(&a, "%s nestbox.depth=%d tsc_early_khz=%llu", NB_KERNEL_ARGS, c->depth + 1,
+		add(&a, "%s nestbox.depth=%d tsc=reliable tsc_early_khz=%llu", NB_KERNEL_ARGS, c->depth + 1,
 		    (unsigned long long)c->tsc_khz);
 	else
 		add(&a, "%s nestbox.depth=%d", NB_KERNEL_ARGS, c->depth + 1);
