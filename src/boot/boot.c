@@ -2,7 +2,11 @@
 /* boot: kernel lookup, module resolution, initramfs cache, per-run initrd. */
 #include "boot/boot.h"
 
+#include <archive.h>
+#include <archive_entry.h>
+#include <ctype.h>
 #include <errno.h>
+#include <stdint.h>
 #include <fcntl.h>
 #include <libgen.h>
 #include <openssl/evp.h>
@@ -17,10 +21,12 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "boot/boot_int.h"
 #include "boot/cpio.h"
 #include "config.h"
 #include "lib/cleanup.h"
 #include "lib/fileio.h"
+#include "lib/log.h"
 #include "lib/paths.h"
 
 /* The modules nestbox-init needs, by name; dependencies come from modules.dep.
@@ -38,65 +44,14 @@ static const char *const vsock_modules[] = {
 	"virtio_mmio", "vmw_vsock_virtio_transport", NULL,
 };
 
-/* Bumped when the archive layout changes, so old caches are not reused. */
-#define INITRAMFS_FORMAT "2"
+/* Bumped when the archive layout or the cache key changes, so old caches
+ * are not reused. 3: the key holds the kernel's and the modules' identity;
+ * compressed modules are stored decompressed. */
+#define INITRAMFS_FORMAT "3"
 
-static int kernels_dir(char *buf, size_t len, struct nb_err *e)
-{
-	const char *env = getenv("NESTBOX_KERNELS");
-	char data[PATH_MAX];
-	int r;
-
-	if (env && *env) {
-		if ((size_t)snprintf(buf, len, "%s", env) >= len)
-			return nb_err_set(e, ENAMETOOLONG, "NESTBOX_KERNELS: too long");
-		return 0;
-	}
-	r = nb_data_dir(data, sizeof(data), e);
-	if (r < 0)
-		return r;
-	if ((size_t)snprintf(buf, len, "%s/kernels", data) >= len)
-		return nb_err_set(e, ENAMETOOLONG, "kernels directory: too long");
-	return 0;
-}
-
-/* nb_kernel_find() - see boot.h */
-int nb_kernel_find(const char *which, struct nb_kernel *k, struct nb_err *e)
-{
-	char dir[PATH_MAX], path[PATH_MAX + 32];
-	struct stat st;
-	int r;
-
-	memset(k, 0, sizeof(*k));
-	if (!which || strcmp(which, "default") == 0) {
-		r = kernels_dir(dir, sizeof(dir), e);
-		if (r < 0)
-			return r;
-		size_t dl = strlen(dir);
-
-		if (dl + 9 >= sizeof(dir))
-			return nb_err_set(e, ENAMETOOLONG, "kernel directory: too long");
-		snprintf(dir + dl, sizeof(dir) - dl, "/default");
-	} else if (stat(which, &st) == 0 && S_ISREG(st.st_mode)) {
-		char tmp[PATH_MAX];
-
-		snprintf(tmp, sizeof(tmp), "%s", which);
-		snprintf(dir, sizeof(dir), "%s", dirname(tmp));
-	} else {
-		snprintf(dir, sizeof(dir), "%s", which);
-	}
-	if (!realpath(dir, k->dir))
-		return nb_err_sys(e, errno, "kernel %s (%s)", which ? which : "default", dir);
-	snprintf(path, sizeof(path), "%s/version", k->dir);
-	if (nb_read_file("", path, k->version, sizeof(k->version), e) < 0)
-		return nb_err_wrap(e, "kernel %s", which ? which : "default");
-	nb_strip(k->version);
-	snprintf(k->vmlinux, sizeof(k->vmlinux), "%s/vmlinux", k->dir);
-	if (access(k->vmlinux, R_OK) < 0)
-		return nb_err_sys(e, errno, "kernel %s: %s", which ? which : "default",
-				  k->vmlinux);
-	return 0;
-}
+/* A module larger than this, decompressed, is refused (the largest in a
+ * distribution kernel, amdgpu, is ~20 MiB; ours are < 1 MiB). */
+#define MODULE_MAX (64u << 20)
 
 /* nb_init_path() - see boot.h */
 int nb_init_path(char *buf, size_t len, struct nb_err *e)
@@ -256,82 +211,333 @@ static int add_module(struct resolve *rs, const char *name, int depth, struct nb
 	return 0;
 }
 
-static char *slurp(const char *path, size_t cap)
+/* Read all of @fd (a regular file of at most @cap - 1 bytes), NUL-terminated,
+ * into *@out. */
+static int slurp_fd(int fd, size_t cap, char **out, const char *what, struct nb_err *e)
 {
-	autofree char *buf = malloc(cap);
+	autofree char *buf = NULL;
+	struct stat st;
+	size_t size, got = 0;
 
-	if (!buf || nb_read_file("", path, buf, cap, NULL) < 0)
-		return NULL;
-	return steal_pointer(&buf);
+	if (fstat(fd, &st) < 0)
+		return nb_err_sys(e, errno, "stat %s", what);
+	if ((uint64_t)st.st_size >= cap)
+		return nb_err_set(e, EFBIG, "read %s: larger than %zu bytes", what, cap - 1);
+	size = (size_t)st.st_size;
+	buf = malloc(size + 1);
+	if (!buf)
+		return nb_err_set(e, ENOMEM, "read %s: out of memory", what);
+	while (got < size) {
+		ssize_t n = pread(fd, buf + got, size - got, (off_t)got);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return nb_err_sys(e, errno, "read %s", what);
+		if (n == 0)
+			break; /* it shrank: take what is there */
+		got += (size_t)n;
+	}
+	buf[got] = 0;
+	*out = steal_pointer(&buf);
+	return 0;
+}
+
+/* Read @k's modules.dep (required) and modules.builtin (if any) into @rs. */
+static int deps_load(const struct nb_kernel *k, struct resolve *rs, struct nb_err *e)
+{
+	autoclose int dep = kernel_open(k, "modules.dep", e);
+	autoclose int bi = -1;
+	int r;
+
+	if (dep < 0)
+		return dep;
+	r = slurp_fd(dep, 16u << 20, &rs->dep, "modules.dep", e);
+	if (r < 0)
+		return r;
+	bi = kernel_open(k, "modules.builtin", NULL);
+	if (bi >= 0 && slurp_fd(bi, 8u << 20, &rs->builtin, "modules.builtin", NULL) < 0)
+		rs->builtin = NULL;
+	return 0;
+}
+
+/* The modules for @names, dependencies first, into *@out (malloc'd). */
+static int deps_resolve(struct resolve *rs, const char *const *names, char ***out,
+			struct nb_err *e)
+{
+	int r = 0;
+
+	rs->n = 0;
+	rs->cap = 1;
+	rs->out = calloc(1, sizeof(*rs->out));
+	if (!rs->out)
+		return nb_err_set(e, ENOMEM, "module list: out of memory");
+	for (size_t i = 0; r == 0 && names[i]; i++)
+		r = add_module(rs, names[i], 0, e);
+	if (r < 0) {
+		nb_strv_free(rs->out);
+		rs->out = NULL;
+		return r;
+	}
+	*out = rs->out;
+	rs->out = NULL;
+	return (int)rs->n;
 }
 
 /* nb_modules_resolve() - see boot.h */
 int nb_modules_resolve(const char *moddir, const char *const *names, char ***out,
 		       struct nb_err *e)
 {
+	autofree struct nb_kernel *k = calloc(1, sizeof(*k));
 	struct resolve rs = { 0 };
-	char path[PATH_MAX];
-	int r = 0;
+	int r;
 
-	snprintf(path, sizeof(path), "%s/modules.dep", moddir);
-	rs.dep = slurp(path, 8 << 20);
-	if (!rs.dep)
-		return nb_err_sys(e, errno ? errno : EIO, "read %s", path);
-	snprintf(path, sizeof(path), "%s/modules.builtin", moddir);
-	rs.builtin = slurp(path, 4 << 20);
-	rs.out = calloc(1, sizeof(*rs.out));
-	rs.cap = 1;
-	if (!rs.out)
-		r = nb_err_set(e, ENOMEM, "module list: out of memory");
-	for (size_t i = 0; r == 0 && names[i]; i++)
-		r = add_module(&rs, names[i], 0, e);
+	if (!k)
+		return nb_err_set(e, ENOMEM, "out of memory");
+	snprintf(k->moddir, sizeof(k->moddir), "%s", moddir);
+	r = deps_load(k, &rs, e);
+	if (r == 0)
+		r = deps_resolve(&rs, names, out, e);
 	free(rs.dep);
 	free(rs.builtin);
-	if (r < 0) {
-		nb_strv_free(rs.out);
-		return nb_err_wrap(e, "kernel modules in %s", moddir);
+	return r < 0 ? nb_err_wrap(e, "kernel modules in %s", moddir) : r;
+}
+
+/* How a module file is compressed, by its name (as modules.dep names it). */
+static int module_filter(const char *entry)
+{
+	size_t n = strlen(entry);
+
+	if (n > 6 && strcmp(entry + n - 6, ".ko.xz") == 0)
+		return ARCHIVE_FILTER_XZ;
+	if (n > 7 && strcmp(entry + n - 7, ".ko.zst") == 0)
+		return ARCHIVE_FILTER_ZSTD;
+	if (n > 6 && strcmp(entry + n - 6, ".ko.gz") == 0)
+		return ARCHIVE_FILTER_GZIP;
+	return ARCHIVE_FILTER_NONE;
+}
+
+/* Decompress a module (@filter: ARCHIVE_FILTER_*) from @fd into *@out.
+ * Done here, on the host, rather than by the guest kernel: in-kernel module
+ * decompression (CONFIG_MODULE_DECOMPRESS, finit_module's
+ * MODULE_INIT_COMPRESSED_FILE) exists only since 5.17 and only for the one
+ * algorithm a kernel was built with, and Debian's kernels do not enable it. */
+static int module_decompress(int fd, int filter, const char *entry, char **out, size_t *len,
+			     struct nb_err *e)
+{
+	struct archive *a = archive_read_new();
+	struct archive_entry *ae;
+	autofree char *buf = NULL;
+	size_t cap = 0, used = 0;
+	int r = 0;
+
+	if (!a)
+		return nb_err_set(e, ENOMEM, "module %s: out of memory", entry);
+	if (filter == ARCHIVE_FILTER_XZ)
+		archive_read_support_filter_xz(a);
+	else if (filter == ARCHIVE_FILTER_ZSTD)
+		archive_read_support_filter_zstd(a);
+	else
+		archive_read_support_filter_gzip(a);
+	archive_read_support_format_raw(a);
+	if (archive_read_open_fd(a, fd, 65536) != ARCHIVE_OK ||
+	    archive_read_next_header(a, &ae) != ARCHIVE_OK) {
+		r = nb_err_set(e, EINVAL, "module %s: %s", entry, archive_error_string(a));
+		goto out;
 	}
-	*out = rs.out;
-	return (int)rs.n;
+	/* "raw" takes any bytes: make sure the named compression was found */
+	if (archive_filter_code(a, 0) != filter) {
+		r = nb_err_set(e, EINVAL, "module %s: not compressed as its name says", entry);
+		goto out;
+	}
+	for (;;) {
+		la_ssize_t n;
+
+		if (cap - used < 65536) {
+			char *nb;
+
+			if (cap >= MODULE_MAX) {
+				r = nb_err_set(e, EFBIG, "module %s: larger than %u MiB", entry,
+					       MODULE_MAX >> 20);
+				goto out;
+			}
+			cap = cap ? cap * 2 : 1u << 20;
+			nb = realloc(buf, cap);
+			if (!nb) {
+				r = nb_err_set(e, ENOMEM, "module %s: out of memory", entry);
+				goto out;
+			}
+			buf = nb;
+		}
+		n = archive_read_data(a, buf + used, cap - used);
+		if (n < 0) {
+			r = nb_err_set(e, EINVAL, "module %s: %s", entry, archive_error_string(a));
+			goto out;
+		}
+		if (n == 0)
+			break;
+		used += (size_t)n;
+	}
+	if (used < 4 || memcmp(buf, "\177ELF", 4) != 0) {
+		r = nb_err_set(e, ENOEXEC, "module %s: not an ELF object once decompressed", entry);
+		goto out;
+	}
+	*len = used;
+	*out = steal_pointer(&buf);
+out:
+	archive_read_free(a);
+	return r;
+}
+
+/* "kernel/fs/fuse/fuse.ko.xz" -> "fuse.ko" */
+static void module_base(const char *entry, char *out, size_t len)
+{
+	const char *base = strrchr(entry, '/');
+	const char *ko;
+
+	base = base ? base + 1 : entry;
+	snprintf(out, len, "%s", base);
+	ko = strstr(out, ".ko");
+	if (ko && ko[3] == '.')
+		out[ko - out + 3] = 0;
+}
+
+/* Add one module as @name, decompressed if its file is compressed. */
+static int add_module_file(struct nb_cpio *c, const struct nb_kernel *k, const char *entry,
+			   const char *name, struct nb_err *e)
+{
+	autoclose int fd = kernel_open(k, entry, e);
+	autofree char *data = NULL;
+	int filter = module_filter(entry);
+	size_t len = 0;
+	int r;
+
+	if (fd < 0)
+		return fd;
+	if (filter == ARCHIVE_FILTER_NONE)
+		return nb_cpio_add_fd(c, name, 0644, fd, entry, e);
+	r = module_decompress(fd, filter, entry, &data, &len, e);
+	if (r < 0)
+		return r;
+	return nb_cpio_add(c, name, S_IFREG | 0644, data, len, 0, 0, e);
+}
+
+static int sha256_fd(int fd, EVP_MD_CTX *ctx, const char *what, struct nb_err *e)
+{
+	char buf[65536];
+	ssize_t n;
+
+	while ((n = read(fd, buf, sizeof(buf))) > 0)
+		EVP_DigestUpdate(ctx, buf, (size_t)n);
+	return n < 0 ? nb_err_sys(e, errno, "read %s", what) : 0;
 }
 
 static int sha256_file(const char *path, EVP_MD_CTX *ctx, struct nb_err *e)
 {
 	autoclose int fd = open(path, O_RDONLY | O_CLOEXEC);
-	char buf[65536];
-	ssize_t n;
 
 	if (fd < 0)
 		return nb_err_sys(e, errno, "open %s", path);
-	while ((n = read(fd, buf, sizeof(buf))) > 0)
-		EVP_DigestUpdate(ctx, buf, (size_t)n);
-	return n < 0 ? nb_err_sys(e, errno, "read %s", path) : 0;
+	return sha256_fd(fd, ctx, path, e);
+}
+
+/* The cache key of @k's initramfs (16 hex digits). The archive holds
+ * nestbox-init and the modules, so their content is hashed: module list,
+ * modules.dep and every module file (~1-2 MB, a few ms), and nestbox-init.
+ * The kernel file itself is not in the archive; its identity as the
+ * filesystem knows it (device, inode, size, mtime, ctime) and its version
+ * are added so that two kernels never share an archive even where their
+ * modules coincide. Hashing the kernel's content instead would cost ~100 ms
+ * per run for the default 65 MB vmlinux. */
+static int initramfs_key(const struct nb_kernel *k, const char *dep, char **mods, char **all,
+			 char **vsock, const char *init, char hex[17], struct nb_err *e)
+{
+	unsigned char md[EVP_MAX_MD_SIZE];
+	unsigned mdlen = 0;
+	EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+	struct stat st;
+	int r = 0;
+
+	if (!ctx || !EVP_DigestInit_ex(ctx, EVP_sha256(), NULL)) {
+		EVP_MD_CTX_free(ctx);
+		return nb_err_set(e, ENOMEM, "sha256: cannot start");
+	}
+	EVP_DigestUpdate(ctx, INITRAMFS_FORMAT, 1);
+	EVP_DigestUpdate(ctx, k->version, strlen(k->version) + 1);
+	if (stat(k->kernel, &st) < 0) {
+		r = nb_err_sys(e, errno, "stat %s", k->kernel);
+		goto out;
+	}
+	{
+		uint64_t id[7] = {
+			(uint64_t)st.st_dev, (uint64_t)st.st_ino, (uint64_t)st.st_size,
+			(uint64_t)st.st_mtim.tv_sec, (uint64_t)st.st_mtim.tv_nsec,
+			(uint64_t)st.st_ctim.tv_sec, (uint64_t)st.st_ctim.tv_nsec,
+		};
+
+		EVP_DigestUpdate(ctx, id, sizeof(id));
+	}
+	EVP_DigestUpdate(ctx, dep, strlen(dep) + 1);
+	for (char **l = mods; *l; l++)
+		EVP_DigestUpdate(ctx, *l, strlen(*l) + 1);
+	EVP_DigestUpdate(ctx, "|", 1);
+	for (char **l = all; *l; l++) {
+		autoclose int fd = kernel_open(k, *l, e);
+
+		if (fd < 0) {
+			r = fd;
+			goto out;
+		}
+		EVP_DigestUpdate(ctx, *l, strlen(*l) + 1);
+		r = sha256_fd(fd, ctx, *l, e);
+		if (r < 0)
+			goto out;
+	}
+	EVP_DigestUpdate(ctx, "|", 1);
+	for (char **l = vsock; l && *l; l++) {
+		autoclose int fd = kernel_open(k, *l, e);
+
+		if (fd < 0) {
+			r = fd;
+			goto out;
+		}
+		EVP_DigestUpdate(ctx, *l, strlen(*l) + 1);
+		r = sha256_fd(fd, ctx, *l, e);
+		if (r < 0)
+			goto out;
+	}
+	r = sha256_file(init, ctx, e);
+	if (r < 0)
+		goto out;
+	EVP_DigestFinal_ex(ctx, md, &mdlen);
+	for (int i = 0; i < 8; i++)
+		snprintf(hex + 2 * i, 3, "%02x", md[i]);
+out:
+	EVP_MD_CTX_free(ctx);
+	return r;
 }
 
 /* Add @mods (skipping those in @skip) as nestbox/NN-name.ko, listed in @listname. */
 static int add_modules(struct nb_cpio *c, char **mods, char **skip, const char *listname,
-		       const char *moddir, size_t *seq, struct nb_err *e)
+		       const struct nb_kernel *k, size_t *seq, struct nb_err *e)
 {
-	char list[16384] = "", name[PATH_MAX], src[PATH_MAX * 2];
+	char list[16384] = "", base[256], name[PATH_MAX];
 	size_t used = 0;
 	int r;
 
 	for (size_t i = 0; mods[i]; i++) {
-		const char *base = strrchr(mods[i], '/');
 		bool skipped = false;
 
 		for (size_t j = 0; skip && skip[j]; j++)
 			skipped = skipped || strcmp(skip[j], mods[i]) == 0;
 		if (skipped)
 			continue;
-		base = base ? base + 1 : mods[i];
-		snprintf(name, sizeof(name), "%02zu-%s", *seq, base);
-		used += (size_t)snprintf(list + used, sizeof(list) - used, "%s\n", name);
+		module_base(mods[i], base, sizeof(base));
+		used += (size_t)snprintf(list + used, sizeof(list) - used, "%02zu-%s\n", *seq, base);
 		if (used >= sizeof(list))
 			return nb_err_set(e, E2BIG, "initramfs: module list too long");
-		snprintf(src, sizeof(src), "%s/%s", moddir, mods[i]);
 		snprintf(name, sizeof(name), "nestbox/%02zu-%s", (*seq)++, base);
-		r = nb_cpio_add_file(c, name, 0644, src, e);
+		r = add_module_file(c, k, mods[i], name, e);
 		if (r < 0)
 			return r;
 	}
@@ -339,7 +545,7 @@ static int add_modules(struct nb_cpio *c, char **mods, char **skip, const char *
 }
 
 static int write_archive(FILE *f, const char *init, char **core, char **all, char **vsock,
-			 const char *moddir, struct nb_err *e)
+			 const struct nb_kernel *k, struct nb_err *e)
 {
 	struct nb_cpio c;
 	size_t seq = 0;
@@ -353,13 +559,12 @@ static int write_archive(FILE *f, const char *init, char **core, char **all, cha
 	    (r = nb_cpio_add(&c, "mnt", S_IFDIR | 0755, NULL, 0, 0, 0, e)) < 0 ||
 	    (r = nb_cpio_add(&c, "nestbox", S_IFDIR | 0755, NULL, 0, 0, 0, e)) < 0 ||
 	    (r = nb_cpio_add_file(&c, "init", 0755, init, e)) < 0 ||
-	    (r = add_modules(&c, core, NULL, "nestbox/modules", moddir, &seq, e)) < 0 ||
-	    (r = add_modules(&c, all, core, "nestbox/modules.late", moddir, &seq, e)) < 0)
+	    (r = add_modules(&c, core, NULL, "nestbox/modules", k, &seq, e)) < 0 ||
+	    (r = add_modules(&c, all, core, "nestbox/modules.late", k, &seq, e)) < 0)
 		return r;
 	/* The vsock list skips what the core list loads already (virtio_mmio
 	 * and the virtio core it depends on). */
-	if (vsock && (r = add_modules(&c, vsock, core, "nestbox/modules.vsock", moddir, &seq,
-				      e)) < 0)
+	if (vsock && (r = add_modules(&c, vsock, core, "nestbox/modules.vsock", k, &seq, e)) < 0)
 		return r;
 	return nb_cpio_finish(&c, e);
 }
@@ -386,59 +591,46 @@ static void prune_cache(const char *dir, const char *keep)
 	}
 }
 
+/* A version as part of a file name: anything odd becomes '_'. */
+static void version_name(const char *v, char *out, size_t len)
+{
+	size_t i;
+
+	for (i = 0; v[i] && i + 1 < len; i++)
+		out[i] = isalnum((unsigned char)v[i]) || strchr(".-_+", v[i]) ? v[i] : '_';
+	out[i] = 0;
+}
+
 /* nb_initramfs_get() - see boot.h */
 int nb_initramfs_get(const struct nb_kernel *k, const char *init, char *out, size_t len,
 		     struct nb_err *e)
 {
-	char moddir[PATH_MAX + 160], data[PATH_MAX], dir[PATH_MAX + 32], tmp[PATH_MAX + 200];
-	unsigned char md[EVP_MAX_MD_SIZE];
-	char hex[17];
+	char data[PATH_MAX], dir[PATH_MAX + 32], tmp[PATH_MAX + 200], hex[17], ver[64];
 	char **mods = NULL, **all = NULL, **vsock = NULL;
-	EVP_MD_CTX *ctx;
-	unsigned mdlen = 0;
+	struct resolve rs = { 0 };
 	FILE *f;
 	int r, fd;
 
-	snprintf(moddir, sizeof(moddir), "%s/lib/modules/%s", k->dir, k->version);
-	r = nb_modules_resolve(moddir, core_modules, &mods, e);
-	if (r < 0)
-		return r;
-	r = nb_modules_resolve(moddir, all_modules, &all, e);
+	r = deps_load(k, &rs, e);
+	if (r >= 0)
+		r = deps_resolve(&rs, core_modules, &mods, e);
+	if (r >= 0)
+		r = deps_resolve(&rs, all_modules, &all, e);
 	if (r < 0) {
-		nb_strv_free(mods);
-		return r;
+		nb_err_wrap(e, "kernel %s: modules in %s", k->version, k->moddir);
+		goto out;
 	}
 	if (!mods || !all) {
-		nb_strv_free(mods);
-		nb_strv_free(all);
-		return nb_err_set(e, EINVAL, "kernel modules in %s: none resolved", moddir);
+		r = nb_err_set(e, EINVAL, "kernel %s: no modules resolved in %s", k->version,
+			       k->moddir);
+		goto out;
 	}
 	/* Optional: a kernel without vsock just gets virtio-serial. */
-	if (nb_modules_resolve(moddir, vsock_modules, &vsock, NULL) < 0)
+	if (deps_resolve(&rs, vsock_modules, &vsock, NULL) < 0)
 		vsock = NULL;
-	ctx = EVP_MD_CTX_new();
-	if (!ctx || !EVP_DigestInit_ex(ctx, EVP_sha256(), NULL)) {
-		EVP_MD_CTX_free(ctx);
-		nb_strv_free(mods);
-		nb_strv_free(all);
-		return nb_err_set(e, ENOMEM, "sha256: cannot start");
-	}
-	EVP_DigestUpdate(ctx, INITRAMFS_FORMAT, 1);
-	for (size_t i = 0; mods[i]; i++)
-		EVP_DigestUpdate(ctx, mods[i], strlen(mods[i]) + 1);
-	EVP_DigestUpdate(ctx, "|", 1);
-	for (size_t i = 0; all[i]; i++)
-		EVP_DigestUpdate(ctx, all[i], strlen(all[i]) + 1);
-	EVP_DigestUpdate(ctx, "|", 1);
-	for (size_t i = 0; vsock && vsock[i]; i++)
-		EVP_DigestUpdate(ctx, vsock[i], strlen(vsock[i]) + 1);
-	r = sha256_file(init, ctx, e);
-	EVP_DigestFinal_ex(ctx, md, &mdlen);
-	EVP_MD_CTX_free(ctx);
+	r = initramfs_key(k, rs.dep, mods, all, vsock, init, hex, e);
 	if (r < 0)
 		goto out;
-	for (int i = 0; i < 8; i++)
-		snprintf(hex + 2 * i, 3, "%02x", md[i]);
 	r = nb_data_dir(data, sizeof(data), e);
 	if (r < 0)
 		goto out;
@@ -446,13 +638,15 @@ int nb_initramfs_get(const struct nb_kernel *k, const char *init, char *out, siz
 	r = nb_mkdir_p(dir, 0755, e);
 	if (r < 0)
 		goto out;
-	if ((size_t)snprintf(out, len, "%s/%s-%s.cpio", dir, k->version, hex) >= len) {
+	version_name(k->version, ver, sizeof(ver));
+	if ((size_t)snprintf(out, len, "%s/%s-%s.cpio", dir, ver, hex) >= len) {
 		r = nb_err_set(e, ENAMETOOLONG, "initramfs path: too long");
 		goto out;
 	}
 	if (access(out, R_OK) == 0) {
 		/* cached; marked as used, so that prune_cache() leaves it alone */
 		utimensat(AT_FDCWD, out, NULL, 0);
+		nb_debug("initramfs %s (cached)", out);
 		goto out;
 	}
 	snprintf(tmp, sizeof(tmp), "%s/.tmp-XXXXXX", dir);
@@ -468,7 +662,7 @@ int nb_initramfs_get(const struct nb_kernel *k, const char *init, char *out, siz
 		r = nb_err_sys(e, errno, "create %s", tmp);
 		goto out;
 	}
-	r = write_archive(f, init, mods, all, vsock, moddir, e);
+	r = write_archive(f, init, mods, all, vsock, k, e);
 	if (fclose(f) != 0 && r == 0)
 		r = nb_err_sys(e, errno, "write %s", tmp);
 	if (r == 0 && (chmod(tmp, 0644) < 0 || rename(tmp, out) < 0))
@@ -477,25 +671,30 @@ int nb_initramfs_get(const struct nb_kernel *k, const char *init, char *out, siz
 		unlink(tmp);
 		nb_err_wrap(e, "initramfs for kernel %s", k->version);
 	} else {
+		nb_debug("initramfs %s (built)", out);
 		prune_cache(dir, out);
 	}
 out:
+	free(rs.dep);
+	free(rs.builtin);
 	nb_strv_free(mods);
 	nb_strv_free(all);
 	nb_strv_free(vsock);
-	return r;
+	return r < 0 ? r : 0;
 }
 
 /* nb_kernel_has_vsock() - see boot.h */
 bool nb_kernel_has_vsock(const struct nb_kernel *k)
 {
-	char moddir[PATH_MAX + 160], **mods = NULL;
+	struct resolve rs = { 0 };
+	char **mods = NULL;
+	bool ok;
 
-	snprintf(moddir, sizeof(moddir), "%s/lib/modules/%s", k->dir, k->version);
-	if (nb_modules_resolve(moddir, vsock_modules, &mods, NULL) < 0)
-		return false;
+	ok = deps_load(k, &rs, NULL) == 0 && deps_resolve(&rs, vsock_modules, &mods, NULL) >= 0;
+	free(rs.dep);
+	free(rs.builtin);
 	nb_strv_free(mods);
-	return true;
+	return ok;
 }
 
 /* nb_initrd_for_run() - see boot.h */

@@ -69,18 +69,28 @@ int nb_cpio_add_file(struct nb_cpio *c, const char *name, mode_t mode, const cha
 		     struct nb_err *e)
 {
 	autoclose int fd = open(src, O_RDONLY | O_CLOEXEC);
+
+	if (fd < 0)
+		return nb_err_sys(e, errno, "open %s", src);
+	return nb_cpio_add_fd(c, name, mode, fd, src, e);
+}
+
+/* nb_cpio_add_fd() - see cpio.h */
+int nb_cpio_add_fd(struct nb_cpio *c, const char *name, mode_t mode, int fd, const char *src,
+		   struct nb_err *e)
+{
 	char buf[65536];
 	struct stat st;
 	off_t done = 0;
 	int r;
 
-	if (fd < 0 || fstat(fd, &st) < 0)
-		return nb_err_sys(e, errno, "open %s", src);
+	if (fstat(fd, &st) < 0)
+		return nb_err_sys(e, errno, "stat %s", src);
 	r = header(c, name, (mode & 07777) | S_IFREG, (size_t)st.st_size, 0, 0, e);
 	if (r < 0)
 		return r;
 	while (done < st.st_size) {
-		ssize_t n = read(fd, buf, sizeof(buf));
+		ssize_t n = pread(fd, buf, sizeof(buf), done);
 
 		if (n < 0 && errno == EINTR)
 			continue;

@@ -42,6 +42,11 @@ int nb_cpio_add(struct nb_cpio *c, const char *name, mode_t mode, const void *da
 int nb_cpio_add_file(struct nb_cpio *c, const char *name, mode_t mode, const char *src,
 		     struct nb_err *e);
 
+/* nb_cpio_add_fd() - append a regular file read from @fd (from offset 0;
+ * @src names it in errors); 0 or -errno */
+int nb_cpio_add_fd(struct nb_cpio *c, const char *name, mode_t mode, int fd, const char *src,
+		   struct nb_err *e);
+
 /* nb_cpio_finish() - write the trailer and flush; 0 or -errno */
 int nb_cpio_finish(struct nb_cpio *c, struct nb_err *e);
 

@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
-/* nestbox rm [-f] NAME...: remove detached VMs (-f: also running ones). */
+/* nestbox rm [-f] NAME...: remove VM records (-f: also running VMs). */
 #include <getopt.h>
 #include <stdio.h>
 

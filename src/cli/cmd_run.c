@@ -17,7 +17,7 @@ static void run_usage(FILE *f)
 	fprintf(f,
 		"Usage: nestbox run [OPTIONS] IMAGE [CMD ARGS...]\n"
 		"       nestbox run [OPTIONS] --rootfs DIR [--] CMD ARGS...\n\n"
-		"  --rm                 remove the VM's state when it exits\n"
+		"  --rm                 keep no record of the VM (ps -a, logs) after it exits\n"
 		"  --name NAME          name (and hostname) of the VM\n"
 		"  -d, --detach         run in the background\n"
 		"  -i, --interactive    keep stdin open\n"
@@ -31,7 +31,9 @@ static void run_usage(FILE *f)
 		"  -w, --workdir DIR    working directory of the command\n"
 		"  -u, --user UID[:GID] user of the command\n"
 		"      --entrypoint CMD\n"
-		"      --kernel default|PATH\n"
+		"      --kernel default|image|PATH\n"
+		"                       the guest kernel: nestbox's, the image's own\n"
+		"                       (/usr/lib/modules/VERSION/vmlinuz) or a file/dir\n"
 		"      --accel auto|kvm|tcg\n"
 		"      --boot-timeout DUR\n"
 		"      --console        show the guest's console on stderr\n"
@@ -209,10 +211,7 @@ int cmd_run(int argc, char **argv)
 			o.entrypoint = optarg;
 			break;
 		case O_KERNEL:
-			if (strcmp(optarg, "image") == 0) {
-				nb_error("run: --kernel image: not supported yet; use default or a path");
-				goto out;
-			}
+			/* "default", "image" (the image's own) or a path: vmm/run decides */
 			o.kernel = optarg;
 			break;
 		case O_ACCEL:

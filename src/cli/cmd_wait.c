@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
-/* nestbox wait NAME: block until a detached VM's command exits; print its code. */
+/* nestbox wait NAME: block until a VM's command exits; print its code. */
 #include <stdio.h>
 #include <string.h>
 

@@ -17,6 +17,8 @@
 #include "lib/cleanup.h"
 #include "lib/fileio.h"
 #include "lib/log.h"
+#include "vmm/ctlread.h"
+#include "vmm/outlog.h"
 #include "vmm/session.h"
 #include "vmm/state.h"
 #include "vmm/supervise.h"
@@ -80,68 +82,70 @@ int nb_vm_exec(const char *name, const struct nb_exec_opts *o, struct nb_err *e)
 	return code;
 }
 
+static int drain_exit(void *ctx, const struct nb_ctl_frame *f, uint32_t v, const char *msg)
+{
+	int *code = ctx;
+
+	if (f->proc == 0 && code)
+		*code = (int)v;
+	return 0;
+}
+
 /* Read frames from @fd until EOF or @ms pass; EXIT of process 0 -> *code. */
 static int drain(int fd, int ms, int *code)
 {
-	uint8_t buf[65536];
-	size_t len = 0;
+	static const struct nb_ctlread_ops ops = { .exit = drain_exit };
 	uint64_t end = nb_mono_ns() + (uint64_t)ms * 1000000ull;
+	struct nb_ctlread r;
+	int ret = 0;
 
+	nb_ctlread_init(&r, &ops, code);
 	for (;;) {
 		uint64_t now = nb_mono_ns();
 		struct pollfd p = { .fd = fd, .events = POLLIN };
 		ssize_t n;
-		size_t off = 0;
 
-		if (now >= end)
-			return -ETIMEDOUT;
+		if (now >= end) {
+			ret = -ETIMEDOUT;
+			break;
+		}
 		if (poll(&p, 1, (int)((end - now) / 1000000ull) + 1) <= 0)
 			continue;
-		n = read(fd, buf + len, sizeof(buf) - len);
-		if (n <= 0)
-			return 0;
-		len += (size_t)n;
-		for (;;) {
-			struct nb_ctl_frame f;
-			struct nb_ctl_cur c;
-			uint32_t v;
-			int r = nb_ctl_parse(buf + off, len - off, &f);
+		n = nb_ctlread_read(&r, fd);
+		/* A malformed frame costs what was buffered; EOF or an error ends it. */
+		if (n > 0 || n == -EINTR || n == -EAGAIN || n == -EPROTO)
+			continue;
+		break;
+	}
+	nb_ctlread_free(&r);
+	return ret;
+}
 
-			if (r <= 0) {
-				if (r < 0)
-					len = off = 0;
-				break;
-			}
-			off += (size_t)r;
-			nb_ctl_cur_init(&c, &f);
-			if (f.type == NB_CTL_EXIT && f.proc == 0 && nb_ctl_get_u32(&c, &v) == 0 &&
-			    code)
-				*code = (int)v;
-		}
-		memmove(buf, buf + off, len - off);
-		len -= off;
-		if (len == sizeof(buf))
-			len = 0;
+/* Wait until the owner has let go of the lock (it has finished); kill it
+ * when it does not within @ms. */
+static void wait_unlocked(const struct nb_vm_state *st, int ms)
+{
+	if (!nb_state_wait_unlocked(st, ms) && st->pid > 0) {
+		kill(st->pid, SIGKILL);
+		nb_state_wait_unlocked(st, 5000);
 	}
 }
 
-/* Wait until the supervisor has let go of the lock (it has finished). */
-static void wait_unlocked(const struct nb_vm_state *st, int ms)
+/* A foreground VM's owner is its nestbox run: SIGTERM makes it kill its VM
+ * and record 143 (as stop does to a detached VM's command); SIGKILL after
+ * @timeout_s, or at once for 0, leaves the record's status unknown. */
+static int stop_foreground(const struct nb_vm_state *st, unsigned timeout_s)
 {
-	char path[PATH_MAX + 32];
-	autoclose int fd = -1;
-
-	nb_state_path(st, "lock", path, sizeof(path));
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return;
-	for (int i = 0; i < ms / 10; i++) {
-		if (flock(fd, LOCK_SH | LOCK_NB) == 0)
-			return;
-		usleep(10000);
+	if (st->pid <= 0)
+		return 0;
+	if (timeout_s) {
+		kill(st->pid, SIGTERM);
+		if (nb_state_wait_unlocked(st, (int)timeout_s * 1000))
+			return 0;
 	}
-	if (st->pid > 0)
-		kill(st->pid, SIGKILL);
+	kill(st->pid, SIGKILL);
+	nb_state_wait_unlocked(st, 10000);
+	return 0;
 }
 
 /* nb_vm_stop() - see manage.h */
@@ -156,6 +160,8 @@ int nb_vm_stop(const char *name, unsigned timeout_s, struct nb_err *e)
 		return r;
 	if (!st.alive)
 		return 0;
+	if (!st.detached)
+		return stop_foreground(&st, timeout_s);
 	fd = nb_supervisor_connect(st.id, e);
 	if (fd < 0)
 		return fd;
@@ -190,6 +196,13 @@ int nb_vm_wait(const char *name, int *code, struct nb_err *e)
 	*code = st.exit_code;
 	if (!st.alive)
 		return 0;
+	if (!st.detached) {
+		/* Its nestbox run records the code, then lets go of the lock. */
+		nb_state_wait_unlocked(&st, -1);
+		if (nb_state_read(st.dir, &st, NULL) == 0)
+			*code = st.exit_code;
+		return 0;
+	}
 	fd = nb_supervisor_connect(st.id, e);
 	if (fd < 0)
 		return fd;
@@ -221,22 +234,35 @@ int nb_vm_rm(const char *name, bool force, struct nb_err *e)
 }
 
 /* nb_vm_logs() - see manage.h */
-int nb_vm_logs(const char *name, int out, struct nb_err *e)
+int nb_vm_logs(const char *name, int out, int err, bool follow, struct nb_err *e)
 {
-	char path[PATH_MAX + 32], buf[65536];
+	char path[PATH_MAX + 32];
 	struct nb_vm_state st;
 	autoclose int fd = -1;
-	ssize_t n;
+	off_t pos = 0;
 	int r = nb_state_find(name, &st, e);
 
 	if (r < 0)
 		return r;
 	nb_state_path(&st, "output.log", path, sizeof(path));
 	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return errno == ENOENT ? 0 : nb_err_sys(e, errno, "open %s", path);
-	while ((n = read(fd, buf, sizeof(buf))) > 0)
-		if (nb_write_all(out, buf, (size_t)n) < 0)
-			return nb_err_sys(e, errno, "write logs");
-	return 0;
+	if (fd < 0 && errno != ENOENT)
+		return nb_err_sys(e, errno, "open %s", path);
+	for (;;) {
+		/* Whether it ran before this pass: then the pass saw all it wrote. */
+		bool done = !follow || nb_state_lock_free(&st);
+
+		if (fd < 0)
+			fd = open(path, O_RDONLY | O_CLOEXEC);
+		if (fd >= 0) {
+			r = nb_outlog_replay(fd, &pos, out, err, path, e);
+			if (r == -EPIPE)
+				return 0;
+			if (r < 0)
+				return r;
+		}
+		if (done)
+			return 0;
+		poll(NULL, 0, 100);
+	}
 }

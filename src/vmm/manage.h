@@ -1,6 +1,8 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
-/* vmm/manage: what ps, exec, logs, stop, rm and wait do to detached VMs,
- * through their state directory and their supervisor's control socket. */
+/* vmm/manage: what ps, exec, logs, stop, rm and wait do to VMs with a
+ * record (vmm/state.h): through their state directory, and the supervisor's
+ * control socket for detached ones or signals to the owning `nestbox run`
+ * for foreground ones. */
 #ifndef NESTBOX_VMM_MANAGE_H
 #define NESTBOX_VMM_MANAGE_H
 
@@ -32,7 +34,11 @@ int nb_vm_wait(const char *name, int *code, struct nb_err *e);
 /* nb_vm_rm() - remove a VM's state; a running one only with @force (killed); 0 or -errno */
 int nb_vm_rm(const char *name, bool force, struct nb_err *e);
 
-/* nb_vm_logs() - copy the command's output log to @fd; 0 or -errno */
-int nb_vm_logs(const char *name, int fd, struct nb_err *e);
+/**
+ * nb_vm_logs() - replay the command's output: stdout records to @out, stderr to @err
+ * @follow:	then go on copying new output until the VM's owner is gone
+ * Return: 0 (also when an output was closed), or -errno
+ */
+int nb_vm_logs(const char *name, int out, int err, bool follow, struct nb_err *e);
 
 #endif

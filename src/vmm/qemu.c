@@ -80,18 +80,21 @@ int nb_qemu_argv(const struct nb_vm_config *c, char ***argv, struct nb_err *e)
 	add(&a, "-global");
 	add(&a, "virtio-mmio.force-legacy=false");
 	add(&a, "-kernel");
-	add(&a, "%s", c->vmlinux);
+	add(&a, "%s", c->kernel);
 	add(&a, "-initrd");
 	add(&a, "/proc/self/fd/%d", NB_QFD_INITRD);
 	/* tsc_early_khz: under TCG the guest's TSC calibration goes wrong at
-	 * random and microvm guests hang without it. */
+	 * random and microvm guests hang without it. tsc=reliable: under TCG the
+	 * guest's TSC is the host's, but the clocksource watchdog, delayed by
+	 * host load, took it for unstable and fell back to jiffies (4 ms). */
 	add(&a, "-append");
 	{
 		char extra[96] = "";
 		size_t n = 0;
 
 		if (!c->kvm && c->tsc_khz)
-			n += (size_t)snprintf(extra + n, sizeof(extra) - n, " tsc_early_khz=%llu",
+			n += (size_t)snprintf(extra + n, sizeof(extra) - n,
+					      " tsc=reliable tsc_early_khz=%llu",
 					      (unsigned long long)c->tsc_khz);
 		if (c->vsock_cid)
 			snprintf(extra + n, sizeof(extra) - n, " nestbox.control=vsock:%u",

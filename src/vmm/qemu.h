@@ -58,7 +58,7 @@ struct nb_vm_config {
 	bool kvm;
 	uint64_t tsc_khz;
 	int depth;
-	const char *vmlinux;
+	const char *kernel;	/* -kernel: a PVH vmlinux or a bzImage, booted alike */
 	int initrd_fd, ctl_fd, console_fd;
 	uint64_t mem_mib;
 	unsigned cpus;

@@ -371,9 +371,19 @@ struct detach {
 	int listen_fd;
 };
 
-/* Boot the VM and supervise it: in the foreground (@det NULL) or as the
- * daemon of a detached VM. Returns the exit code. */
-static int run_vm(const struct nb_run_opts *o, struct detach *det, struct nb_err *e)
+/* A foreground run's record (without --rm): where its logs go, and whether
+ * its command got as far as starting. */
+struct fgrec {
+	const struct nb_vm_state *st;
+	int output_log, console_log, listen_fd;
+	bool cmd_started;
+};
+
+/* Boot the VM and supervise it: in the foreground (@det NULL; @fg its
+ * record, or NULL with --rm) or as the daemon of a detached VM. Returns the
+ * exit code. */
+static int run_vm(const struct nb_run_opts *o, struct detach *det, struct fgrec *fg,
+		  struct nb_err *e)
 {
 	struct nb_session sess = { .t0_ns = nb_mono_ns(), .console_log = -1 };
 	struct nb_vm_config vm = { .initrd_fd = -1, .ctl_fd = -1, .console_fd = -1 };
@@ -449,18 +459,22 @@ static int run_vm(const struct nb_run_opts *o, struct detach *det, struct nb_err
 	vm.depth = facts.depth;
 	boot_to = o->boot_timeout_ms ? o->boot_timeout_ms
 		  : virt_boot_timeout_ms(vm.kvm ? VIRT_ACCEL_KVM : VIRT_ACCEL_TCG, vm.depth);
-	if (nb_kernel_find(o->kernel, &k, e) < 0 || nb_init_path(init, sizeof(init), e) < 0 ||
+	/* --kernel image: the kernel the image ships, found in its root */
+	if ((o->kernel && strcmp(o->kernel, "image") == 0
+		     ? nb_kernel_find_image(rootfs, o->image ? o->image : o->rootfs, &k, e)
+		     : nb_kernel_find(o->kernel, &k, e)) < 0 ||
+	    nb_init_path(init, sizeof(init), e) < 0 ||
 	    nb_initramfs_get(&k, init, initramfs, sizeof(initramfs), e) < 0)
 		goto out;
-	vm.vmlinux = k.vmlinux;
+	vm.kernel = k.kernel;
 	vm.mem_mib = o->mem_mib ? o->mem_mib : 512;
 	vm.cpus = o->cpus ? o->cpus : 1;
 	vm.net = true;
 	for (unsigned i = 0; i < o->nports; i++)
 		snprintf(vm.fwds[vm.nfwds++], sizeof(vm.fwds[0]), "%s", o->ports[i]);
 
-	if (det)
-		snprintf(id, sizeof(id), "%s", det->st->id);
+	if (det || fg)
+		snprintf(id, sizeof(id), "%s", det ? det->st->id : fg->st->id);
 	else
 		make_id(id, sizeof(id));
 	cfg.hostname = o->name ? o->name : id;
@@ -543,6 +557,13 @@ static int run_vm(const struct nb_run_opts *o, struct detach *det, struct nb_err
 	sess.ctl = ctl[0];
 	sess.console = con[0];
 	sess.show_console = o->console;
+	if (fg) {
+		sess.console_log = fg->console_log;
+		sess.log_output = true;
+		sess.output_log = fg->output_log;
+		sess.serve = true;
+		sess.listen_fd = fg->listen_fd;
+	}
 	sess.tty = o->tty;
 	sess.stdin_open = o->interactive;
 	sess.in_fd = STDIN_FILENO;
@@ -550,6 +571,8 @@ static int run_vm(const struct nb_run_opts *o, struct detach *det, struct nb_err
 	sess.err_fd = STDERR_FILENO;
 	sess.boot_timeout_ms = boot_to;
 	code = nb_session_run(&sess, e);
+	if (fg)
+		fg->cmd_started = sess.phase_ns[NB_PHASE_COMMAND] != 0;
 	close(sess.qemu_pidfd);
 out:
 	for (int i = 0; i < 2; i++) {
@@ -586,43 +609,114 @@ static void join_cmd(const struct nb_run_opts *o, char *buf, size_t len)
 		used += (size_t)snprintf(buf + used, len - used, "%s%s", used ? " " : "", *p);
 }
 
+/* "tcp:IP:HOST-:GUEST" rules as podman's ps shows them: "IP:HOST->GUEST/tcp". */
+static void join_ports(const struct nb_run_opts *o, char *buf, size_t len)
+{
+	size_t used = 0;
+
+	buf[0] = 0;
+	for (unsigned i = 0; i < o->nports && used < len; i++) {
+		char r[96], *proto = r, *ip, *host, *guest;
+
+		snprintf(r, sizeof(r), "%s", o->ports[i]);
+		ip = strchr(proto, ':');
+		host = ip ? strchr(ip + 1, ':') : NULL;
+		guest = host ? strstr(host + 1, "-:") : NULL;
+		if (!guest)
+			continue;
+		*ip++ = 0;
+		*host++ = 0;
+		*guest = 0;
+		guest += 2;
+		used += (size_t)snprintf(buf + used, len - used, "%s%s:%s->%s/%s", used ? ", " : "",
+					 ip, host, guest, proto);
+	}
+}
+
+/* A new record for this run (-d, or the foreground without --rm), its lock
+ * held: the lock fd, or -errno (-EEXIST: the name is taken). */
+static int new_record(const struct nb_run_opts *o, bool detached, struct nb_vm_state *st,
+		      struct nb_err *e)
+{
+	memset(st, 0, sizeof(*st));
+	st->exit_code = -1;
+	snprintf(st->name, sizeof(st->name), "%s", o->name ? o->name : "");
+	snprintf(st->image, sizeof(st->image), "%s", o->image ? o->image : o->rootfs);
+	join_cmd(o, st->command, sizeof(st->command));
+	join_ports(o, st->ports, sizeof(st->ports));
+	snprintf(st->status, sizeof(st->status), detached ? "starting" : "running");
+	st->created = (int64_t)time(NULL);
+	st->rm = o->rm;
+	st->detached = detached;
+	st->pid = getpid();
+	return nb_state_create(st, e);
+}
+
+/* The foreground without --rm: a record that outlives the run, as podman
+ * keeps a container. The lock is held until the exit code is written, so a
+ * CLI killed on the way leaves a record ps shows as exited, code unknown. */
+static int run_foreground(const struct nb_run_opts *o, struct nb_err *e)
+{
+	struct nb_vm_state st;
+	struct fgrec fg = { .st = &st, .output_log = -1, .console_log = -1, .listen_fd = -1 };
+	char path[PATH_MAX + 32];
+	int lockfd = new_record(o, false, &st, e), code;
+
+	if (lockfd < 0)
+		return NB_EXIT_FAILURE;
+	nb_state_path(&st, "output.log", path, sizeof(path));
+	fg.output_log = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+	nb_state_path(&st, "console.log", path, sizeof(path));
+	fg.console_log = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+	if (fg.output_log < 0 || fg.console_log < 0) {
+		nb_err_sys(e, errno, "create %s", path);
+		code = NB_EXIT_FAILURE;
+	} else {
+		/* exec, stop and wait reach it as they reach a detached VM. */
+		fg.listen_fd = nb_supervisor_listen(st.id, e);
+		code = fg.listen_fd < 0 ? NB_EXIT_FAILURE : run_vm(o, NULL, &fg, e);
+	}
+	if (fg.listen_fd >= 0)
+		close(fg.listen_fd);
+	if (fg.output_log >= 0)
+		close(fg.output_log);
+	if (fg.console_log >= 0)
+		close(fg.console_log);
+	if (e->code && !fg.cmd_started) {
+		/* nestbox failed before the command ran (bad input, no boot):
+		 * nothing is left, as with -d. A VM that died under a running
+		 * command stays, exited with 125. */
+		nb_state_remove(st.dir);
+	} else {
+		snprintf(st.status, sizeof(st.status), "exited");
+		st.exit_code = code;
+		st.finished = (int64_t)time(NULL);
+		nb_state_write(&st, NULL);
+	}
+	close(lockfd);
+	return code;
+}
+
 /* -d: state dir and lock, then a daemon (double fork, setsid) that runs the
  * VM; this side waits for its word that the command started. */
 static int run_detached(const struct nb_run_opts *o, struct nb_err *e)
 {
-	struct nb_vm_state st = { .exit_code = -1 };
-	char root[PATH_MAX], lockp[PATH_MAX + 32], msg[8192];
-	int ready[2], lockfd, r;
+	struct nb_vm_state st;
+	char msg[8192];
+	int ready[2], lockfd, r = 0;
 	size_t got = 0;
 	pid_t pid;
 
-	if (o->name && nb_state_name_taken(o->name))
-		return nb_err_set(e, EEXIST, "the name %s is already in use", o->name);
-	r = nb_state_root(root, sizeof(root), true, e);
-	if (r < 0)
-		return r;
-	make_id(st.id, sizeof(st.id));
-	snprintf(st.name, sizeof(st.name), "%s", o->name ? o->name : st.id);
-	snprintf(st.image, sizeof(st.image), "%s", o->image ? o->image : o->rootfs);
-	join_cmd(o, st.command, sizeof(st.command));
-	snprintf(st.status, sizeof(st.status), "starting");
-	st.created = (int64_t)time(NULL);
-	st.rm = o->rm;
-	if ((size_t)snprintf(st.dir, sizeof(st.dir), "%s/%s", root, st.id) >= sizeof(st.dir))
-		return nb_err_set(e, ENAMETOOLONG, "state directory: too long");
-	if (mkdir(st.dir, 0700) < 0)
-		return nb_err_sys(e, errno, "create %s", st.dir);
-	nb_state_path(&st, "lock", lockp, sizeof(lockp));
-	lockfd = open(lockp, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
-	if (lockfd < 0 || flock(lockfd, LOCK_EX) < 0 || pipe2(ready, O_CLOEXEC) < 0) {
-		r = nb_err_sys(e, errno, "lock %s", lockp);
-		if (lockfd >= 0)
-			close(lockfd);
+	lockfd = new_record(o, true, &st, e);
+	if (lockfd < 0)
+		return lockfd;
+	if (pipe2(ready, O_CLOEXEC) < 0) {
+		r = nb_err_sys(e, errno, "pipe");
+		close(lockfd);
 		nb_state_remove(st.dir);
 		return r;
 	}
-	r = nb_state_write(&st, e);
-	pid = r < 0 ? -1 : fork();
+	pid = fork();
 	if (pid == 0) {
 		struct detach det = { .st = &st, .ready_fd = ready[1], .listen_fd = -1 };
 		struct nb_err se = NB_ERR_INIT;
@@ -639,7 +733,7 @@ static int run_detached(const struct nb_run_opts *o, struct nb_err *e)
 		st.pid = getpid();
 		nb_state_write(&st, NULL);
 		det.listen_fd = nb_supervisor_listen(st.id, &se);
-		code = det.listen_fd < 0 ? NB_EXIT_FAILURE : run_vm(o, &det, &se);
+		code = det.listen_fd < 0 ? NB_EXIT_FAILURE : run_vm(o, &det, NULL, &se);
 		if (det.ready_fd >= 0) {
 			char m[sizeof(se.msg) + 8];
 
@@ -692,5 +786,12 @@ static int run_detached(const struct nb_run_opts *o, struct nb_err *e)
 /* nb_run() - see run.h */
 int nb_run(const struct nb_run_opts *o, struct nb_err *e)
 {
-	return o->detach ? run_detached(o, e) : run_vm(o, NULL, e);
+	if (o->detach)
+		return run_detached(o, e);
+	if (!o->rm)
+		return run_foreground(o, e);
+	/* --rm in the foreground leaves no record, but takes no name in use. */
+	if (o->name && nb_state_check_name(o->name, e) < 0)
+		return NB_EXIT_FAILURE;
+	return run_vm(o, NULL, NULL, e);
 }

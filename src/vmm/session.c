@@ -25,8 +25,11 @@
 
 #include "lib/fileio.h"
 #include "lib/log.h"
+#include "vmm/clients.h"
+#include "vmm/ctlread.h"
+#include "vmm/outlog.h"
 
-enum { EV_CTL = 1, EV_CON, EV_IN, EV_SIG, EV_QEMU };
+enum { EV_CTL = 1, EV_CON, EV_IN, EV_SIG, EV_QEMU, EV_LISTEN, EV_CLIENT };
 
 #define CON_TAIL 8192
 
@@ -34,8 +37,8 @@ struct loop {
 	struct nb_session *s;
 	int ep, sfd;
 	struct nb_ctl_buf out;
-	uint8_t *rx;
-	size_t rx_len, rx_cap;
+	struct nb_ctlread rd;
+	struct nb_clients cl;
 	char con[CON_TAIL];
 	size_t con_len;
 	bool exited, qemu_gone, ctl_eof, in_eof, in_unpollable;
@@ -141,100 +144,88 @@ static void fail(struct loop *l, const char *fmt, ...)
 	l->code = 125;
 }
 
-static void handle_frame(struct loop *l, const struct nb_ctl_frame *f)
+static int on_phase(void *ctx, uint32_t phase, uint64_t ns)
 {
+	struct loop *l = ctx;
 	struct nb_session *s = l->s;
-	struct nb_ctl_cur c;
-	uint32_t v;
-	uint64_t ns;
-	const char *str;
 
-	nb_ctl_cur_init(&c, f);
-	switch ((enum nb_ctl_type)f->type) {
-	case NB_CTL_PHASE:
-		if (nb_ctl_get_u32(&c, &v) == 0 && nb_ctl_get_u64(&c, &ns) == 0 && v >= 1 &&
-		    v <= NB_PHASE_MAX) {
-			s->phase_ns[v] = ns;
-			s->phase_host_ns[v] = nb_mono_ns();
-			nb_debug("phase %s: guest %.1f ms, host %.1f ms", nb_ctl_phase_name(v),
-				 (double)ns / 1e6, (double)(s->phase_host_ns[v] - s->t0_ns) / 1e6);
-		}
-		break;
-	case NB_CTL_DATA:
-		if (f->proc != 0 || !f->len)
-			break;
-		if (nb_write_all(f->stream == NB_STREAM_STDERR ? s->err_fd : s->out_fd,
-				 f->payload, f->len) < 0 && errno != EPIPE)
-			nb_debug("write output: %s", strerror(errno));
-		break;
-	case NB_CTL_EXIT:
-		if (f->proc != 0 || nb_ctl_get_u32(&c, &v) < 0 || nb_ctl_get_str(&c, &str) < 0)
-			break;
-		if (*str)
-			nb_error("%s", str);
-		l->exited = true;
-		l->code = (int)(v & 0xff);
-		nb_debug("command exited: %u; host %.1f ms", v,
-			 (double)(nb_mono_ns() - s->t0_ns) / 1e6);
-		break;
-	case NB_CTL_ERROR:
-		if (nb_ctl_get_str(&c, &str) == 0)
-			fail(l, "guest: %s", str);
-		else
-			fail(l, "guest: setup failed");
-		break;
-	case NB_CTL_CONFIG:
-	case NB_CTL_SPAWN:
-	case NB_CTL_WINSIZE:
-	case NB_CTL_SIGNAL:
-	case NB_CTL_SHUTDOWN:
-		break;
-	}
+	s->phase_ns[phase] = ns;
+	s->phase_host_ns[phase] = nb_mono_ns();
+	nb_debug("phase %s: guest %.1f ms, host %.1f ms", nb_ctl_phase_name(phase),
+		 (double)ns / 1e6, (double)(s->phase_host_ns[phase] - s->t0_ns) / 1e6);
+	return 0;
 }
+
+static int on_data(void *ctx, const struct nb_ctl_frame *f)
+{
+	struct loop *l = ctx;
+	struct nb_session *s = l->s;
+
+	if (f->proc != 0) {
+		if (s->serve)
+			nb_clients_guest(&l->cl, f, 0);
+		return 0;
+	}
+	if (!f->len)
+		return 0;
+	if (s->log_output &&
+	    nb_outlog_write(s->output_log, f->stream == NB_STREAM_STDERR ? 2 : 1, f->payload,
+			    f->len) < 0)
+		nb_debug("write output log: %s", strerror(errno));
+	if (nb_write_all(f->stream == NB_STREAM_STDERR ? s->err_fd : s->out_fd, f->payload,
+			 f->len) < 0 && errno != EPIPE)
+		nb_debug("write output: %s", strerror(errno));
+	return 0;
+}
+
+static int on_cmd_exit(void *ctx, const struct nb_ctl_frame *f, uint32_t code, const char *msg)
+{
+	struct loop *l = ctx;
+
+	if (l->s->serve)
+		nb_clients_guest(&l->cl, f, code);
+	if (f->proc != 0)
+		return 0;
+	if (*msg)
+		nb_error("%s", msg);
+	l->exited = true;
+	l->code = (int)(code & 0xff);
+	nb_debug("command exited: %u; host %.1f ms", code,
+		 (double)(nb_mono_ns() - l->s->t0_ns) / 1e6);
+	return 0;
+}
+
+static int on_error(void *ctx, const char *msg)
+{
+	struct loop *l = ctx;
+
+	if (msg)
+		fail(l, "guest: %s", msg);
+	else
+		fail(l, "guest: setup failed");
+	return 0;
+}
+
+static const struct nb_ctlread_ops guest_ops = {
+	.phase = on_phase, .data = on_data, .exit = on_cmd_exit, .error = on_error,
+};
 
 static void read_ctl(struct loop *l)
 {
 	for (;;) {
-		size_t off = 0;
-		ssize_t n;
+		ssize_t n = nb_ctlread_read(&l->rd, l->s->ctl);
 
-		if (l->rx_cap - l->rx_len < 65536) {
-			uint8_t *d = realloc(l->rx, l->rx_cap + 131072);
-
-			if (!d) {
-				fail(l, "control channel: out of memory");
-				return;
-			}
-			l->rx = d;
-			l->rx_cap += 131072;
-		}
-		n = read(l->s->ctl, l->rx + l->rx_len, l->rx_cap - l->rx_len);
-		if (n < 0 && errno == EINTR)
+		if (n > 0 || n == -EINTR)
 			continue;
-		if (n < 0)
-			return;
 		if (n == 0) {
 			l->ctl_eof = true;
 			epoll_ctl(l->ep, EPOLL_CTL_DEL, l->s->ctl, NULL);
-			return;
+		} else if (n == -EPROTO) {
+			fail(l, "control channel: malformed frame from the guest");
+		} else if (n == -ENOMEM) {
+			fail(l, "control channel: out of memory");
 		}
-		l->rx_len += (size_t)n;
-		for (;;) {
-			struct nb_ctl_frame f;
-			int r = nb_ctl_parse(l->rx + off, l->rx_len - off, &f);
-
-			if (r < 0) {
-				fail(l, "control channel: malformed frame from the guest");
-				l->rx_len = 0;
-				return;
-			}
-			if (r == 0)
-				break;
-			handle_frame(l, &f);
-			off += (size_t)r;
-		}
-		memmove(l->rx, l->rx + off, l->rx_len - off);
-		l->rx_len -= off;
+		return;
 	}
 }
 
@@ -314,6 +305,7 @@ int nb_session_run(struct nb_session *s, struct nb_err *e)
 	uint64_t deadline = nb_mono_ns() + (uint64_t)s->boot_timeout_ms * 1000000ull;
 	struct epoll_event ev;
 
+	nb_ctlread_init(&l.rd, &guest_ops, &l);
 	sigemptyset(&mask);
 	sigaddset(&mask, SIGINT);
 	sigaddset(&mask, SIGTERM);
@@ -329,6 +321,10 @@ int nb_session_run(struct nb_session *s, struct nb_err *e)
 	if (s->console >= 0)
 		set_events(&l, s->console, EV_CON, EPOLLIN);
 	set_events(&l, l.sfd, EV_SIG, EPOLLIN);
+	if (s->serve) {
+		nb_clients_init(&l.cl, l.ep, EV_CLIENT, s->listen_fd, &l.out, s->qemu_pid);
+		set_events(&l, s->listen_fd, EV_LISTEN, EPOLLIN);
+	}
 	if (s->qemu_pidfd >= 0) {
 		set_events(&l, s->qemu_pidfd, EV_QEMU, EPOLLIN);
 	} else {
@@ -390,7 +386,7 @@ int nb_session_run(struct nb_session *s, struct nb_err *e)
 		}
 		n = epoll_wait(l.ep, evs, 8, timeout);
 		for (int i = 0; i < n; i++) {
-			switch ((int)evs[i].data.u64) {
+			switch ((int)(evs[i].data.u64 & 0xff)) {
 			case EV_CTL:
 				if (evs[i].events & EPOLLOUT)
 					flush_ctl(&l);
@@ -405,6 +401,12 @@ int nb_session_run(struct nb_session *s, struct nb_err *e)
 				break;
 			case EV_SIG:
 				handle_signals(&l);
+				break;
+			case EV_LISTEN:
+				nb_clients_accept(&l.cl);
+				break;
+			case EV_CLIENT:
+				nb_clients_read(&l.cl, (unsigned)(evs[i].data.u64 >> 8));
 				break;
 			case EV_QEMU:
 				/* Drain what the guest said before it went away. */
@@ -424,6 +426,8 @@ int nb_session_run(struct nb_session *s, struct nb_err *e)
 	}
 	if (raw)
 		tcsetattr(s->in_fd, TCSANOW, &saved);
+	if (s->serve)
+		nb_clients_finish(&l.cl, l.code);
 	/* The guest synced before it reported: nothing is left to wait for. */
 	reap_qemu(&l, 0);
 	if (s->console >= 0)
@@ -440,7 +444,7 @@ int nb_session_run(struct nb_session *s, struct nb_err *e)
 	close(l.sfd);
 	close(l.ep);
 	nb_ctl_buf_free(&l.out);
-	free(l.rx);
+	nb_ctlread_free(&l.rd);
 	sigprocmask(SIG_UNBLOCK, &mask, NULL);
 	return l.code;
 }

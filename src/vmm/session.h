@@ -20,6 +20,10 @@
  * @console:	host end of the serial console
  * @console_log: fd to append console output to (-1: none)
  * @show_console: copy console output to stderr
+ * @serve, @listen_fd: also serve exec/stop/wait clients on this socket
+ *		(vmm/clients.h), as the -d supervisor does
+ * @log_output, @output_log: also append the command's output to this fd as
+ *		records (vmm/outlog.h), for `nestbox logs`
  * @tty:	raw mode on the terminal, follow its size
  * @stdin_open:	relay stdin (-i)
  * @boot_timeout_ms: deadline for nestbox-init's first phase report
@@ -38,6 +42,10 @@ struct nb_session {
 	int console;
 	int console_log;
 	bool show_console;
+	bool log_output;
+	int output_log;
+	bool serve;
+	int listen_fd;
 	bool tty;
 	bool stdin_open;
 	int in_fd, out_fd, err_fd;

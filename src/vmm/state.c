@@ -6,9 +6,13 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <json-c/json.h>
+#include <poll.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/file.h>
+#include <sys/random.h>
+#include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "lib/cleanup.h"
@@ -66,6 +70,9 @@ int nb_state_write(const struct nb_vm_state *st, struct nb_err *e)
 	json_object_object_add(o, "pid", json_object_new_int(st->pid));
 	json_object_object_add(o, "created", json_object_new_int64(st->created));
 	json_object_object_add(o, "rm", json_object_new_boolean(st->rm));
+	json_object_object_add(o, "finished", json_object_new_int64(st->finished));
+	json_object_object_add(o, "detached", json_object_new_boolean(st->detached));
+	json_object_object_add(o, "ports", json_object_new_string(st->ports));
 	s = json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN);
 	nb_state_path(st, "state.json", path, sizeof(path));
 	r = nb_write_file_atomic(path, s, strlen(s), 0600, e);
@@ -88,8 +95,13 @@ int nb_state_read(const char *dir, struct nb_vm_state *st, struct nb_err *e)
 	struct json_object *o, *v;
 	autoclose int fd = -1;
 
+	char copy[sizeof(st->dir)];
+
+	/* @dir may be @st->dir itself (a record read again): copy it first. */
+	snprintf(copy, sizeof(copy), "%s", dir);
 	memset(st, 0, sizeof(*st));
-	snprintf(st->dir, sizeof(st->dir), "%s", dir);
+	memcpy(st->dir, copy, sizeof(copy));
+	dir = st->dir;
 	snprintf(path, sizeof(path), "%s/state.json", dir);
 	if (nb_read_file("", path, buf, sizeof(buf), e) < 0)
 		return -(e && e->code ? e->code : EIO);
@@ -105,6 +117,9 @@ int nb_state_read(const char *dir, struct nb_vm_state *st, struct nb_err *e)
 	st->pid = json_object_object_get_ex(o, "pid", &v) ? json_object_get_int(v) : 0;
 	st->created = json_object_object_get_ex(o, "created", &v) ? json_object_get_int64(v) : 0;
 	st->rm = json_object_object_get_ex(o, "rm", &v) && json_object_get_boolean(v);
+	st->finished = json_object_object_get_ex(o, "finished", &v) ? json_object_get_int64(v) : 0;
+	st->detached = json_object_object_get_ex(o, "detached", &v) && json_object_get_boolean(v);
+	get_str(o, "ports", st->ports, sizeof(st->ports));
 	json_object_put(o);
 	snprintf(path, sizeof(path), "%s/lock", dir);
 	fd = open(path, O_RDONLY | O_CLOEXEC);
@@ -204,4 +219,174 @@ bool nb_state_name_taken(const char *name)
 
 	nb_state_list(name_match, &f, NULL);
 	return f.matches > 0;
+}
+
+struct owner {
+	const char *name;
+	char id[16];
+};
+
+static int owner_of(const struct nb_vm_state *st, void *ctx)
+{
+	struct owner *w = ctx;
+
+	if (strcmp(st->name, w->name) != 0)
+		return 0;
+	snprintf(w->id, sizeof(w->id), "%s", st->id);
+	return -1;
+}
+
+/* nb_state_check_name() - see state.h */
+int nb_state_check_name(const char *name, struct nb_err *e)
+{
+	struct owner w = { .name = name };
+
+	nb_state_list(owner_of, &w, NULL);
+	if (!w.id[0])
+		return 0;
+	return nb_err_set(e, EEXIST,
+			  "the name %s is already in use by VM %s: remove it (nestbox rm %s) "
+			  "to reuse the name", name, w.id, name);
+}
+
+/* Names for VMs started without --name: "adjective_name", like podman's
+ * (our own short lists; 48 x 48 pairs, retried on a clash). */
+static const char *const adjectives[] = {
+	"agile", "amber", "bold", "brave", "bright", "calm", "clever", "cosmic",
+	"crisp", "daring", "eager", "earnest", "fancy", "fierce", "gentle", "glad",
+	"golden", "happy", "hardy", "humble", "jolly", "keen", "kind", "lively",
+	"lucid", "merry", "mellow", "nimble", "noble", "patient", "plucky", "polite",
+	"proud", "quick", "quiet", "rapid", "serene", "sharp", "shiny", "silent",
+	"steady", "sunny", "swift", "tender", "upbeat", "vivid", "witty", "zesty",
+};
+static const char *const nouns[] = {
+	"agnesi", "babbage", "bohr", "boole", "cantor", "carson", "curie", "darwin",
+	"dijkstra", "euclid", "euler", "faraday", "fermat", "feynman", "franklin", "galois",
+	"gauss", "germain", "goodall", "hamilton", "hopper", "hypatia", "johnson", "kepler",
+	"knuth", "lamarr", "lovelace", "maxwell", "meitner", "mirzakhani", "newton", "noether",
+	"pascal", "payne", "planck", "ramanujan", "ritchie", "sagan", "shannon", "somerville",
+	"tesla", "thompson", "torvalds", "turing", "volta", "wiles", "wu", "yalow",
+};
+
+static void random_bytes(unsigned char *b, size_t n)
+{
+	if (getrandom(b, n, 0) != (ssize_t)n) {
+		unsigned v = (unsigned)getpid() ^ (unsigned)time(NULL);
+
+		for (size_t i = 0; i < n; i++, v = v * 1103515245u + 12345u)
+			b[i] = (unsigned char)(v >> 16);
+	}
+}
+
+static bool name_free(const char *name)
+{
+	struct owner w = { .name = name };
+
+	nb_state_list(owner_of, &w, NULL);
+	return !w.id[0];
+}
+
+static void generate_name(char *out, size_t len)
+{
+	for (int i = 0; i < 64; i++) {
+		unsigned char r[2];
+
+		random_bytes(r, sizeof(r));
+		snprintf(out, len, "%s_%s", adjectives[r[0] % (sizeof(adjectives) / sizeof(*adjectives))],
+			 nouns[r[1] % (sizeof(nouns) / sizeof(*nouns))]);
+		if (i >= 32) /* crowded: podman's fallback is a digit suffix too */
+			snprintf(out + strlen(out), len - strlen(out), "%u", r[0] % 100u);
+		if (name_free(out))
+			return;
+	}
+}
+
+/* nb_state_create() - see state.h */
+int nb_state_create(struct nb_vm_state *st, struct nb_err *e)
+{
+	char root[PATH_MAX], lockp[PATH_MAX + 16];
+	int r;
+
+	for (int attempt = 0;; attempt++) {
+		autoclose int rootfd = -1;
+		int lockfd;
+		unsigned char b[6];
+
+		r = nb_state_root(root, sizeof(root), true, e);
+		if (r < 0)
+			return r;
+		rootfd = open(root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		if (rootfd < 0 || flock(rootfd, LOCK_EX) < 0)
+			return nb_err_sys(e, errno, "lock %s", root);
+		if (st->name[0]) {
+			r = nb_state_check_name(st->name, e);
+			if (r < 0)
+				return r;
+		} else {
+			generate_name(st->name, sizeof(st->name));
+		}
+		random_bytes(b, sizeof(b));
+		snprintf(st->id, sizeof(st->id), "%02x%02x%02x%02x%02x%02x", b[0], b[1], b[2], b[3],
+			 b[4], b[5]);
+		if ((size_t)snprintf(st->dir, sizeof(st->dir), "%s/%s", root, st->id) >=
+		    sizeof(st->dir))
+			return nb_err_set(e, ENAMETOOLONG, "state directory: too long");
+		if (mkdir(st->dir, 0700) < 0) {
+			/* ENOENT: the last rm took vms/ away under us; EEXIST: an id clash. */
+			if ((errno == ENOENT || errno == EEXIST) && attempt < 8)
+				continue;
+			return nb_err_sys(e, errno, "create %s", st->dir);
+		}
+		nb_state_path(st, "lock", lockp, sizeof(lockp));
+		lockfd = open(lockp, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+		if (lockfd < 0 || flock(lockfd, LOCK_EX) < 0) {
+			r = nb_err_sys(e, errno, "lock %s", lockp);
+			if (lockfd >= 0)
+				close(lockfd);
+			nb_state_remove(st->dir);
+			return r;
+		}
+		r = nb_state_write(st, e);
+		if (r < 0) {
+			close(lockfd);
+			nb_state_remove(st->dir);
+			return r;
+		}
+		return lockfd;
+	}
+}
+
+/* nb_state_lock_free() - see state.h */
+bool nb_state_lock_free(const struct nb_vm_state *st)
+{
+	char path[PATH_MAX + 16];
+	autoclose int fd = -1;
+
+	nb_state_path(st, "lock", path, sizeof(path));
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	return fd < 0 || flock(fd, LOCK_SH | LOCK_NB) == 0;
+}
+
+/* nb_state_wait_unlocked() - see state.h */
+bool nb_state_wait_unlocked(const struct nb_vm_state *st, int ms)
+{
+	char path[PATH_MAX + 16];
+	autoclose int fd = -1;
+
+	nb_state_path(st, "lock", path, sizeof(path));
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return true;
+	if (ms < 0) {
+		while (flock(fd, LOCK_SH) < 0)
+			if (errno != EINTR)
+				return false;
+		return true;
+	}
+	for (int i = 0; i <= ms / 10; i++) {
+		if (flock(fd, LOCK_SH | LOCK_NB) == 0)
+			return true;
+		poll(NULL, 0, 10);
+	}
+	return false;
 }

@@ -1,8 +1,11 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
-/* vmm/state: the runtime state of detached VMs. Owns the layout
- * <runtime dir>/vms/<id>/{state.json,lock,ctl.sock,console.log,output.log}:
- * the supervisor holds an exclusive flock on "lock" while it lives, so a
- * VM whose lock can be taken is not running, whatever state.json says. */
+/* vmm/state: the records of containers (VMs that `run` started without
+ * --rm, in the foreground or with -d). Owns the layout
+ * <runtime dir>/vms/<id>/{state.json,lock,console.log,output.log}, ids and
+ * names (given or generated, unique among the records): the process that
+ * owns the VM (the -d supervisor, or the foreground `nestbox run`) holds an
+ * exclusive flock on "lock" while it lives, so a VM whose lock can be taken
+ * is not running, whatever state.json says. output.log: see vmm/outlog.h. */
 #ifndef NESTBOX_VMM_STATE_H
 #define NESTBOX_VMM_STATE_H
 
@@ -16,8 +19,12 @@
 /**
  * struct nb_vm_state - what state.json holds
  * @status:	"starting", "running", "exited"
- * @exit_code:	valid when exited (-1: unknown)
- * @alive:	not in the file: whether the supervisor holds the lock
+ * @exit_code:	valid when exited (-1: unknown, the owner died without saying)
+ * @pid:	the owner: the supervisor, or the foreground CLI
+ * @created, @finished: Unix times (finished 0: not yet, or unknown)
+ * @detached:	run with -d (a supervisor with a control socket)
+ * @ports:	published ports as podman shows them ("127.0.0.1:8080->80/tcp, ...")
+ * @alive:	not in the file: whether the owner holds the lock
  */
 struct nb_vm_state {
 	char id[16];
@@ -28,7 +35,10 @@ struct nb_vm_state {
 	int exit_code;
 	pid_t pid;
 	int64_t created;
+	int64_t finished;
 	bool rm;
+	bool detached;
+	char ports[256];
 	bool alive;
 	char dir[PATH_MAX];
 };
@@ -60,6 +70,33 @@ int nb_state_list(int (*fn)(const struct nb_vm_state *st, void *ctx), void *ctx,
 
 /* nb_state_name_taken() - whether a VM called @name exists */
 bool nb_state_name_taken(const char *name);
+
+/**
+ * nb_state_check_name() - @name is free, or an error saying which VM has it
+ * Return: 0, or -EEXIST with @e set (podman's wording: "already in use")
+ */
+int nb_state_check_name(const char *name, struct nb_err *e);
+
+/**
+ * nb_state_create() - a new record: a fresh id, its directory and lock
+ * @st:		filled by the caller except id and dir; an empty @st->name gets
+ *		a generated one (adjective_name, as podman does)
+ *
+ * Under a lock on the vms directory, so two runs cannot take one name.
+ * Return: the fd holding the record's exclusive lock (close it to let go),
+ * or -errno: -EEXIST when the name is in use; nothing is left on failure
+ */
+int nb_state_create(struct nb_vm_state *st, struct nb_err *e);
+
+/* nb_state_lock_free() - whether nobody holds @st's lock now (its owner is gone) */
+bool nb_state_lock_free(const struct nb_vm_state *st);
+
+/**
+ * nb_state_wait_unlocked() - block until @st's owner lets go of its lock
+ * @ms:		at most this long (< 0: no limit)
+ * Return: true once it is free, false on timeout
+ */
+bool nb_state_wait_unlocked(const struct nb_vm_state *st, int ms);
 
 /* nb_state_path() - @st->dir/@file into @buf */
 void nb_state_path(const struct nb_vm_state *st, const char *file, char *buf, size_t len);

@@ -13,37 +13,30 @@
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "control/proto.h"
 #include "lib/fileio.h"
+#include "vmm/clients.h"
+#include "vmm/ctlread.h"
+#include "vmm/outlog.h"
 #include "vmm/session.h"
 
-#define MAX_CLIENTS 64
 #define CON_TAIL    4096
 
 enum { EV_CTL = 1, EV_CON, EV_LISTEN, EV_QEMU, EV_CLIENT };
-
-struct client {
-	int fd;
-	uint16_t proc; /* 0: no exec (a waiter, or stop) */
-	uint8_t *rx;
-	size_t rx_len, rx_cap;
-};
 
 struct sup {
 	struct nb_supervisor *s;
 	int ep;
 	struct nb_ctl_buf out;
-	uint8_t *rx;
-	size_t rx_len, rx_cap;
-	struct client clients[MAX_CLIENTS];
-	uint16_t next_proc;
+	struct nb_ctlread rd;
+	struct nb_clients cl;
 	int console_log, output_log;
 	char con[CON_TAIL];
 	size_t con_len;
-	bool started, cmd_started, exited, stopping;
-	int code;
+	bool started, cmd_started;
 };
 
 /* nb_supervisor_addr() - see supervise.h */
@@ -136,28 +129,6 @@ static void fail(struct sup *u, const char *why)
 	kill(u->s->qemu_pid, SIGKILL);
 }
 
-static void client_close(struct sup *u, int i)
-{
-	struct client *c = &u->clients[i];
-
-	epoll_ctl(u->ep, EPOLL_CTL_DEL, c->fd, NULL);
-	close(c->fd);
-	free(c->rx);
-	memset(c, 0, sizeof(*c));
-	c->fd = -1;
-}
-
-static void to_client(struct sup *u, int i, const struct nb_ctl_frame *f)
-{
-	struct nb_ctl_buf b = { 0 };
-
-	nb_ctl_put_frame(&b, f->type, f->stream, 0, f->payload, f->len);
-	/* A client that stops reading is dropped rather than stalling the VM. */
-	if (b.len && send(u->clients[i].fd, b.data, b.len, MSG_NOSIGNAL) != (ssize_t)b.len)
-		client_close(u, i);
-	nb_ctl_buf_free(&b);
-}
-
 static void flush_ctl(struct sup *u)
 {
 	while (u->out.len) {
@@ -175,233 +146,77 @@ static void flush_ctl(struct sup *u)
 	}
 }
 
-static void guest_frame(struct sup *u, const struct nb_ctl_frame *f)
+static int guest_phase(void *ctx, uint32_t phase, uint64_t ns)
 {
-	struct nb_ctl_cur c;
-	uint32_t v;
-	uint64_t ns;
-	const char *str;
+	struct sup *u = ctx;
 
-	nb_ctl_cur_init(&c, f);
-	switch ((enum nb_ctl_type)f->type) {
-	case NB_CTL_PHASE:
-		if (nb_ctl_get_u32(&c, &v) == 0 && nb_ctl_get_u64(&c, &ns) == 0) {
-			if (v == NB_PHASE_INIT)
-				u->started = true;
-			if (v == NB_PHASE_COMMAND) {
-				u->cmd_started = true;
-				snprintf(u->s->st->status, sizeof(u->s->st->status), "running");
-				nb_state_write(u->s->st, NULL);
-				report(u, "ok");
-			}
-		}
-		break;
-	case NB_CTL_DATA:
-		if (f->proc == 0) {
-			if (f->len)
-				nb_write_all(u->output_log, f->payload, f->len);
-			break;
-		}
-		for (int i = 0; i < MAX_CLIENTS; i++)
-			if (u->clients[i].fd > 0 && u->clients[i].proc == f->proc)
-				to_client(u, i, f);
-		break;
-	case NB_CTL_EXIT:
-		if (f->proc == 0) {
-			char msg[1200];
-
-			if (nb_ctl_get_u32(&c, &v) < 0 || nb_ctl_get_str(&c, &str) < 0)
-				break;
-			u->exited = true;
-			u->code = (int)v;
-			/* Failed before it ran (not found, not executable): say so. */
-			snprintf(msg, sizeof(msg), "exit %u %s", v, str);
-			report(u, msg);
-			for (int i = 0; i < MAX_CLIENTS; i++)
-				if (u->clients[i].fd > 0 && u->clients[i].proc == 0)
-					to_client(u, i, f);
-			break;
-		}
-		for (int i = 0; i < MAX_CLIENTS; i++) {
-			if (u->clients[i].fd > 0 && u->clients[i].proc == f->proc) {
-				to_client(u, i, f);
-				if (u->clients[i].fd > 0)
-					client_close(u, i);
-			}
-		}
-		break;
-	case NB_CTL_ERROR:
-		if (nb_ctl_get_str(&c, &str) == 0) {
-			char why[1100];
-
-			snprintf(why, sizeof(why), "guest: %s", str);
-			fail(u, why);
-		}
-		break;
-	case NB_CTL_CONFIG:
-	case NB_CTL_SPAWN:
-	case NB_CTL_WINSIZE:
-	case NB_CTL_SIGNAL:
-	case NB_CTL_SHUTDOWN:
-		break;
+	if (phase == NB_PHASE_INIT)
+		u->started = true;
+	if (phase == NB_PHASE_COMMAND) {
+		u->cmd_started = true;
+		snprintf(u->s->st->status, sizeof(u->s->st->status), "running");
+		nb_state_write(u->s->st, NULL);
+		report(u, "ok");
 	}
+	return 0;
 }
+
+static int guest_data(void *ctx, const struct nb_ctl_frame *f)
+{
+	struct sup *u = ctx;
+
+	if (f->proc == 0) {
+		if (f->len)
+			nb_outlog_write(u->output_log, f->stream == NB_STREAM_STDERR ? 2 : 1,
+					f->payload, f->len);
+		return 0;
+	}
+	nb_clients_guest(&u->cl, f, 0);
+	return 0;
+}
+
+static int guest_exit(void *ctx, const struct nb_ctl_frame *f, uint32_t code, const char *str)
+{
+	struct sup *u = ctx;
+
+	if (f->proc == 0) {
+		char msg[1200];
+
+		/* Failed before it ran (not found, not executable): say so. */
+		snprintf(msg, sizeof(msg), "exit %u %s", code, str);
+		report(u, msg);
+	}
+	nb_clients_guest(&u->cl, f, code);
+	return 0;
+}
+
+static int guest_error(void *ctx, const char *str)
+{
+	struct sup *u = ctx;
+	char why[1100];
+
+	if (!str)
+		return 0;
+	snprintf(why, sizeof(why), "guest: %s", str);
+	fail(u, why);
+	return 0;
+}
+
+static const struct nb_ctlread_ops guest_ops = {
+	.phase = guest_phase, .data = guest_data, .exit = guest_exit, .error = guest_error,
+};
 
 static void read_guest(struct sup *u)
 {
 	for (;;) {
-		size_t off = 0;
-		ssize_t n;
+		ssize_t n = nb_ctlread_read(&u->rd, u->s->ctl);
 
-		if (u->rx_cap - u->rx_len < 65536) {
-			uint8_t *d = realloc(u->rx, u->rx_cap + 131072);
-
-			if (!d)
-				return;
-			u->rx = d;
-			u->rx_cap += 131072;
-		}
-		n = read(u->s->ctl, u->rx + u->rx_len, u->rx_cap - u->rx_len);
-		if (n < 0 && errno == EINTR)
+		/* A malformed frame costs what was buffered, not the VM. */
+		if (n > 0 || n == -EINTR || n == -EPROTO)
 			continue;
-		if (n <= 0) {
-			if (n == 0)
-				epoll_ctl(u->ep, EPOLL_CTL_DEL, u->s->ctl, NULL);
-			return;
-		}
-		u->rx_len += (size_t)n;
-		for (;;) {
-			struct nb_ctl_frame f;
-			int r = nb_ctl_parse(u->rx + off, u->rx_len - off, &f);
-
-			if (r < 0) {
-				u->rx_len = off = 0;
-				break;
-			}
-			if (r == 0)
-				break;
-			guest_frame(u, &f);
-			off += (size_t)r;
-		}
-		memmove(u->rx, u->rx + off, u->rx_len - off);
-		u->rx_len -= off;
-	}
-}
-
-static void client_frame(struct sup *u, int i, const struct nb_ctl_frame *f)
-{
-	struct client *c = &u->clients[i];
-
-	switch ((enum nb_ctl_type)f->type) {
-	case NB_CTL_SPAWN:
-		if (c->proc || u->exited)
-			break;
-		if (++u->next_proc == 0)
-			u->next_proc = 1;
-		c->proc = u->next_proc;
-		nb_ctl_put_frame(&u->out, f->type, f->stream, c->proc, f->payload, f->len);
-		break;
-	case NB_CTL_DATA:
-	case NB_CTL_WINSIZE:
-		if (c->proc)
-			nb_ctl_put_frame(&u->out, f->type, f->stream, c->proc, f->payload, f->len);
-		break;
-	case NB_CTL_SIGNAL:
-		/* From an exec session: its process; from stop: the main command. */
-		nb_ctl_put_frame(&u->out, f->type, f->stream, c->proc, f->payload, f->len);
-		break;
-	case NB_CTL_SHUTDOWN:
-		u->stopping = true;
-		kill(u->s->qemu_pid, SIGKILL);
-		break;
-	case NB_CTL_PHASE:
-	case NB_CTL_CONFIG:
-	case NB_CTL_EXIT:
-	case NB_CTL_ERROR:
-		break;
-	}
-}
-
-static void read_client(struct sup *u, int i)
-{
-	struct client *c = &u->clients[i];
-	size_t off = 0;
-	ssize_t n;
-
-	if (c->rx_cap - c->rx_len < 65536) {
-		uint8_t *d = realloc(c->rx, c->rx_cap + 131072);
-
-		if (!d) {
-			client_close(u, i);
-			return;
-		}
-		c->rx = d;
-		c->rx_cap += 131072;
-	}
-	n = read(c->fd, c->rx + c->rx_len, c->rx_cap - c->rx_len);
-	if (n < 0 && (errno == EINTR || errno == EAGAIN))
+		if (n == 0)
+			epoll_ctl(u->ep, EPOLL_CTL_DEL, u->s->ctl, NULL);
 		return;
-	if (n <= 0) {
-		/* An exec client that went away: its process gets SIGHUP. */
-		if (c->proc)
-			nb_ctl_put_u32(&u->out, NB_CTL_SIGNAL, c->proc, SIGHUP);
-		client_close(u, i);
-		return;
-	}
-	c->rx_len += (size_t)n;
-	for (;;) {
-		struct nb_ctl_frame f;
-		int r = nb_ctl_parse(c->rx + off, c->rx_len - off, &f);
-
-		if (r < 0) {
-			client_close(u, i);
-			return;
-		}
-		if (r == 0)
-			break;
-		client_frame(u, i, &f);
-		off += (size_t)r;
-		if (c->fd < 0)
-			return;
-	}
-	memmove(c->rx, c->rx + off, c->rx_len - off);
-	c->rx_len -= off;
-}
-
-static void accept_clients(struct sup *u)
-{
-	for (;;) {
-		int fd = accept4(u->s->listen_fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
-		struct ucred cred;
-		socklen_t len = sizeof(cred);
-		int i;
-
-		if (fd < 0)
-			return;
-		/* Abstract sockets have no file permissions: check the peer. */
-		if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0 ||
-		    (cred.uid != getuid() && cred.uid != 0)) {
-			close(fd);
-			continue;
-		}
-		for (i = 0; i < MAX_CLIENTS && u->clients[i].fd > 0; i++)
-			;
-		if (i == MAX_CLIENTS) {
-			close(fd);
-			continue;
-		}
-		u->clients[i].fd = fd;
-		u->clients[i].proc = 0;
-		if (u->exited) {
-			/* wait after the end: answer at once */
-			struct nb_ctl_buf b = { 0 };
-
-			nb_ctl_put_exit(&b, 0, (uint32_t)u->code, "");
-			if (send(fd, b.data, b.len, MSG_NOSIGNAL) < 0)
-				(void)0;
-			nb_ctl_buf_free(&b);
-		}
-		ep_set(u, fd, EPOLLIN, EV_CLIENT | (uint64_t)i << 8);
 	}
 }
 
@@ -437,14 +252,15 @@ int nb_supervise(struct nb_supervisor *s)
 	char path[PATH_MAX + 32];
 	uint64_t deadline = nb_mono_ns() + (uint64_t)s->boot_timeout_ms * 1000000ull;
 	bool qemu_gone = false;
+	int code;
 
-	for (int i = 0; i < MAX_CLIENTS; i++)
-		u.clients[i].fd = -1;
+	nb_ctlread_init(&u.rd, &guest_ops, &u);
 	nb_state_path(s->st, "console.log", path, sizeof(path));
 	u.console_log = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
 	nb_state_path(s->st, "output.log", path, sizeof(path));
 	u.output_log = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
 	u.ep = epoll_create1(EPOLL_CLOEXEC);
+	nb_clients_init(&u.cl, u.ep, EV_CLIENT, s->listen_fd, &u.out, s->qemu_pid);
 	fcntl(s->ctl, F_SETFL, fcntl(s->ctl, F_GETFL) | O_NONBLOCK);
 	fcntl(s->console, F_SETFL, fcntl(s->console, F_GETFL) | O_NONBLOCK);
 	ep_set(&u, s->ctl, EPOLLIN, EV_CTL);
@@ -486,11 +302,10 @@ int nb_supervise(struct nb_supervisor *s)
 				read_console(&u);
 				break;
 			case EV_LISTEN:
-				accept_clients(&u);
+				nb_clients_accept(&u.cl);
 				break;
 			case EV_CLIENT:
-				if (u.clients[ck >> 8].fd > 0)
-					read_client(&u, (int)(ck >> 8));
+				nb_clients_read(&u.cl, (unsigned)(ck >> 8));
 				break;
 			case EV_QEMU:
 				read_guest(&u);
@@ -505,32 +320,22 @@ int nb_supervise(struct nb_supervisor *s)
 	}
 	while (waitpid(s->qemu_pid, NULL, 0) < 0 && errno == EINTR)
 		;
-	if (!u.exited) {
+	code = u.cl.code;
+	if (!u.cl.exited) {
 		if (s->ready_fd >= 0)
 			fail(&u, "the VM stopped before the command started");
-		u.code = u.stopping ? 137 : -1;
+		code = u.cl.stopping ? 137 : -1;
 	}
 	snprintf(s->st->status, sizeof(s->st->status), "exited");
-	s->st->exit_code = u.code;
+	s->st->exit_code = code;
+	s->st->finished = (int64_t)time(NULL);
 	nb_state_write(s->st, NULL);
-	for (int i = 0; i < MAX_CLIENTS; i++) {
-		if (u.clients[i].fd > 0) {
-			if (!u.clients[i].proc) {
-				struct nb_ctl_buf b = { 0 };
-
-				nb_ctl_put_exit(&b, 0, (uint32_t)u.code, "");
-				if (send(u.clients[i].fd, b.data, b.len, MSG_NOSIGNAL) < 0)
-					(void)0;
-				nb_ctl_buf_free(&b);
-			}
-			client_close(&u, i);
-		}
-	}
+	nb_clients_finish(&u.cl, code);
 	close(u.console_log);
 	close(u.output_log);
 	close(u.ep);
 	nb_ctl_buf_free(&u.out);
-	free(u.rx);
+	nb_ctlread_free(&u.rd);
 	/* A command that never started (or a VM that died) leaves no state. */
-	return u.cmd_started && u.code != -1 ? 0 : -1;
+	return u.cmd_started && code != -1 ? 0 : -1;
 }

@@ -207,6 +207,7 @@ static void test_kernel_has_vsock(void **state)
 	assert_int_equal(nb_mkdir_p(path, 0755, NULL), 0);
 	snprintf(k.dir, sizeof(k.dir), "%s", dir);
 	snprintf(k.version, sizeof(k.version), "6.1.0-test");
+	snprintf(k.moddir, sizeof(k.moddir), "%s", path);
 	write_dep(dir, "kernel/virtio_mmio.ko:\n"
 		       "kernel/net/vmw_vsock/vsock.ko:\n"
 		       "kernel/net/vmw_vsock/vmw_vsock_virtio_transport_common.ko: "
@@ -247,7 +248,7 @@ static void test_port_and_size_parsing(void **state)
 static void test_qemu_argv_has_the_contract(void **state)
 {
 	struct nb_vm_config c = { .qemu = "/usr/bin/qemu-system-x86_64", .tsc_khz = 2000000,
-				  .vmlinux = "/k/vmlinux", .mem_mib = 1024, .cpus = 2,
+				  .kernel = "/k/vmlinux", .mem_mib = 1024, .cpus = 2,
 				  .net = true, .nshares = 1, .nfwds = 1, .depth = 1 };
 	struct nb_err e = NB_ERR_INIT;
 	char **argv = NULL, joined[8192] = "";
@@ -275,7 +276,7 @@ static void test_qemu_argv_has_the_contract(void **state)
 
 static void test_qemu_argv_vsock(void **state)
 {
-	struct nb_vm_config c = { .qemu = "/usr/bin/qemu-system-x86_64", .vmlinux = "/k/vmlinux",
+	struct nb_vm_config c = { .qemu = "/usr/bin/qemu-system-x86_64", .kernel = "/k/vmlinux",
 				  .mem_mib = 512, .nshares = 1, .vsock_cid = 1234,
 				  .vsock_ctl_port = 5678, .vhost_fd = 9 };
 	struct nb_err e = NB_ERR_INIT;
