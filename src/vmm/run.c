@@ -326,7 +326,8 @@ static int add_share(struct shares *sh, struct nb_vm_config *vm, struct nb_ctl_c
  * NESTBOX_TRANSPORT=virtio-serial (or vsock) overrides the choice, for
  * comparisons. Fills @vs (cid 0: virtio-serial) and says why with --debug.
  */
-static void choose_transport(const struct virt_decision *d, const struct nb_kernel *k, unsigned nports, struct nb_vsock *vs)
+static void choose_transport(const struct virt_decision *d, const struct nb_kernel *k,
+			     unsigned nports, struct nb_vsock *vs)
 {
 	const char *force = getenv("NESTBOX_TRANSPORT");
 	struct nb_err e = NB_ERR_INIT;

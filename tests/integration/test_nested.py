@@ -28,7 +28,7 @@ def nested_rootfs(kernel_dir):
 
 def test_doctor_inside_a_nestbox_guest(nb, nested_rootfs):
     """A depth-1 guest knows its depth and takes the TSC its parent measured."""
-    p = nb.run("run", "--rootfs", nested_rootfs, "--", "nestbox", "doctor", "--json",
+    p = nb.run("run", "--rm", "--rootfs", nested_rootfs, "--", "nestbox", "doctor", "--json",
                check=True)
     d = json.loads(p.stdout)
     assert d["depth"] == 1
@@ -42,13 +42,15 @@ def test_doctor_inside_a_nestbox_guest(nb, nested_rootfs):
 def test_transport_falls_back_to_virtio_serial(nb, nested_rootfs):
     """No /dev/vhost-vsock here: virtio-serial, and asking for vsock anyway
     falls back to it instead of failing."""
-    p = nb.run("--debug", "run", "--rootfs", nested_rootfs, "--", "echo", "ok", check=True)
+    p = nb.run("--debug", "run", "--rm", "--rootfs", nested_rootfs, "--", "echo", "ok",
+               check=True)
     assert p.stdout == "ok\n"
     assert "nestbox: transport: virtio-serial (no /dev/vhost-vsock that opens" in p.stderr
     if os.path.exists("/dev/vhost-vsock"):
         pytest.skip("this host has /dev/vhost-vsock")
     nb.env["NESTBOX_TRANSPORT"] = "vsock"
-    p = nb.run("--debug", "run", "--rootfs", nested_rootfs, "--", "echo", "ok", check=True)
+    p = nb.run("--debug", "run", "--rm", "--rootfs", nested_rootfs, "--", "echo", "ok",
+               check=True)
     assert p.stdout == "ok\n"
     assert "transport: vsock unusable (open /dev/vhost-vsock: No such file" in p.stderr
     assert "transport: virtio-serial (vhost-vsock could not be set up)" in p.stderr
@@ -62,10 +64,10 @@ def test_nestbox_in_nestbox(nb, nested_rootfs):
     control, the root and a volume."""
     inner = ("cat /proc/cmdline; head -1 /hostetc/passwd; echo level-2-says-hello; "
              "echo to-stderr >&2; exit 42")
-    outer = ("modprobe vhost_vsock && nestbox --debug run -v /etc:/hostetc:ro --rootfs / "
+    outer = ("modprobe vhost_vsock && nestbox --debug run --rm -v /etc:/hostetc:ro --rootfs / "
              f"-- sh -c '{inner}'")
-    p = nb.run("run", "--memory", "1G", "--rootfs", nested_rootfs, "--", "sh", "-c", outer,
-               timeout=1100)
+    p = nb.run("run", "--rm", "--memory", "1G", "--rootfs", nested_rootfs, "--", "sh", "-c",
+               outer, timeout=1100)
     assert p.returncode == 42, p.stderr
     lines = p.stdout.splitlines()
     assert "nestbox.depth=2" in lines[0].split()
