@@ -317,69 +317,88 @@ static int module_filter(const char *entry)
 	return ARCHIVE_FILTER_NONE;
 }
 
-/* Decompress a module (@filter: ARCHIVE_FILTER_*) from @fd into *@out.
- * Done here, on the host, rather than by the guest kernel: in-kernel module
- * decompression (CONFIG_MODULE_DECOMPRESS, finit_module's
- * MODULE_INIT_COMPRESSED_FILE) exists only since 5.17 and only for the one
- * algorithm a kernel was built with, and Debian's kernels do not enable it. */
-static int module_decompress(int fd, int filter, const char *entry, char **out, size_t *len,
-			     struct nb_err *e)
+/* boot_decompress() - see boot_int.h. Modules are decompressed here, on the
+ * host, rather than by the guest kernel: in-kernel module decompression
+ * (CONFIG_MODULE_DECOMPRESS, finit_module's MODULE_INIT_COMPRESSED_FILE)
+ * exists only since 5.17 and only for the one algorithm a kernel was built
+ * with, and Debian's kernels do not enable it. A bzImage's payload is
+ * decompressed here too (see bzimage.c). */
+int boot_decompress(int fd, const void *mem, size_t memlen, int filter, size_t max,
+		    size_t want, const char *what, char **out, size_t *len, struct nb_err *e)
 {
 	struct archive *a = archive_read_new();
 	struct archive_entry *ae;
 	autofree char *buf = NULL;
 	size_t cap = 0, used = 0;
-	int r = 0;
+	int r = 0, ok;
 
 	if (!a)
-		return nb_err_set(e, ENOMEM, "module %s: out of memory", entry);
-	if (filter == ARCHIVE_FILTER_XZ)
-		archive_read_support_filter_xz(a);
-	else if (filter == ARCHIVE_FILTER_ZSTD)
-		archive_read_support_filter_zstd(a);
-	else
-		archive_read_support_filter_gzip(a);
+		return nb_err_set(e, ENOMEM, "%s: out of memory", what);
+	switch (filter) {
+	case ARCHIVE_FILTER_XZ: ok = archive_read_support_filter_xz(a); break;
+	case ARCHIVE_FILTER_ZSTD: ok = archive_read_support_filter_zstd(a); break;
+	case ARCHIVE_FILTER_GZIP: ok = archive_read_support_filter_gzip(a); break;
+	case ARCHIVE_FILTER_LZ4: ok = archive_read_support_filter_lz4(a); break;
+	case ARCHIVE_FILTER_BZIP2: ok = archive_read_support_filter_bzip2(a); break;
+	case ARCHIVE_FILTER_LZMA: ok = archive_read_support_filter_lzma(a); break;
+	default: ok = ARCHIVE_FATAL; break;
+	}
+	/* ARCHIVE_WARN: only through an external program; not for us */
+	if (ok != ARCHIVE_OK) {
+		r = nb_err_set(e, ENOTSUP, "%s: this libarchive cannot decompress it", what);
+		goto out;
+	}
 	archive_read_support_format_raw(a);
-	if (archive_read_open_fd(a, fd, 65536) != ARCHIVE_OK ||
+	if ((mem ? archive_read_open_memory(a, mem, memlen) : archive_read_open_fd(a, fd, 65536)) !=
+		    ARCHIVE_OK ||
 	    archive_read_next_header(a, &ae) != ARCHIVE_OK) {
-		r = nb_err_set(e, EINVAL, "module %s: %s", entry, archive_error_string(a));
+		r = nb_err_set(e, EINVAL, "%s: %s", what, archive_error_string(a));
 		goto out;
 	}
 	/* "raw" takes any bytes: make sure the named compression was found */
 	if (archive_filter_code(a, 0) != filter) {
-		r = nb_err_set(e, EINVAL, "module %s: not compressed as its name says", entry);
+		r = nb_err_set(e, EINVAL, "%s: not compressed as expected", what);
+		goto out;
+	}
+	if (want > max) {
+		r = nb_err_set(e, EFBIG, "%s: larger than %zu MiB", what, max >> 20);
 		goto out;
 	}
 	for (;;) {
 		la_ssize_t n;
 
-		if (cap - used < 65536) {
+		if (want && used == want)
+			break; /* what follows (a size trailer) is no concern of ours */
+		if (cap - used < 65536 && !(want && cap == want)) {
 			char *nb;
 
-			if (cap >= MODULE_MAX) {
-				r = nb_err_set(e, EFBIG, "module %s: larger than %u MiB", entry,
-					       MODULE_MAX >> 20);
+			if (cap >= max) {
+				r = nb_err_set(e, EFBIG, "%s: larger than %zu MiB", what, max >> 20);
 				goto out;
 			}
-			cap = cap ? cap * 2 : 1u << 20;
+			cap = want ? want : cap ? cap * 2 : 1u << 20;
 			nb = realloc(buf, cap);
 			if (!nb) {
-				r = nb_err_set(e, ENOMEM, "module %s: out of memory", entry);
+				r = nb_err_set(e, ENOMEM, "%s: out of memory", what);
 				goto out;
 			}
 			buf = nb;
 		}
 		n = archive_read_data(a, buf + used, cap - used);
 		if (n < 0) {
-			r = nb_err_set(e, EINVAL, "module %s: %s", entry, archive_error_string(a));
+			r = nb_err_set(e, EINVAL, "%s: %s", what, archive_error_string(a));
 			goto out;
 		}
 		if (n == 0)
 			break;
 		used += (size_t)n;
 	}
+	if (want && used != want) {
+		r = nb_err_set(e, EINVAL, "%s: %zu bytes decompressed, not %zu", what, used, want);
+		goto out;
+	}
 	if (used < 4 || memcmp(buf, "\177ELF", 4) != 0) {
-		r = nb_err_set(e, ENOEXEC, "module %s: not an ELF object once decompressed", entry);
+		r = nb_err_set(e, ENOEXEC, "%s: not an ELF object once decompressed", what);
 		goto out;
 	}
 	*len = used;
@@ -408,6 +427,7 @@ static int add_module_file(struct nb_cpio *c, const struct nb_kernel *k, const c
 {
 	autoclose int fd = kernel_open(k, entry, e);
 	autofree char *data = NULL;
+	char what[PATH_MAX + 16];
 	int filter = module_filter(entry);
 	size_t len = 0;
 	int r;
@@ -416,7 +436,8 @@ static int add_module_file(struct nb_cpio *c, const struct nb_kernel *k, const c
 		return fd;
 	if (filter == ARCHIVE_FILTER_NONE)
 		return nb_cpio_add_fd(c, name, 0644, fd, entry, e);
-	r = module_decompress(fd, filter, entry, &data, &len, e);
+	snprintf(what, sizeof(what), "module %s", entry);
+	r = boot_decompress(fd, NULL, 0, filter, MODULE_MAX, 0, what, &data, &len, e);
 	if (r < 0)
 		return r;
 	return nb_cpio_add(c, name, S_IFREG | 0644, data, len, 0, 0, e);

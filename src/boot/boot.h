@@ -11,6 +11,7 @@
 #include <limits.h>
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "lib/err.h"
 #include "lib/strv.h"
@@ -78,6 +79,36 @@ int nb_kernel_find_image(const char *root, const char *image, struct nb_kernel *
  * Return: 0, or -ENOEXEC when it is neither
  */
 int nb_kernel_probe(int fd, bool *pvh, char *version, size_t len);
+
+/**
+ * nb_bzimage_payload() - where a bzImage's compressed vmlinux lies
+ * @hdr, @hdrlen: the file's first bytes (at least 0x250)
+ * @filesize:	the whole file's size; the payload must lie within it
+ * @off, @len:	output: the payload's offset in the file and its length
+ *
+ * Return: 0, or negative errno (no setup header, boot protocol before 2.08,
+ * a payload outside the file or larger than 64 MiB); @e says which
+ */
+int nb_bzimage_payload(const void *hdr, size_t hdrlen, uint64_t filesize, uint64_t *off,
+		       size_t *len, struct nb_err *e);
+
+/**
+ * nb_bzimage_vmlinux() - decompress a bzImage's payload into its vmlinux
+ * @payload, @len: the payload (nb_bzimage_payload())
+ * @out, @outlen: output: the ELF, malloc'd
+ *
+ * gzip, xz, zstd, lz4, bzip2 and lzma as libarchive has them; at most
+ * 256 MiB decompressed. The result must be an x86-64 ELF with a PVH entry.
+ * Return: 0, or negative errno; @e says why
+ */
+int nb_bzimage_vmlinux(const void *payload, size_t len, char **out, size_t *outlen,
+		       struct nb_err *e);
+
+/**
+ * nb_elf_has_pvh() - whether @elf is an ELF64 x86-64 file with the Xen
+ * PHYS32_ENTRY note (what QEMU needs to boot it through PVH)
+ */
+bool nb_elf_has_pvh(const void *elf, size_t len);
 
 /**
  * nb_init_path() - find nestbox-init: $NESTBOX_INIT, next to the nestbox

@@ -21,4 +21,25 @@ int kernel_openat(int rootfd, const char *path, int flags);
  */
 int kernel_open(const struct nb_kernel *k, const char *entry, struct nb_err *e);
 
+/**
+ * boot_decompress() - decompress one raw stream (no archive format) with libarchive
+ * @fd:		read from it, when @mem is NULL
+ * @mem, @memlen: else read from this buffer
+ * @filter:	ARCHIVE_FILTER_GZIP/XZ/ZSTD/LZ4/BZIP2/LZMA: the one accepted
+ * @max:	refuse more than this many bytes decompressed
+ * @want:	0, or exactly this many bytes are read (and what follows is ignored)
+ * @what:	for messages ("module kernel/fs/fuse/fuse.ko.xz")
+ * @out, @len:	output: the data, malloc'd; it must be an ELF file
+ * Return: 0, or negative errno
+ */
+int boot_decompress(int fd, const void *mem, size_t memlen, int filter, size_t max,
+		    size_t want, const char *what, char **out, size_t *len, struct nb_err *e);
+
+/**
+ * kernel_try_pvh() - for a bzImage @k: boot the vmlinux it carries through
+ * PVH instead, extracted into the cache (or found there). Any failure leaves
+ * @k as it is, with a debug line saying why.
+ */
+void kernel_try_pvh(struct nb_kernel *k);
+
 #endif

@@ -17,6 +17,8 @@
  *     /lib/modules). An image is not trusted: every path in it is opened with
  *     openat2(RESOLVE_IN_ROOT), so its symlinks resolve inside the image and
  *     never reach a host file.
+ * A bzImage from any of them is booted through PVH where it can be: its
+ * vmlinux extracted on the host into the cache (bzimage.c).
  */
 #include "boot/boot.h"
 #include "boot/boot_int.h"
@@ -254,6 +256,7 @@ int nb_kernel_find(const char *which, struct nb_kernel *k, struct nb_err *e)
 	}
 	nb_debug("kernel %s: %s (%s, %s), modules in %s", name, k->kernel, k->version,
 		 k->pvh ? "PVH vmlinux" : "bzImage", k->moddir);
+	kernel_try_pvh(k);
 	return 0;
 }
 
@@ -430,5 +433,6 @@ int nb_kernel_find_image(const char *root, const char *image, struct nb_kernel *
 		return nb_err_wrap(e, "image %s", image);
 	nb_debug("kernel image %s: %s (%s, %s), modules in %s", image, k->kernel, k->version,
 		 k->pvh ? "PVH vmlinux" : "bzImage", k->moddir);
+	kernel_try_pvh(k);
 	return 0;
 }
