@@ -330,6 +330,205 @@ static void test_initramfs_key_and_decompressed_modules(void **state)
 	tree_free(&t);
 }
 
+/* A tiny x86-64 ELF vmlinux: one PT_NOTE holding Xen notes; with @pvh, the
+ * PHYS32_ENTRY one (type 18), else only another (type 17). Returns its size. */
+static size_t make_elf(unsigned char *b, size_t cap, bool pvh)
+{
+	static const unsigned char note[] = {
+		4, 0, 0, 0, 4, 0, 0, 0, 17, 0, 0, 0, 'X', 'e', 'n', 0, 1, 2, 3, 4,
+		4, 0, 0, 0, 8, 0, 0, 0, 18, 0, 0, 0, 'X', 'e', 'n', 0, 0, 0, 0, 1, 0, 0, 0, 0,
+	};
+	size_t len = 64 + 56 + sizeof(note);
+
+	assert_true(cap >= len + 256);
+	memset(b, 0, cap);
+	memcpy(b, "\177ELF\2\1\1", 7);
+	b[0x10] = 2;	/* ET_EXEC */
+	b[0x12] = 62;	/* EM_X86_64 */
+	b[0x20] = 64;	/* e_phoff */
+	b[0x34] = 64;	/* e_ehsize */
+	b[0x36] = 56;	/* e_phentsize */
+	b[0x38] = 1;	/* e_phnum */
+	b[64] = 4;	/* PT_NOTE */
+	b[64 + 8] = 64 + 56;	/* p_offset */
+	b[64 + 32] = (unsigned char)(pvh ? sizeof(note) : 20);	/* p_filesz */
+	memcpy(b + 64 + 56, note, sizeof(note));
+	memset(b + len, 0x90, 256);	/* "code" */
+	return len + 256;
+}
+
+/* A bzImage (protocol 2.15, 7 setup sectors) around @payload, at @rel. */
+static void put_bzimage_payload(struct tree *t, const char *rel, const void *payload,
+				size_t plen)
+{
+	static unsigned char img[0x1010 + (64u << 10)];
+
+	assert_true(plen <= sizeof(img) - 0x1010);
+	memset(img, 0, 0x1010);
+	img[0x1f1] = 7;	/* protected-mode code at 8 * 512 = 0x1000 */
+	memcpy(img + 0x202, "HdrS", 4);
+	img[0x206] = 0x0f;
+	img[0x207] = 0x02;
+	img[0x20f] = 0x02; /* kernel_version at 0x400 */
+	snprintf((char *)img + 0x400, 0x100, "6.1.0-9-amd64 (nestbox@test) #1 SMP");
+	img[0x248] = 0x10; /* payload_offset: 0x1010 in the file */
+	img[0x24c] = (unsigned char)plen;
+	img[0x24d] = (unsigned char)(plen >> 8);
+	img[0x24e] = (unsigned char)(plen >> 16);
+	memcpy(img + 0x1010, payload, plen);
+	put(t, rel, img, 0x1010 + plen);
+}
+
+/* @elf compressed by @tool (gzip, xz, zstd, as the kernel's build does it:
+ * size_append's 4 bytes after all but gzip) into @out; returns its length. */
+static size_t compress_elf(struct tree *t, const char *tool, const void *elf, size_t len,
+			   unsigned char *out, size_t cap)
+{
+	char path[PATH_MAX], zpath[PATH_MAX + 8];
+	ssize_t n;
+
+	put(t, "payload", elf, len);
+	snprintf(path, sizeof(path), "%s/payload", t->dir);
+	snprintf(zpath, sizeof(zpath), "%s.%s", path,
+		 strcmp(tool, "gzip") == 0 ? "gz" : strcmp(tool, "xz") == 0 ? "xz" : "zst");
+	unlink(zpath);
+	if (strcmp(tool, "xz") == 0)
+		run_tool((const char *const[]){ "xz", "-q", "--check=crc32", path, NULL });
+	else
+		run_tool((const char *const[]){ tool, "-q", path, NULL });
+	n = nb_read_file("", zpath, (char *)out, cap, NULL);
+	assert_true(n > 0 && (size_t)n + 4 < cap);
+	unlink(zpath);
+	unlink(path);
+	if (strcmp(tool, "gzip") != 0) {
+		uint32_t sz = (uint32_t)len;
+
+		memcpy(out + n, &sz, 4);
+		n += 4;
+	}
+	return (size_t)n;
+}
+
+static void test_bzimage_extracted_to_pvh_vmlinux(void **state)
+{
+	static unsigned char elf[1024], z[8192], got[2048];
+	static const char *const tools[] = { "gzip", "xz", "zstd" };
+	struct nb_err e = NB_ERR_INIT;
+	char path[PATH_MAX + 32], first[PATH_MAX];
+	struct nb_kernel k;
+	struct tree t = { "" };
+	size_t elen = make_elf(elf, sizeof(elf), true), zlen;
+
+	tree_new(&t);
+	snprintf(path, sizeof(path), "%s/home", t.dir);
+	setenv("NESTBOX_HOME", path, 1);
+	assert_true(nb_elf_has_pvh(elf, elen));
+	put_str(&t, "k/lib/modules/6.1.0-9-amd64/modules.dep", "");
+	snprintf(path, sizeof(path), "%s/k/vmlinuz", t.dir);
+	for (size_t i = 0; i < 3; i++) {
+		zlen = compress_elf(&t, tools[i], elf, elen, z, sizeof(z));
+		put_bzimage_payload(&t, "k/vmlinuz", z, zlen);
+		assert_int_equal(nb_kernel_find(path, &k, &e), 0);
+		assert_true(k.pvh);
+		assert_non_null(strstr(k.kernel, "/home/cache/kernels/6.1.0-9-amd64-"));
+		assert_int_equal(nb_read_file("", k.kernel, (char *)got, sizeof(got), NULL),
+				 (ssize_t)elen);
+		assert_memory_equal(got, elf, elen);
+		assert_string_equal(k.version, "6.1.0-9-amd64");
+		assert_non_null(strstr(k.moddir, "/k/lib/modules/6.1.0-9-amd64"));
+		/* again: the cached file */
+		snprintf(first, sizeof(first), "%s", k.kernel);
+		assert_int_equal(nb_kernel_find(path, &k, &e), 0);
+		assert_string_equal(k.kernel, first);
+	}
+	unsetenv("NESTBOX_HOME");
+	tree_free(&t);
+}
+
+/* Whatever is wrong with the payload, the bzImage boots as it is. */
+static void test_bzimage_fallbacks(void **state)
+{
+	static unsigned char elf[1024], z[8192], hdr[0x250];
+	struct nb_err e = NB_ERR_INIT;
+	char path[PATH_MAX + 32], *out = NULL;
+	struct nb_kernel k;
+	struct tree t = { "" };
+	size_t elen = make_elf(elf, sizeof(elf), false), zlen, plen, n;
+	uint64_t off;
+
+	tree_new(&t);
+	snprintf(path, sizeof(path), "%s/home", t.dir);
+	setenv("NESTBOX_HOME", path, 1);
+	put_str(&t, "k/lib/modules/6.1.0-9-amd64/modules.dep", "");
+	snprintf(path, sizeof(path), "%s/k/vmlinuz", t.dir);
+	/* an ELF without the PVH note */
+	assert_false(nb_elf_has_pvh(elf, elen));
+	zlen = compress_elf(&t, "gzip", elf, elen, z, sizeof(z));
+	put_bzimage_payload(&t, "k/vmlinuz", z, zlen);
+	assert_int_equal(nb_kernel_find(path, &k, &e), 0);
+	assert_false(k.pvh);
+	assert_string_equal(k.kernel, path);
+	assert_int_equal(nb_bzimage_vmlinux(z, zlen, &out, &n, &e), -ENOEXEC);
+	assert_null(out);
+	/* a truncated stream, a lying size trailer, no known compression */
+	assert_int_equal(nb_bzimage_vmlinux(z, zlen / 2, &out, &n, &e) < 0, 1);
+	z[zlen - 1] = 0x7f; /* ISIZE: ~2 GB */
+	assert_int_equal(nb_bzimage_vmlinux(z, zlen, &out, &n, &e), -EFBIG);
+	z[zlen - 1] = 0;
+	z[zlen - 4] = (unsigned char)(z[zlen - 4] + 1); /* one byte more than there is */
+	assert_true(nb_bzimage_vmlinux(z, zlen, &out, &n, &e) < 0);
+	memset(z, 'A', 64);
+	assert_int_equal(nb_bzimage_vmlinux(z, 64, &out, &n, &e), -ENOTSUP);
+	assert_null(out);
+	/* ELF parsing: truncated headers and notes */
+	make_elf(elf, sizeof(elf), true);
+	for (size_t cut = 0; cut < 64 + 56 + 44; cut += 7)
+		assert_false(nb_elf_has_pvh(elf, cut));
+	assert_true(nb_elf_has_pvh(elf, elen));
+	elf[64 + 32] = 0xff; /* p_filesz past the end */
+	elf[64 + 33] = 0xff;
+	assert_false(nb_elf_has_pvh(elf, 64 + 56 + 44));
+	/* header fields outside the file */
+	memset(hdr, 0, sizeof(hdr));
+	memcpy(hdr + 0x202, "HdrS", 4);
+	hdr[0x206] = 0x0f;
+	hdr[0x207] = 0x02;
+	hdr[0x1f1] = 7;
+	hdr[0x248] = 0x10;
+	hdr[0x24c] = 0x40;
+	assert_int_equal(nb_bzimage_payload(hdr, sizeof(hdr), 0x1050, &off, &plen, &e), 0);
+	assert_int_equal(off, 0x1010);
+	assert_int_equal(plen, 0x40);
+	assert_int_equal(nb_bzimage_payload(hdr, sizeof(hdr), 0x104f, &off, &plen, &e), -EINVAL);
+	hdr[0x24f] = 0xff; /* payload_length ~4 GB */
+	assert_int_equal(nb_bzimage_payload(hdr, sizeof(hdr), UINT64_MAX, &off, &plen, &e),
+			 -EFBIG);
+	assert_int_equal(nb_bzimage_payload(hdr, sizeof(hdr), 0x2000, &off, &plen, &e), -EINVAL);
+	hdr[0x24f] = 0;
+	hdr[0x24b] = 0xff; /* payload_offset ~4 GB */
+	assert_int_equal(nb_bzimage_payload(hdr, sizeof(hdr), 0x2000, &off, &plen, &e), -EINVAL);
+	hdr[0x24b] = 0;
+	hdr[0x206] = 0x07; /* protocol 2.07: no payload fields */
+	assert_int_equal(nb_bzimage_payload(hdr, sizeof(hdr), 0x1050, &off, &plen, &e), -ENOTSUP);
+	assert_int_equal(nb_bzimage_payload(hdr, 0x24f, 0x1050, &off, &plen, &e), -ENOEXEC);
+	/* a bzImage cut short (its payload runs past the end), or with none:
+	 * booted as it is, no crash */
+	make_elf(elf, sizeof(elf), true);
+	zlen = compress_elf(&t, "gzip", elf, elen, z, sizeof(z));
+	put_bzimage_payload(&t, "k/vmlinuz", z, zlen);
+	assert_int_equal(truncate(path, (off_t)(0x1010 + zlen / 2)), 0);
+	assert_int_equal(nb_kernel_find(path, &k, &e), 0);
+	assert_false(k.pvh);
+	put_bzimage_payload(&t, "k/vmlinuz", z, 0);
+	assert_int_equal(nb_kernel_find(path, &k, &e), 0);
+	assert_false(k.pvh);
+	/* nothing was cached */
+	snprintf(path, sizeof(path), "%s/home/cache/kernels", t.dir);
+	assert_int_equal(access(path, F_OK), -1);
+	unsetenv("NESTBOX_HOME");
+	tree_free(&t);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -338,6 +537,8 @@ int main(void)
 		cmocka_unit_test(test_image_kernel_errors),
 		cmocka_unit_test(test_kernel_path_file_or_dir),
 		cmocka_unit_test(test_initramfs_key_and_decompressed_modules),
+		cmocka_unit_test(test_bzimage_extracted_to_pvh_vmlinux),
+		cmocka_unit_test(test_bzimage_fallbacks),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
