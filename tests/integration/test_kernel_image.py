@@ -116,6 +116,16 @@ def test_image_kernel_boots_with_its_compressed_modules(nb, kimage):
     kernel_line = [line for line in p.stderr.splitlines() if "kernel image" in line]
     assert kernel_line and f"{root}/usr/lib/modules/{kver}/vmlinuz" in kernel_line[0]
     assert "bzImage" in kernel_line[0]
+    # booted through PVH: its vmlinux extracted on the host into the cache
+    assert_pvh_extracted(nb, p.stderr, f"{root}/usr/lib/modules/{kver}/vmlinuz", kver)
+
+
+def assert_pvh_extracted(nb, stderr, bzimage, kver):
+    pvh = [line for line in stderr.splitlines() if "-> PVH vmlinux" in line]
+    assert len(pvh) == 1, stderr
+    assert f"bzImage {bzimage} -> PVH vmlinux {nb.home}/cache/kernels/{kver}-" in pvh[0]
+    assert pvh[0].endswith("(extracted)"), pvh[0]
+    assert "kernel: booting bzImage" not in stderr
 
 
 def oci_layout(src, dst):
@@ -158,6 +168,7 @@ def test_stored_image_kernel(nb, kimage):
     assert p.stdout.strip() == kver
     kernel_line = [line for line in p.stderr.splitlines() if "kernel image" in line]
     assert kernel_line and str(nb.home) in kernel_line[0], kernel_line
+    assert any("-> PVH vmlinux" in line for line in p.stderr.splitlines()), p.stderr
 
 
 def test_image_without_kernel(nb, tmp_path):
