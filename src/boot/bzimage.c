@@ -245,7 +245,7 @@ static int cache_path(const struct stat *st, const char *ver, char *out, size_t 
 	return 0;
 }
 
-/* Drop cached vmlinux files unused for a day (~66 MB each). */
+/* Drop cached vmlinux files (~66 MB each) and .nopvh marks unused for a day. */
 static void prune_vmlinux(const char *dir, const char *keep)
 {
 	autodir DIR *d = opendir(dir);
@@ -257,7 +257,8 @@ static void prune_vmlinux(const char *dir, const char *keep)
 		struct stat st;
 		size_t n = strlen(de->d_name);
 
-		if (n < 8 || strcmp(de->d_name + n - 8, ".vmlinux") != 0)
+		if ((n < 8 || strcmp(de->d_name + n - 8, ".vmlinux") != 0) &&
+		    (n < 6 || strcmp(de->d_name + n - 6, ".nopvh") != 0))
 			continue;
 		snprintf(p, sizeof(p), "%s/%s", dir, de->d_name);
 		if (strcmp(p, keep) != 0 && stat(p, &st) == 0 && now - st.st_atime > 86400 &&
@@ -310,13 +311,21 @@ static int extract_to(int fd, const struct stat *st, const char *dir, const char
 	return r;
 }
 
+/* Whether extracting failed for a reason of the file itself, which the next
+ * run would meet again (not, say, a full disk). */
+static bool for_good(int r)
+{
+	return r == -ENOEXEC || r == -ENOTSUP || r == -EFBIG || r == -EINVAL;
+}
+
 /* kernel_try_pvh() - see boot_int.h */
 void kernel_try_pvh(struct nb_kernel *k)
 {
-	char path[PATH_MAX + 128], dir[PATH_MAX + 32];
+	char path[PATH_MAX + 128], dir[PATH_MAX + 32], no[PATH_MAX + 128];
 	struct nb_err e = NB_ERR_INIT;
 	autoclose int fd = -1;
 	struct stat st;
+	int r;
 
 	if (k->pvh)
 		return;
@@ -329,15 +338,29 @@ void kernel_try_pvh(struct nb_kernel *k)
 		nb_debug("kernel: booting bzImage %s: %s", k->kernel, e.msg);
 		return;
 	}
-	if (sizeof(path) > sizeof(k->kernel) && strlen(path) >= sizeof(k->kernel)) {
+	if (strlen(path) >= sizeof(k->kernel)) {
 		nb_debug("kernel: booting bzImage %s: cache path too long", k->kernel);
+		return;
+	}
+	/* "<key>.nopvh": this bzImage cannot be booted through PVH; a kernel
+	 * without CONFIG_PVH is not decompressed again on every run */
+	snprintf(no, sizeof(no), "%.*s.nopvh", (int)(strlen(path) - 8), path);
+	if (access(no, F_OK) == 0) {
+		utimensat(AT_FDCWD, no, NULL, 0);
+		nb_debug("kernel: booting bzImage %s: no PVH vmlinux in it (cached)", k->kernel);
 		return;
 	}
 	if (access(path, R_OK) == 0) {
 		utimensat(AT_FDCWD, path, NULL, 0); /* used: prune_vmlinux() keeps it */
 		nb_debug("kernel: bzImage %s -> PVH vmlinux %s (cached)", k->kernel, path);
-	} else if (extract_to(fd, &st, dir, path, &e) < 0) {
+	} else if ((r = extract_to(fd, &st, dir, path, &e)) < 0) {
 		nb_debug("kernel: booting bzImage %s: %s", k->kernel, e.msg);
+		if (for_good(r) && nb_mkdir_p(dir, 0755, NULL) == 0) {
+			int nfd = open(no, O_WRONLY | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0644);
+
+			if (nfd >= 0)
+				close(nfd);
+		}
 		return;
 	} else {
 		nb_debug("kernel: bzImage %s -> PVH vmlinux %s (extracted)", k->kernel, path);
