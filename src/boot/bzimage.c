@@ -21,6 +21,7 @@
 #include <elf.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <inttypes.h>
 #include <openssl/evp.h>
 #include <dirent.h>
 #include <stdint.h>
@@ -77,8 +78,8 @@ int nb_bzimage_payload(const void *hdr, size_t hdrlen, uint64_t filesize, uint64
 	po = le32(h + 0x248);
 	pl = le32(h + 0x24c);
 	if (pl < 16 || setup + po > filesize || pl > filesize - setup - po)
-		return nb_err_set(e, EINVAL, "payload (%llu bytes at %llu) outside the file",
-				  (unsigned long long)pl, (unsigned long long)(setup + po));
+		return nb_err_set(e, EINVAL, "payload (%" PRIu64 " bytes at %" PRIu64 "+%" PRIu64
+				  ") outside the file", pl, setup, po);
 	if (pl > PAYLOAD_MAX)
 		return nb_err_set(e, EFBIG, "payload larger than %u MiB", PAYLOAD_MAX >> 20);
 	*off = setup + po;
@@ -275,8 +276,8 @@ static int extract_to(int fd, const struct stat *st, const char *dir, const char
 	autofree unsigned char *payload = NULL;
 	autofree char *elf = NULL;
 	char tmp[PATH_MAX + 64];
-	size_t plen, n = 0;
-	uint64_t off;
+	size_t plen = 0, n = 0;
+	uint64_t off = 0;
 	int r, tfd;
 
 	if (read_at(fd, hdr, sizeof(hdr), 0) < 0)
@@ -284,6 +285,8 @@ static int extract_to(int fd, const struct stat *st, const char *dir, const char
 	r = nb_bzimage_payload(hdr, sizeof(hdr), (uint64_t)st->st_size, &off, &plen, e);
 	if (r < 0)
 		return r;
+	if (plen == 0) /* it says >= 16; for the analyzer */
+		return nb_err_set(e, EINVAL, "empty payload");
 	payload = malloc(plen);
 	if (!payload)
 		return nb_err_set(e, ENOMEM, "out of memory");

@@ -343,7 +343,7 @@ static size_t make_elf(unsigned char *b, size_t cap, bool pvh)
 
 	assert_true(cap >= len + 256);
 	memset(b, 0, cap);
-	memcpy(b, "\177ELF\2\1\1", 7);
+	memcpy(b, (const unsigned char[]){ 0x7f, 'E', 'L', 'F', 2, 1, 1 }, 7);
 	b[0x10] = 2;	/* ET_EXEC */
 	b[0x12] = 62;	/* EM_X86_64 */
 	b[0x20] = 64;	/* e_phoff */
@@ -367,7 +367,7 @@ static void put_bzimage_payload(struct tree *t, const char *rel, const void *pay
 	assert_true(plen <= sizeof(img) - 0x1010);
 	memset(img, 0, 0x1010);
 	img[0x1f1] = 7;	/* protected-mode code at 8 * 512 = 0x1000 */
-	memcpy(img + 0x202, "HdrS", 4);
+	memcpy(img + 0x202, (const unsigned char[]){ 'H', 'd', 'r', 'S' }, 4);
 	img[0x206] = 0x0f;
 	img[0x207] = 0x02;
 	img[0x20f] = 0x02; /* kernel_version at 0x400 */
