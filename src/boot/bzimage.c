@@ -332,7 +332,9 @@ void kernel_try_pvh(struct nb_kernel *k)
 
 	if (k->pvh)
 		return;
-	fd = open(k->kernel, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
+	/* an image's: the resolved host path of what was found inside it */
+	fd = open(k->kernel, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY |
+				     (k->root[0] ? O_NOFOLLOW : 0));
 	if (fd < 0 || fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
 		nb_debug("kernel: booting bzImage %s: cannot open it again", k->kernel);
 		return;
