@@ -128,6 +128,20 @@ def assert_pvh_extracted(nb, stderr, bzimage, kver):
     assert "kernel: booting bzImage" not in stderr
 
 
+def test_kernel_path_bzimage_boots_through_pvh(nb, kimage, kernel_dir):
+    """--kernel PATH to a bzImage: its vmlinux extracted once, then from the cache."""
+    root, kver, _ = kimage
+    bz = os.path.realpath(os.path.join(kernel_dir, "vmlinuz"))
+    for want in ("extracted", "cached"):
+        p = nb.run("--debug", "run", "--rm", "--kernel", bz, "--rootfs", root, "--",
+                   "uname", "-r", timeout=180)
+        assert p.returncode == 0, p.stderr
+        assert p.stdout.strip() == kver
+        pvh = [line for line in p.stderr.splitlines() if "-> PVH vmlinux" in line]
+        assert len(pvh) == 1 and f"bzImage {bz} -> PVH vmlinux {nb.home}/cache/kernels/" in pvh[0]
+        assert pvh[0].endswith(f"({want})"), pvh[0]
+
+
 def oci_layout(src, dst):
     """An OCI image layout (one uncompressed layer, tag 'latest') of the tree SRC."""
     blobs = dst / "blobs" / "sha256"
