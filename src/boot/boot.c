@@ -462,6 +462,23 @@ static int sha256_file(const char *path, EVP_MD_CTX *ctx, struct nb_err *e)
 	return sha256_fd(fd, ctx, path, e);
 }
 
+/* Hash each module of @list (may be NULL): its name, then its content. */
+static int sha256_modules(const struct nb_kernel *k, char **list, EVP_MD_CTX *ctx,
+			  struct nb_err *e)
+{
+	for (char **l = list; l && *l; l++) {
+		autoclose int fd = kernel_open(k, *l, e);
+		int r;
+
+		if (fd < 0)
+			return fd;
+		EVP_DigestUpdate(ctx, *l, strlen(*l) + 1);
+		r = sha256_fd(fd, ctx, *l, e);
+		if (r < 0)
+			return r;
+	}
+	return 0;
+}
 /* The cache key of @k's initramfs (16 hex digits). The archive holds
  * nestbox-init and the modules, so their content is hashed: module list,
  * modules.dep and every module file (~1-2 MB, a few ms), and nestbox-init.
@@ -502,31 +519,13 @@ static int initramfs_key(const struct nb_kernel *k, const char *dep, char **mods
 	for (char **l = mods; *l; l++)
 		EVP_DigestUpdate(ctx, *l, strlen(*l) + 1);
 	EVP_DigestUpdate(ctx, "|", 1);
-	for (char **l = all; *l; l++) {
-		autoclose int fd = kernel_open(k, *l, e);
-
-		if (fd < 0) {
-			r = fd;
-			goto out;
-		}
-		EVP_DigestUpdate(ctx, *l, strlen(*l) + 1);
-		r = sha256_fd(fd, ctx, *l, e);
-		if (r < 0)
-			goto out;
-	}
+	r = sha256_modules(k, all, ctx, e);
+	if (r < 0)
+		goto out;
 	EVP_DigestUpdate(ctx, "|", 1);
-	for (char **l = vsock; l && *l; l++) {
-		autoclose int fd = kernel_open(k, *l, e);
-
-		if (fd < 0) {
-			r = fd;
-			goto out;
-		}
-		EVP_DigestUpdate(ctx, *l, strlen(*l) + 1);
-		r = sha256_fd(fd, ctx, *l, e);
-		if (r < 0)
-			goto out;
-	}
+	r = sha256_modules(k, vsock, ctx, e);
+	if (r < 0)
+		goto out;
 	r = sha256_file(init, ctx, e);
 	if (r < 0)
 		goto out;
@@ -590,9 +589,9 @@ static int write_archive(FILE *f, const char *init, char **core, char **all, cha
 	return nb_cpio_finish(&c, e);
 }
 
-/* Each new nestbox-init makes a new archive: drop the ones not used for an
- * hour (another nestbox sharing the data dir just rebuilds its own). */
-static void prune_cache(const char *dir, const char *keep)
+/* boot_prune_cache() - see boot_int.h */
+void boot_prune_cache(const char *dir, const char *keep, const char *const *suffixes,
+		      time_t max_age)
 {
 	autodir DIR *d = opendir(dir);
 	struct dirent *de;
@@ -602,12 +601,18 @@ static void prune_cache(const char *dir, const char *keep)
 		char p[PATH_MAX + 300];
 		struct stat st;
 		size_t n = strlen(de->d_name);
+		bool match = false;
 
-		if (n < 5 || strcmp(de->d_name + n - 5, ".cpio") != 0)
+		for (const char *const *x = suffixes; *x && !match; x++) {
+			size_t xn = strlen(*x);
+
+			match = n >= xn && strcmp(de->d_name + n - xn, *x) == 0;
+		}
+		if (!match)
 			continue;
 		snprintf(p, sizeof(p), "%s/%s", dir, de->d_name);
-		if (strcmp(p, keep) != 0 && stat(p, &st) == 0 && now - st.st_atime > 3600 &&
-		    now - st.st_mtime > 3600)
+		if (strcmp(p, keep) != 0 && stat(p, &st) == 0 && now - st.st_atime > max_age &&
+		    now - st.st_mtime > max_age)
 			unlink(p);
 	}
 }
@@ -665,7 +670,7 @@ int nb_initramfs_get(const struct nb_kernel *k, const char *init, char *out, siz
 		goto out;
 	}
 	if (access(out, R_OK) == 0) {
-		/* cached; marked as used, so that prune_cache() leaves it alone */
+		/* cached; marked as used, so that boot_prune_cache() leaves it alone */
 		utimensat(AT_FDCWD, out, NULL, 0);
 		nb_debug("initramfs %s (cached)", out);
 		goto out;
@@ -693,7 +698,9 @@ int nb_initramfs_get(const struct nb_kernel *k, const char *init, char *out, siz
 		nb_err_wrap(e, "initramfs for kernel %s", k->version);
 	} else {
 		nb_debug("initramfs %s (built)", out);
-		prune_cache(dir, out);
+		/* Each new nestbox-init makes a new archive: drop the ones not used
+		 * for an hour (another nestbox sharing the data dir rebuilds its own). */
+		boot_prune_cache(dir, out, (const char *const[]){ ".cpio", NULL }, 3600);
 	}
 out:
 	free(rs.dep);

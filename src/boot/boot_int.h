@@ -4,6 +4,8 @@
 #ifndef NESTBOX_BOOT_BOOT_INT_H
 #define NESTBOX_BOOT_BOOT_INT_H
 
+#include <time.h>
+
 #include "boot/boot.h"
 
 /**
@@ -41,5 +43,13 @@ int boot_decompress(int fd, const void *mem, size_t memlen, int filter, size_t m
  * @k as it is, with a debug line saying why.
  */
 void kernel_try_pvh(struct nb_kernel *k);
+
+/**
+ * boot_prune_cache() - unlink the files in @dir whose names end in one of
+ * @suffixes (NULL-terminated) and that were neither read nor written for
+ * @max_age seconds; @keep (a full path) always stays
+ */
+void boot_prune_cache(const char *dir, const char *keep, const char *const *suffixes,
+		      time_t max_age);
 
 #endif

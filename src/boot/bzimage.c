@@ -246,28 +246,6 @@ static int cache_path(const struct stat *st, const char *ver, char *out, size_t 
 	return 0;
 }
 
-/* Drop cached vmlinux files (~66 MB each) and .nopvh marks unused for a day. */
-static void prune_vmlinux(const char *dir, const char *keep)
-{
-	autodir DIR *d = opendir(dir);
-	struct dirent *de;
-	time_t now = time(NULL);
-
-	while (d && (de = readdir(d))) {
-		char p[PATH_MAX + 300];
-		struct stat st;
-		size_t n = strlen(de->d_name);
-
-		if ((n < 8 || strcmp(de->d_name + n - 8, ".vmlinux") != 0) &&
-		    (n < 6 || strcmp(de->d_name + n - 6, ".nopvh") != 0))
-			continue;
-		snprintf(p, sizeof(p), "%s/%s", dir, de->d_name);
-		if (strcmp(p, keep) != 0 && stat(p, &st) == 0 && now - st.st_atime > 86400 &&
-		    now - st.st_mtime > 86400)
-			unlink(p);
-	}
-}
-
 /* Extract @fd's vmlinux into @path (temp file + rename). */
 static int extract_to(int fd, const struct stat *st, const char *dir, const char *path,
 		      struct nb_err *e)
@@ -356,7 +334,7 @@ void kernel_try_pvh(struct nb_kernel *k)
 		return;
 	}
 	if (access(path, R_OK) == 0) {
-		utimensat(AT_FDCWD, path, NULL, 0); /* used: prune_vmlinux() keeps it */
+		utimensat(AT_FDCWD, path, NULL, 0); /* used: boot_prune_cache() keeps it */
 		nb_debug("kernel: bzImage %s -> PVH vmlinux %s (cached)", k->kernel, path);
 	} else if ((r = extract_to(fd, &st, dir, path, &e)) < 0) {
 		nb_debug("kernel: booting bzImage %s: %s", k->kernel, e.msg);
@@ -369,7 +347,9 @@ void kernel_try_pvh(struct nb_kernel *k)
 		return;
 	} else {
 		nb_debug("kernel: bzImage %s -> PVH vmlinux %s (extracted)", k->kernel, path);
-		prune_vmlinux(dir, path);
+		/* cached vmlinux files (~66 MB each) and .nopvh marks unused for a day */
+		boot_prune_cache(dir, path, (const char *const[]){ ".vmlinux", ".nopvh", NULL },
+				 86400);
 	}
 	snprintf(k->kernel, sizeof(k->kernel), "%s", path);
 	k->pvh = true;
