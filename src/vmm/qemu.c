@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/prctl.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -53,11 +54,21 @@ static void add(struct argv_b *a, const char *fmt, ...)
 	a->v[a->n] = NULL;
 }
 
+/* nb_qemu_port_ok() - see qemu.h */
+int nb_qemu_port_ok(const struct nb_port *p, struct nb_err *e)
+{
+	if (p->family != AF_INET)
+		return nb_err_set(e, EAFNOSUPPORT,
+				  "QEMU's user network forwards IPv4 host addresses only, not %s",
+				  p->addr);
+	return 0;
+}
+
 /* nb_qemu_argv() - see qemu.h */
 int nb_qemu_argv(const struct nb_vm_config *c, char ***argv, struct nb_err *e)
 {
 	struct argv_b a = { 0 };
-	char fwd[NB_VM_MAX_FWDS * 100] = "";
+	char fwd[NB_MAX_PORTS * 64] = "";
 	size_t used = 0;
 
 	add(&a, "%s", c->qemu);
@@ -131,9 +142,18 @@ int nb_qemu_argv(const struct nb_vm_config *c, char ***argv, struct nb_err *e)
 		}
 	}
 	if (c->net) {
-		for (unsigned i = 0; i < c->nfwds; i++)
-			used += (size_t)snprintf(fwd + used, sizeof(fwd) - used, ",hostfwd=%s",
-						 c->fwds[i]);
+		for (unsigned i = 0; i < c->nports && used < sizeof(fwd); i++) {
+			const struct nb_port *p = &c->ports[i];
+
+			if (nb_qemu_port_ok(p, e) < 0) {
+				nb_strv_free(a.v);
+				return -EAFNOSUPPORT;
+			}
+			/* hostfwd=PROTO:HOSTADDR:HOSTPORT-GUESTADDR:GUESTPORT */
+			used += (size_t)snprintf(fwd + used, sizeof(fwd) - used,
+						 ",hostfwd=%s:%s:%u-:%u", nb_proto_name(p->proto),
+						 p->addr, p->host, p->guest);
+		}
 		add(&a, "-netdev");
 		add(&a, "user,id=n0%s", fwd);
 		add(&a, "-device");

@@ -11,9 +11,9 @@
 #include <sys/types.h>
 
 #include "lib/err.h"
+#include "vmm/spec.h"
 
 #define NB_VM_MAX_SHARES 32
-#define NB_VM_MAX_FWDS	 32
 
 /*
  * The guest kernel's command line, before nestbox.depth and tsc_early_khz.
@@ -47,7 +47,7 @@ struct nb_vm_share {
 
 /**
  * struct nb_vm_config - everything the QEMU command line is made of
- * @fwds:	"tcp:127.0.0.1:8080-:80" host forwards for -p
+ * @ports, @nports: published ports, made into user-net host forwards here
  * @vsock_cid:	non-zero: the vhost-vsock transport (the guest's CID, claimed
  *		on @vhost_fd) instead of virtio-serial ports; @ctl_fd and the
  *		shares' fds are then unused
@@ -65,8 +65,8 @@ struct nb_vm_config {
 	bool net;
 	unsigned nshares;
 	struct nb_vm_share shares[NB_VM_MAX_SHARES];
-	unsigned nfwds;
-	char fwds[NB_VM_MAX_FWDS][96];
+	const struct nb_port *ports;
+	unsigned nports;
 	uint32_t vsock_cid, vsock_ctl_port;
 	int vhost_fd;
 };
@@ -76,6 +76,13 @@ struct nb_vm_config {
  * Return: 0, or negative errno
  */
 int nb_qemu_argv(const struct nb_vm_config *c, char ***argv, struct nb_err *e);
+
+/**
+ * nb_qemu_port_ok() - whether QEMU's user network can forward @p: QEMU 7.2's
+ * hostfwd takes an IPv4 host address only
+ * Return: 0, or -EAFNOSUPPORT with @e saying so
+ */
+int nb_qemu_port_ok(const struct nb_port *p, struct nb_err *e);
 
 /**
  * nb_qemu_start() - fork and exec QEMU with the config's fds at NB_QFD_*

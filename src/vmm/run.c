@@ -2,7 +2,6 @@
 /* vmm/run: options + image config -> spec, nestfs servers, QEMU, session. */
 #include "vmm/run.h"
 
-#include <ctype.h>
 #include <errno.h>
 #include <signal.h>
 #include <stdio.h>
@@ -32,133 +31,6 @@
 #include <time.h>
 #include "fs/server.h"
 #include "image/image.h"
-
-/* nb_parse_size() - see run.h */
-uint64_t nb_parse_size(const char *s)
-{
-	char *end;
-	unsigned long long v = strtoull(s, &end, 10);
-
-	if (end == s)
-		return 0;
-	switch (tolower((unsigned char)*end)) {
-	case 0:
-	case 'm':
-		break;
-	case 'g':
-		v *= 1024;
-		break;
-	case 'k':
-		v /= 1024;
-		break;
-	case 'b':
-		v /= 1024 * 1024;
-		break;
-	default:
-		return 0;
-	}
-	if (*end && end[1] && !(tolower((unsigned char)end[1]) == 'b' && !end[2]) &&
-	    !(tolower((unsigned char)end[1]) == 'i' && tolower((unsigned char)end[2]) == 'b' &&
-	      !end[3]))
-		return 0;
-	return v;
-}
-
-/* nb_parse_duration_ms() - see run.h */
-unsigned nb_parse_duration_ms(const char *s)
-{
-	char *end;
-	double v = strtod(s, &end);
-
-	if (end == s || v <= 0)
-		return 0;
-	if (!*end || strcmp(end, "s") == 0)
-		v *= 1000;
-	else if (strcmp(end, "m") == 0)
-		v *= 60000;
-	else if (strcmp(end, "ms") != 0)
-		return 0;
-	return v > 86400000 ? 0 : (unsigned)v;
-}
-
-static bool port_ok(const char *s)
-{
-	char *end;
-	long v = strtol(s, &end, 10);
-
-	return end != s && !*end && v > 0 && v < 65536;
-}
-
-/* nb_parse_port() - see run.h */
-int nb_parse_port(const char *spec, char *out, size_t len, struct nb_err *e)
-{
-	char buf[128], *proto, *parts[3];
-	int n = 0;
-	const char *ip = "127.0.0.1", *host, *guest;
-
-	if ((size_t)snprintf(buf, sizeof(buf), "%s", spec) >= sizeof(buf))
-		return nb_err_set(e, EINVAL, "port %s: too long", spec);
-	proto = strchr(buf, '/');
-	if (proto) {
-		*proto++ = 0;
-		if (strcmp(proto, "tcp") != 0 && strcmp(proto, "udp") != 0)
-			return nb_err_set(e, EINVAL, "port %s: protocol must be tcp or udp",
-					  spec);
-	}
-	for (char *s = buf, *c; n < 3; s = c + 1) {
-		parts[n++] = s;
-		c = strrchr(s, ':') == s + strlen(s) ? NULL : strchr(s, ':');
-		if (!c)
-			break;
-		*c = 0;
-	}
-	if (n == 2) {
-		host = parts[0];
-		guest = parts[1];
-	} else if (n == 3) {
-		ip = parts[0][0] ? parts[0] : "127.0.0.1";
-		host = parts[1];
-		guest = parts[2];
-	} else {
-		return nb_err_set(e, EINVAL, "port %s: expected [IP:]HOST:GUEST[/tcp|udp]", spec);
-	}
-	if (!port_ok(host) || !port_ok(guest))
-		return nb_err_set(e, EINVAL, "port %s: ports must be numbers 1-65535", spec);
-	snprintf(out, len, "%s:%s:%s-:%s", proto ? proto : "tcp", ip, host, guest);
-	return 0;
-}
-
-/* nb_parse_volume() - see run.h */
-int nb_parse_volume(const char *spec, struct nb_volume *v, struct nb_err *e)
-{
-	char buf[PATH_MAX * 2 + 8], *guest, *mode;
-	struct stat st;
-
-	memset(v, 0, sizeof(*v));
-	if ((size_t)snprintf(buf, sizeof(buf), "%s", spec) >= sizeof(buf))
-		return nb_err_set(e, ENAMETOOLONG, "volume %s: too long", spec);
-	guest = strchr(buf, ':');
-	if (!guest || guest == buf)
-		return nb_err_set(e, EINVAL, "volume %s: expected HOST:GUEST[:ro]", spec);
-	*guest++ = 0;
-	mode = strchr(guest, ':');
-	if (mode) {
-		*mode++ = 0;
-		if (strcmp(mode, "ro") == 0)
-			v->ro = true;
-		else if (strcmp(mode, "rw") != 0)
-			return nb_err_set(e, EINVAL, "volume %s: unknown option '%s'", spec, mode);
-	}
-	if (guest[0] != '/' || strstr(guest, "/..") || strcmp(guest, "/") == 0)
-		return nb_err_set(e, EINVAL, "volume %s: the guest path must be absolute and not /",
-				  spec);
-	if (!realpath(buf, v->host))
-		return nb_err_sys(e, errno, "volume %s: %s", spec, buf);
-	if (stat(v->host, &st) < 0 || !S_ISDIR(st.st_mode))
-		return nb_err_set(e, ENOTDIR, "volume %s: %s is not a directory", spec, buf);
-	snprintf(v->guest, sizeof(v->guest), "%s", guest);
-	return 0;
-}
 
 /* A growable NULL-terminated string vector. */
 struct strv {
@@ -461,9 +333,9 @@ static int run_vm(const struct nb_run_opts *o, struct detach *det, struct fgrec 
 	boot_to = o->boot_timeout_ms ? o->boot_timeout_ms
 		  : virt_boot_timeout_ms(vm.kvm ? VIRT_ACCEL_KVM : VIRT_ACCEL_TCG, vm.depth);
 	/* --kernel image: the kernel the image ships, found in its root */
-	if ((o->kernel && strcmp(o->kernel, "image") == 0
+	if ((o->kernel.kind == NB_KERNEL_IMAGE
 		     ? nb_kernel_find_image(rootfs, o->image ? o->image : o->rootfs, &k, e)
-		     : nb_kernel_find(o->kernel, &k, e)) < 0 ||
+		     : nb_kernel_find(o->kernel.path, &k, e)) < 0 ||
 	    nb_init_path(init, sizeof(init), e) < 0 ||
 	    nb_initramfs_get(&k, init, initramfs, sizeof(initramfs), e) < 0)
 		goto out;
@@ -471,8 +343,8 @@ static int run_vm(const struct nb_run_opts *o, struct detach *det, struct fgrec 
 	vm.mem_mib = o->mem_mib ? o->mem_mib : 512;
 	vm.cpus = o->cpus ? o->cpus : 1;
 	vm.net = true;
-	for (unsigned i = 0; i < o->nports; i++)
-		snprintf(vm.fwds[vm.nfwds++], sizeof(vm.fwds[0]), "%s", o->ports[i]);
+	vm.ports = o->ports;
+	vm.nports = o->nports;
 
 	if (det || fg)
 		snprintf(id, sizeof(id), "%s", det ? det->st->id : fg->st->id);
@@ -610,30 +482,6 @@ static void join_cmd(const struct nb_run_opts *o, char *buf, size_t len)
 		used += (size_t)snprintf(buf + used, len - used, "%s%s", used ? " " : "", *p);
 }
 
-/* "tcp:IP:HOST-:GUEST" rules as podman's ps shows them: "IP:HOST->GUEST/tcp". */
-static void join_ports(const struct nb_run_opts *o, char *buf, size_t len)
-{
-	size_t used = 0;
-
-	buf[0] = 0;
-	for (unsigned i = 0; i < o->nports && used < len; i++) {
-		char r[96], *proto = r, *ip, *host, *guest;
-
-		snprintf(r, sizeof(r), "%s", o->ports[i]);
-		ip = strchr(proto, ':');
-		host = ip ? strchr(ip + 1, ':') : NULL;
-		guest = host ? strstr(host + 1, "-:") : NULL;
-		if (!guest)
-			continue;
-		*ip++ = 0;
-		*host++ = 0;
-		*guest = 0;
-		guest += 2;
-		used += (size_t)snprintf(buf + used, len - used, "%s%s:%s->%s/%s", used ? ", " : "",
-					 ip, host, guest, proto);
-	}
-}
-
 /* A new record for this run (-d, or the foreground without --rm), its lock
  * held: the lock fd, or -errno (-EEXIST: the name is taken). */
 static int new_record(const struct nb_run_opts *o, bool detached, struct nb_vm_state *st,
@@ -644,7 +492,8 @@ static int new_record(const struct nb_run_opts *o, bool detached, struct nb_vm_s
 	snprintf(st->name, sizeof(st->name), "%s", o->name ? o->name : "");
 	snprintf(st->image, sizeof(st->image), "%s", o->image ? o->image : o->rootfs);
 	join_cmd(o, st->command, sizeof(st->command));
-	join_ports(o, st->ports, sizeof(st->ports));
+	for (unsigned i = 0; i < o->nports && i < NB_MAX_PORTS; i++)
+		st->ports[st->nports++] = o->ports[i];
 	snprintf(st->status, sizeof(st->status), detached ? "starting" : "running");
 	st->created = (int64_t)time(NULL);
 	st->rm = o->rm;

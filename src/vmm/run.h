@@ -11,16 +11,13 @@
 
 #include "lib/err.h"
 
+#include "vmm/spec.h"
+
+/* Volumes of one run (each is a nestfs share beside the root). */
 #define NB_RUN_MAX_VOLUMES 30
-#define NB_RUN_MAX_PORTS   32
 
+/* enum nb_accel_choice - --accel: auto (virt's decision), kvm or tcg */
 enum nb_accel_choice { NB_ACCEL_AUTO, NB_ACCEL_KVM, NB_ACCEL_TCG };
-
-struct nb_volume {
-	char host[PATH_MAX];
-	char guest[PATH_MAX];
-	bool ro;
-};
 
 /**
  * struct nb_run_opts - what the user asked for (NULL/0: the default)
@@ -28,8 +25,22 @@ struct nb_volume {
  * @rootfs:	--rootfs DIR: a directory used as the root
  * @cmd:	CMD ARGS... (NULL-terminated; NULL or empty: the image's)
  * @entrypoint:	--entrypoint (NULL: the image's; "": none)
+ * @name:	--name (NULL: a generated one)
+ * @rm:		--rm: keep no record
+ * @detach:	-d: a supervisor daemon keeps the VM
+ * @interactive: -i: relay stdin
+ * @tty:	-t: a pty in the guest
+ * @console:	--console: the guest's console on stderr
  * @env:	-e and --env-file entries, in order ("K=V"; "K" takes the host's)
- * @ports:	"tcp:IP:HOST-:GUEST" QEMU host forwards
+ * @volumes, @nvolumes: -v, in order (at most NB_RUN_MAX_VOLUMES)
+ * @ports, @nports: -p, in order (at most NB_MAX_PORTS)
+ * @mem_mib:	--memory in MiB (0: 512)
+ * @cpus:	--cpus (0: 1)
+ * @workdir:	-w (NULL: the image's, else /)
+ * @user:	-u (NULL: the image's, else root)
+ * @kernel:	--kernel
+ * @accel:	--accel
+ * @boot_timeout_ms: --boot-timeout (0: virt's default for the accelerator)
  */
 struct nb_run_opts {
 	const char *image;
@@ -39,15 +50,15 @@ struct nb_run_opts {
 	const char *name;
 	bool rm, detach, interactive, tty, console;
 	char **env;
+	const struct nb_volume *volumes;
 	unsigned nvolumes;
-	struct nb_volume volumes[NB_RUN_MAX_VOLUMES];
+	const struct nb_port *ports;
 	unsigned nports;
-	char ports[NB_RUN_MAX_PORTS][96];
 	uint64_t mem_mib;
 	unsigned cpus;
 	const char *workdir;
 	const char *user;
-	const char *kernel;
+	struct nb_kernel_sel kernel;
 	enum nb_accel_choice accel;
 	unsigned boot_timeout_ms;
 };
@@ -58,23 +69,5 @@ struct nb_run_opts {
  * nestbox itself failed
  */
 int nb_run(const struct nb_run_opts *o, struct nb_err *e);
-
-/**
- * nb_parse_port() - "[IP:]HOST:GUEST[/tcp|udp]" into a QEMU hostfwd rule
- * Return: 0, or -EINVAL with @e naming the bad part
- */
-int nb_parse_port(const char *spec, char *out, size_t len, struct nb_err *e);
-
-/**
- * nb_parse_volume() - "HOST:GUEST[:ro|:rw]"; HOST must be an existing directory
- * Return: 0, or negative errno
- */
-int nb_parse_volume(const char *spec, struct nb_volume *v, struct nb_err *e);
-
-/* nb_parse_size() - "512M", "1G", "1024" (MiB) into MiB; 0 on error */
-uint64_t nb_parse_size(const char *s);
-
-/* nb_parse_duration_ms() - "30", "30s", "500ms", "2m" into ms; 0 on error */
-unsigned nb_parse_duration_ms(const char *s);
 
 #endif

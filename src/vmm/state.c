@@ -2,6 +2,7 @@
 /* vmm/state: state.json, the supervisor's lock, lookup by name (see state.h). */
 #include "vmm/state.h"
 
+#include <arpa/inet.h>
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -11,6 +12,7 @@
 #include <string.h>
 #include <sys/file.h>
 #include <sys/random.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -53,6 +55,64 @@ void nb_state_path(const struct nb_vm_state *st, const char *file, char *buf, si
 	snprintf(buf, len, "%s/%s", st->dir, file);
 }
 
+/* A string member of @o into @out, if it is there and a string. */
+static void get_str(struct json_object *o, const char *key, char *out, size_t len)
+{
+	struct json_object *v;
+
+	if (json_object_object_get_ex(o, key, &v) && json_object_is_type(v, json_type_string))
+		snprintf(out, len, "%s", json_object_get_string(v));
+}
+
+/* The published ports as [{"addr", "host", "guest", "proto"}, ...]. */
+static struct json_object *ports_json(const struct nb_vm_state *st)
+{
+	struct json_object *a = json_object_new_array();
+
+	for (unsigned i = 0; i < st->nports; i++) {
+		const struct nb_port *p = &st->ports[i];
+		struct json_object *o = json_object_new_object();
+
+		json_object_object_add(o, "addr", json_object_new_string(p->addr));
+		json_object_object_add(o, "host", json_object_new_int(p->host));
+		json_object_object_add(o, "guest", json_object_new_int(p->guest));
+		json_object_object_add(o, "proto", json_object_new_string(nb_proto_name(p->proto)));
+		json_object_array_add(a, o);
+	}
+	return a;
+}
+
+/* Read back what ports_json() wrote; an entry that does not hold up is skipped. */
+static void ports_read(struct json_object *o, struct nb_vm_state *st)
+{
+	struct json_object *a, *v;
+	unsigned char bin[sizeof(struct in6_addr)];
+
+	if (!json_object_object_get_ex(o, "ports", &a) || !json_object_is_type(a, json_type_array))
+		return;
+	for (size_t i = 0; i < json_object_array_length(a) && st->nports < NB_MAX_PORTS; i++) {
+		struct json_object *e = json_object_array_get_idx(a, i);
+		struct nb_port p = { 0 };
+		int host, guest;
+		const char *proto = "";
+
+		get_str(e, "addr", p.addr, sizeof(p.addr));
+		host = json_object_object_get_ex(e, "host", &v) ? json_object_get_int(v) : 0;
+		guest = json_object_object_get_ex(e, "guest", &v) ? json_object_get_int(v) : 0;
+		if (json_object_object_get_ex(e, "proto", &v))
+			proto = json_object_get_string(v);
+		p.family = inet_pton(AF_INET, p.addr, bin) == 1    ? AF_INET
+			   : inet_pton(AF_INET6, p.addr, bin) == 1 ? AF_INET6
+								   : 0;
+		if (!p.family || host < 1 || host > 65535 || guest < 1 || guest > 65535 || !proto)
+			continue;
+		p.host = (uint16_t)host;
+		p.guest = (uint16_t)guest;
+		p.proto = strcmp(proto, "udp") == 0 ? NB_PROTO_UDP : NB_PROTO_TCP;
+		st->ports[st->nports++] = p;
+	}
+}
+
 /* nb_state_write() - see state.h */
 int nb_state_write(const struct nb_vm_state *st, struct nb_err *e)
 {
@@ -72,7 +132,7 @@ int nb_state_write(const struct nb_vm_state *st, struct nb_err *e)
 	json_object_object_add(o, "rm", json_object_new_boolean(st->rm));
 	json_object_object_add(o, "finished", json_object_new_int64(st->finished));
 	json_object_object_add(o, "detached", json_object_new_boolean(st->detached));
-	json_object_object_add(o, "ports", json_object_new_string(st->ports));
+	json_object_object_add(o, "ports", ports_json(st));
 	s = json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN);
 	nb_state_path(st, "state.json", path, sizeof(path));
 	r = nb_write_file_atomic(path, s, strlen(s), 0600, e);
@@ -80,18 +140,10 @@ int nb_state_write(const struct nb_vm_state *st, struct nb_err *e)
 	return r;
 }
 
-static void get_str(struct json_object *o, const char *key, char *out, size_t len)
-{
-	struct json_object *v;
-
-	if (json_object_object_get_ex(o, key, &v) && json_object_is_type(v, json_type_string))
-		snprintf(out, len, "%s", json_object_get_string(v));
-}
-
 /* nb_state_read() - see state.h */
 int nb_state_read(const char *dir, struct nb_vm_state *st, struct nb_err *e)
 {
-	char path[PATH_MAX + 16], buf[8192];
+	char path[PATH_MAX + 16], buf[16384];
 	struct json_object *o, *v;
 	autoclose int fd = -1;
 
@@ -119,7 +171,7 @@ int nb_state_read(const char *dir, struct nb_vm_state *st, struct nb_err *e)
 	st->rm = json_object_object_get_ex(o, "rm", &v) && json_object_get_boolean(v);
 	st->finished = json_object_object_get_ex(o, "finished", &v) ? json_object_get_int64(v) : 0;
 	st->detached = json_object_object_get_ex(o, "detached", &v) && json_object_get_boolean(v);
-	get_str(o, "ports", st->ports, sizeof(st->ports));
+	ports_read(o, st);
 	json_object_put(o);
 	snprintf(path, sizeof(path), "%s/lock", dir);
 	fd = open(path, O_RDONLY | O_CLOEXEC);

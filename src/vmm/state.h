@@ -15,6 +15,7 @@
 #include <sys/types.h>
 
 #include "lib/err.h"
+#include "vmm/spec.h"
 
 /**
  * struct nb_vm_state - what state.json holds
@@ -23,7 +24,7 @@
  * @pid:	the owner: the supervisor, or the foreground CLI
  * @created, @finished: Unix times (finished 0: not yet, or unknown)
  * @detached:	run with -d (a supervisor with a control socket)
- * @ports:	published ports as podman shows them ("127.0.0.1:8080->80/tcp, ...")
+ * @ports, @nports: published ports (-p), as parsed
  * @alive:	not in the file: whether the owner holds the lock
  */
 struct nb_vm_state {
@@ -38,7 +39,8 @@ struct nb_vm_state {
 	int64_t finished;
 	bool rm;
 	bool detached;
-	char ports[256];
+	struct nb_port ports[NB_MAX_PORTS];
+	unsigned nports;
 	bool alive;
 	char dir[PATH_MAX];
 };
