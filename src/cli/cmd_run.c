@@ -12,6 +12,7 @@
 #include "cli/parse.h"
 #include "lib/cleanup.h"
 #include "lib/log.h"
+#include "lib/strv.h"
 #include "vmm/qemu.h"
 #include "vmm/run.h"
 
@@ -56,28 +57,11 @@ static bool valid_name(const char *s)
 	return true;
 }
 
-struct list {
-	char **v;
-	size_t n;
-};
-
-static int list_add(struct list *l, const char *s)
+/* Append the env-file's K=V lines to @env; blank and '#' lines are skipped. */
+static int read_env_file(const char *path, struct nb_strv *env)
 {
-	char **v = realloc(l->v, (l->n + 2) * sizeof(*v));
-
-	if (!v)
-		return -ENOMEM;
-	l->v = v;
-	l->v[l->n++] = (char *)s;
-	l->v[l->n] = NULL;
-	return 0;
-}
-
-/* Keep the env-file's lines alive until the run ends. */
-static int read_env_file(const char *path, struct list *env, struct list *keep)
-{
-	FILE *f = fopen(path, "re");
-	char *line = NULL;
+	autofclose FILE *f = fopen(path, "re");
+	autofree char *line = NULL;
 	size_t cap = 0;
 	ssize_t n;
 
@@ -86,24 +70,17 @@ static int read_env_file(const char *path, struct list *env, struct list *keep)
 		return -1;
 	}
 	while ((n = getline(&line, &cap, f)) >= 0) {
-		char *s = line, *d;
+		char *s = line;
 
 		while (n > 0 && (s[n - 1] == '\n' || s[n - 1] == '\r'))
 			s[--n] = 0;
 		while (*s == ' ' || *s == '\t')
 			s++;
-		if (!*s || *s == '#')
-			continue;
-		d = strdup(s);
-		if (!d || list_add(keep, d) < 0) {
-			free(d);
-			break;
+		if (*s && *s != '#' && nb_strv_add(env, s) < 0) {
+			nb_error("run: --env-file %s: out of memory", path);
+			return -1;
 		}
-		if (list_add(env, d) < 0)
-			break; /* @keep owns it */
 	}
-	free(line);
-	fclose(f);
 	return 0;
 }
 
@@ -151,7 +128,7 @@ int cmd_run(int argc, char **argv)
 	autofree struct nb_volume *volumes = NULL;
 	autofree struct nb_port *ports = NULL;
 	struct nb_err e = NB_ERR_INIT;
-	struct list env = { 0 }, keep = { 0 };
+	autostrv struct nb_strv env = { 0 };
 	int c, code = NB_EXIT_FAILURE;
 	void *more;
 
@@ -178,11 +155,11 @@ int cmd_run(int argc, char **argv)
 			o.tty = true;
 			break;
 		case 'e':
-			if (list_add(&env, optarg) < 0)
-				goto out;
+			if (nb_strv_add(&env, optarg) < 0)
+				goto oom;
 			break;
 		case O_ENVFILE:
-			if (read_env_file(optarg, &env, &keep) < 0)
+			if (read_env_file(optarg, &env) < 0)
 				goto out;
 			break;
 		case 'v':
@@ -307,9 +284,5 @@ int cmd_run(int argc, char **argv)
 oom:
 	nb_error("run: out of memory");
 out:
-	for (size_t i = 0; i < keep.n; i++)
-		free(keep.v[i]);
-	free(keep.v);
-	free(env.v);
 	return code;
 }

@@ -5,7 +5,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,42 +16,7 @@
 
 #include "boot/boot.h"
 #include "lib/log.h"
-
-struct argv_b {
-	char **v;
-	size_t n, cap;
-	bool oom;
-};
-
-static void add(struct argv_b *a, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-
-static void add(struct argv_b *a, const char *fmt, ...)
-{
-	va_list ap;
-	char *s;
-
-	if (a->oom)
-		return;
-	if (a->n + 2 > a->cap) {
-		char **v = realloc(a->v, (a->cap + 32) * sizeof(*v));
-
-		if (!v) {
-			a->oom = true;
-			return;
-		}
-		a->v = v;
-		a->cap += 32;
-	}
-	va_start(ap, fmt);
-	if (vasprintf(&s, fmt, ap) < 0) {
-		a->oom = true;
-		va_end(ap);
-		return;
-	}
-	va_end(ap);
-	a->v[a->n++] = s;
-	a->v[a->n] = NULL;
-}
+#include "lib/strv.h"
 
 /* nb_qemu_port_ok() - see qemu.h */
 int nb_qemu_port_ok(const struct nb_port *p, struct nb_err *e)
@@ -67,38 +31,38 @@ int nb_qemu_port_ok(const struct nb_port *p, struct nb_err *e)
 /* nb_qemu_argv() - see qemu.h */
 int nb_qemu_argv(const struct nb_vm_config *c, char ***argv, struct nb_err *e)
 {
-	struct argv_b a = { 0 };
+	autostrv struct nb_strv a = { 0 };
 	char fwd[NB_MAX_PORTS * 64] = "";
 	size_t used = 0;
 
-	add(&a, "%s", c->qemu);
-	add(&a, "-M");
-	add(&a, "microvm,x-option-roms=off,isa-serial=on,rtc=on");
-	add(&a, "-accel");
-	add(&a, "%s", c->kvm ? "kvm" : "tcg");
+	nb_strv_addf(&a, "%s", c->qemu);
+	nb_strv_addf(&a, "-M");
+	nb_strv_addf(&a, "microvm,x-option-roms=off,isa-serial=on,rtc=on");
+	nb_strv_addf(&a, "-accel");
+	nb_strv_addf(&a, "%s", c->kvm ? "kvm" : "tcg");
 	if (c->kvm) {
-		add(&a, "-cpu");
-		add(&a, "host");
+		nb_strv_addf(&a, "-cpu");
+		nb_strv_addf(&a, "host");
 	}
-	add(&a, "-m");
-	add(&a, "%lluM", (unsigned long long)c->mem_mib);
-	add(&a, "-smp");
-	add(&a, "%u", c->cpus ? c->cpus : 1);
-	add(&a, "-nodefaults");
-	add(&a, "-no-user-config");
-	add(&a, "-nographic");
-	add(&a, "-no-reboot");
-	add(&a, "-global");
-	add(&a, "virtio-mmio.force-legacy=false");
-	add(&a, "-kernel");
-	add(&a, "%s", c->kernel);
-	add(&a, "-initrd");
-	add(&a, "/proc/self/fd/%d", NB_QFD_INITRD);
+	nb_strv_addf(&a, "-m");
+	nb_strv_addf(&a, "%lluM", (unsigned long long)c->mem_mib);
+	nb_strv_addf(&a, "-smp");
+	nb_strv_addf(&a, "%u", c->cpus ? c->cpus : 1);
+	nb_strv_addf(&a, "-nodefaults");
+	nb_strv_addf(&a, "-no-user-config");
+	nb_strv_addf(&a, "-nographic");
+	nb_strv_addf(&a, "-no-reboot");
+	nb_strv_addf(&a, "-global");
+	nb_strv_addf(&a, "virtio-mmio.force-legacy=false");
+	nb_strv_addf(&a, "-kernel");
+	nb_strv_addf(&a, "%s", c->kernel);
+	nb_strv_addf(&a, "-initrd");
+	nb_strv_addf(&a, "/proc/self/fd/%d", NB_QFD_INITRD);
 	/* tsc_early_khz: under TCG the guest's TSC calibration goes wrong at
 	 * random and microvm guests hang without it. tsc=reliable: under TCG the
 	 * guest's TSC is the host's, but the clocksource watchdog, delayed by
 	 * host load, took it for unstable and fell back to jiffies (4 ms). */
-	add(&a, "-append");
+	nb_strv_addf(&a, "-append");
 	{
 		char extra[96] = "";
 		size_t n = 0;
@@ -110,60 +74,56 @@ int nb_qemu_argv(const struct nb_vm_config *c, char ***argv, struct nb_err *e)
 		if (c->vsock_cid)
 			snprintf(extra + n, sizeof(extra) - n, " nestbox.control=vsock:%u",
 				 c->vsock_ctl_port);
-		add(&a, "%s nestbox.depth=%d%s", NB_KERNEL_ARGS, c->depth + 1, extra);
+		nb_strv_addf(&a, "%s nestbox.depth=%d%s", NB_KERNEL_ARGS, c->depth + 1, extra);
 	}
 	if (!a.oom)
 		nb_debug("kernel command line: %s", a.v[a.n - 1]);
-	add(&a, "-chardev");
-	add(&a, "socket,id=con,fd=%d", NB_QFD_CONSOLE);
-	add(&a, "-serial");
-	add(&a, "chardev:con");
-	add(&a, "-device");
-	add(&a, "virtio-rng-device");
+	nb_strv_addf(&a, "-chardev");
+	nb_strv_addf(&a, "socket,id=con,fd=%d", NB_QFD_CONSOLE);
+	nb_strv_addf(&a, "-serial");
+	nb_strv_addf(&a, "chardev:con");
+	nb_strv_addf(&a, "-device");
+	nb_strv_addf(&a, "virtio-rng-device");
 	if (c->vsock_cid) {
 		/* Control and nestfs travel as AF_VSOCK connections the guest
 		 * makes to the host; no virtio-serial device at all. */
-		add(&a, "-device");
-		add(&a, "vhost-vsock-device,guest-cid=%u,vhostfd=%d", c->vsock_cid, NB_QFD_VHOST);
+		nb_strv_addf(&a, "-device");
+		nb_strv_addf(&a, "vhost-vsock-device,guest-cid=%u,vhostfd=%d", c->vsock_cid, NB_QFD_VHOST);
 	} else {
-		add(&a, "-device");
-		add(&a, "virtio-serial-device,max_ports=%u", c->nshares + 2);
-		add(&a, "-chardev");
-		add(&a, "socket,id=ctl,fd=%d", NB_QFD_CTL);
-		add(&a, "-device");
-		add(&a, "virtserialport,chardev=ctl,name=nestbox.control");
+		nb_strv_addf(&a, "-device");
+		nb_strv_addf(&a, "virtio-serial-device,max_ports=%u", c->nshares + 2);
+		nb_strv_addf(&a, "-chardev");
+		nb_strv_addf(&a, "socket,id=ctl,fd=%d", NB_QFD_CTL);
+		nb_strv_addf(&a, "-device");
+		nb_strv_addf(&a, "virtserialport,chardev=ctl,name=nestbox.control");
 		for (unsigned i = 0; i < c->nshares; i++) {
 			const struct nb_vm_share *s = &c->shares[i];
 
-			add(&a, "-chardev");
-			add(&a, "socket,id=fs%u,fd=%u", i, NB_QFD_SHARE0 + i);
-			add(&a, "-device");
-			add(&a, "virtserialport,chardev=fs%u,name=%s", i, s->port);
+			nb_strv_addf(&a, "-chardev");
+			nb_strv_addf(&a, "socket,id=fs%u,fd=%u", i, NB_QFD_SHARE0 + i);
+			nb_strv_addf(&a, "-device");
+			nb_strv_addf(&a, "virtserialport,chardev=fs%u,name=%s", i, s->port);
 		}
 	}
 	if (c->net) {
 		for (unsigned i = 0; i < c->nports && used < sizeof(fwd); i++) {
 			const struct nb_port *p = &c->ports[i];
 
-			if (nb_qemu_port_ok(p, e) < 0) {
-				nb_strv_free(a.v);
+			if (nb_qemu_port_ok(p, e) < 0)
 				return -EAFNOSUPPORT;
-			}
 			/* hostfwd=PROTO:HOSTADDR:HOSTPORT-GUESTADDR:GUESTPORT */
 			used += (size_t)snprintf(fwd + used, sizeof(fwd) - used,
 						 ",hostfwd=%s:%s:%u-:%u", nb_proto_name(p->proto),
 						 p->addr, p->host, p->guest);
 		}
-		add(&a, "-netdev");
-		add(&a, "user,id=n0%s", fwd);
-		add(&a, "-device");
-		add(&a, "virtio-net-device,netdev=n0");
+		nb_strv_addf(&a, "-netdev");
+		nb_strv_addf(&a, "user,id=n0%s", fwd);
+		nb_strv_addf(&a, "-device");
+		nb_strv_addf(&a, "virtio-net-device,netdev=n0");
 	}
-	if (a.oom) {
-		nb_strv_free(a.v);
+	*argv = nb_strv_steal(&a);
+	if (!*argv)
 		return nb_err_set(e, ENOMEM, "QEMU command line: out of memory");
-	}
-	*argv = a.v;
 	return 0;
 }
 

@@ -18,6 +18,7 @@
 #include "lib/cleanup.h"
 #include "lib/fileio.h"
 #include "lib/log.h"
+#include "lib/strv.h"
 #include "virt/virt.h"
 #include "vmm/facts.h"
 #include "vmm/qemu.h"
@@ -32,90 +33,50 @@
 #include "fs/server.h"
 #include "image/image.h"
 
-/* A growable NULL-terminated string vector. */
-struct strv {
-	char **v;
-	size_t n;
-};
-
-static int strv_add(struct strv *s, const char *str)
-{
-	char **v = realloc(s->v, (s->n + 2) * sizeof(*v));
-
-	if (!v)
-		return -ENOMEM;
-	s->v = v;
-	s->v[s->n] = strdup(str);
-	if (!s->v[s->n])
-		return -ENOMEM;
-	s->v[++s->n] = NULL;
-	return 0;
-}
-
-/* Set K=V in @env, replacing an earlier K. */
-static int env_set(struct strv *env, const char *kv)
-{
-	size_t klen = strcspn(kv, "=");
-
-	for (size_t i = 0; i < env->n; i++) {
-		if (strncmp(env->v[i], kv, klen) == 0 && env->v[i][klen] == '=') {
-			char *d = strdup(kv);
-
-			if (!d)
-				return -ENOMEM;
-			free(env->v[i]);
-			env->v[i] = d;
-			return 0;
-		}
-	}
-	return strv_add(env, kv);
-}
-
 struct image_cfg {
 	char **entrypoint, **cmd, **env;
 	const char *workdir, *user;
 };
 
 static int build_spawn(const struct nb_run_opts *o, const struct image_cfg *ic,
-		       struct strv *argv, struct strv *env, struct nb_err *e)
+		       struct nb_strv *argv, struct nb_strv *env, struct nb_err *e)
 {
 	char **cmd = o->cmd && o->cmd[0] ? o->cmd : NULL;
 
 	if (o->entrypoint) {
-		if (o->entrypoint[0] && strv_add(argv, o->entrypoint) < 0)
+		if (o->entrypoint[0] && nb_strv_add(argv, o->entrypoint) < 0)
 			return -ENOMEM;
 	} else {
 		for (char **p = ic->entrypoint; p && *p; p++)
-			if (strv_add(argv, *p) < 0)
+			if (nb_strv_add(argv, *p) < 0)
 				return -ENOMEM;
 		if (!cmd)
 			cmd = ic->cmd;
 	}
 	for (char **p = cmd; p && *p; p++)
-		if (strv_add(argv, *p) < 0)
+		if (nb_strv_add(argv, *p) < 0)
 			return -ENOMEM;
 	if (!argv->n)
 		return nb_err_set(e, EINVAL, "no command: the image has none and none was given");
 	for (char **p = ic->env; p && *p; p++)
-		if (env_set(env, *p) < 0)
+		if (nb_strv_setenv(env, *p) < 0)
 			return -ENOMEM;
 	for (char **p = o->env; p && *p; p++) {
 		if (strchr(*p, '=')) {
-			if (env_set(env, *p) < 0)
+			if (nb_strv_setenv(env, *p) < 0)
 				return -ENOMEM;
 		} else {
 			const char *v = getenv(*p);
-			char *kv;
+			autofree char *kv = NULL;
 
 			if (!v)
 				continue; /* podman: an unset host variable is skipped */
-			if (asprintf(&kv, "%s=%s", *p, v) < 0)
-				return -ENOMEM;
-			if (env_set(env, kv) < 0) {
-				free(kv);
+			if (asprintf(&kv, "%s=%s", *p, v) < 0) {
+				kv = NULL;
 				return -ENOMEM;
 			}
-			free(kv);
+			if (nb_strv_setenv(env, kv) < 0)
+				return -ENOMEM;
 		}
 	}
 	return 0;
@@ -264,7 +225,7 @@ static int run_vm(const struct nb_run_opts *o, struct detach *det, struct fgrec 
 	struct nb_ctl_spawn sp = { 0 };
 	struct nb_ctl_buf spec = { 0 };
 	struct image_cfg ic = { 0 };
-	struct strv argv = { 0 }, env = { 0 };
+	struct nb_strv argv = { 0 }, env = { 0 };
 	struct shares sh = { 0 };
 	struct virt_facts facts;
 	struct virt_decision dec;
@@ -460,8 +421,8 @@ out:
 	nb_vsock_close(&vs);
 	shares_free(&sh, &vm);
 	nb_ctl_buf_free(&spec);
-	nb_strv_free(argv.v);
-	nb_strv_free(env.v);
+	nb_strv_clear(&argv);
+	nb_strv_clear(&env);
 	if (leased)
 		nb_image_release_rootfs(rootfs);
 	if (icfg)
