@@ -11,7 +11,7 @@
 #include "cli/commands.h"
 #include "cli/parse.h"
 #include "lib/log.h"
-#include "vmm/state.h"
+#include "box/state.h"
 
 #define NCOLS 7
 

@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
-/* nestbox run [OPTIONS] IMAGE [CMD ARGS...]: parse, call vmm/run, exit with its code. */
+/* nestbox run [OPTIONS] IMAGE [CMD ARGS...]: parse, call box/run, exit with its code. */
 #include <ctype.h>
 #include <errno.h>
 #include <stdbool.h>
@@ -13,8 +13,8 @@
 #include "lib/cleanup.h"
 #include "lib/log.h"
 #include "lib/strv.h"
-#include "vmm/qemu.h"
-#include "vmm/run.h"
+#include "vm/qemu.h"
+#include "box/run.h"
 
 static void run_usage(FILE *f)
 {

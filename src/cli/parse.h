@@ -1,10 +1,10 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
-/* cli/parse: the command line's values into typed structs (vmm/spec.h) and
+/* cli/parse: the command line's values into typed structs (vm/spec.h) and
  * numbers. Owns the accepted syntax of -p, -v, --memory, --kernel,
  * --boot-timeout and plain counts; every parser refuses what it does not
  * fully understand (a sign, an overflow, trailing bytes) with a message
  * that names the bad part and the reason, for the caller to prefix with the
- * option. Nothing here formats for QEMU: that is vmm/qemu's. */
+ * option. Nothing here formats for QEMU: that is vm/qemu's. */
 #ifndef NESTBOX_CLI_PARSE_H
 #define NESTBOX_CLI_PARSE_H
 
@@ -12,7 +12,7 @@
 #include <stdint.h>
 
 #include "lib/err.h"
-#include "vmm/spec.h"
+#include "vm/spec.h"
 
 /**
  * nb_parse_port() - "[ADDR:]HOST:GUEST[/tcp|udp]" into @p

@@ -19,9 +19,9 @@
 #include "boot/boot.h"
 #include "boot/cpio.h"
 #include "control/proto.h"
-#include "vmm/qemu.h"
-#include "vmm/run.h"
-#include "vmm/state.h"
+#include "vm/qemu.h"
+#include "box/run.h"
+#include "box/state.h"
 #include "lib/fileio.h"
 #include "lib/paths.h"
 

@@ -1,10 +1,10 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
-/* vmm/spec: the typed values of a run that travel past the command line: a
+/* vm/spec: the typed values of a run that travel past the command line: a
  * published port (made into QEMU's host forward where QEMU's argv is made,
  * kept in the record for ps), a volume (a nestfs share) and the kernel
  * choice. The command line is parsed into them by cli/parse.h. */
-#ifndef NESTBOX_VMM_SPEC_H
-#define NESTBOX_VMM_SPEC_H
+#ifndef NESTBOX_VM_SPEC_H
+#define NESTBOX_VM_SPEC_H
 
 #include <limits.h>
 #include <netinet/in.h>

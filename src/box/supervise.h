@@ -1,19 +1,19 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
-/* vmm/supervise: the daemon behind `nestbox run -d`. Owns the loop that keeps
+/* box/supervise: the daemon behind `nestbox run -d`. Owns the loop that keeps
  * a detached VM: its console and output logs, its state.json, and the
  * control socket through which exec, stop and wait reach it. Clients speak
  * the control protocol as if they were the host side of the guest: a SPAWN
  * starts an exec session (the supervisor rewrites process ids), a SIGNAL
  * for process 0 reaches the main command, SHUTDOWN kills the VM, and every
  * client that started nothing gets the main command's EXIT (wait). */
-#ifndef NESTBOX_VMM_SUPERVISE_H
-#define NESTBOX_VMM_SUPERVISE_H
+#ifndef NESTBOX_BOX_SUPERVISE_H
+#define NESTBOX_BOX_SUPERVISE_H
 
 #include <stddef.h>
 #include <sys/types.h>
 
 #include "lib/err.h"
-#include "vmm/state.h"
+#include "box/state.h"
 
 /**
  * struct nb_supervisor - one detached VM

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
-/* vmm/run: options + image config -> spec, nestfs servers, QEMU, session. */
-#include "vmm/run.h"
+/* box/run: options + image config -> spec, nestfs servers, QEMU, session. */
+#include "box/run.h"
 
 #include <errno.h>
 #include <signal.h>
@@ -20,12 +20,12 @@
 #include "lib/log.h"
 #include "lib/strv.h"
 #include "virt/virt.h"
-#include "vmm/facts.h"
-#include "vmm/qemu.h"
-#include "vmm/session.h"
-#include "vmm/state.h"
-#include "vmm/supervise.h"
-#include "vmm/vsock.h"
+#include "vm/facts.h"
+#include "vm/qemu.h"
+#include "box/session.h"
+#include "box/state.h"
+#include "box/supervise.h"
+#include "vm/vsock.h"
 #include <fcntl.h>
 #include <sys/file.h>
 #include <sys/wait.h>

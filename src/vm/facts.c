@@ -1,9 +1,9 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
-/* vmm/facts: virt's probes as run wants them: the same answers, without
+/* vm/facts: virt's probes as run wants them: the same answers, without
  * the costs doctor can afford on every call (100 ms measuring the TSC,
  * spawning QEMU for its version). The TSC frequency is cached per boot of
  * the host (keyed by /proc/sys/kernel/random/boot_id) in the data dir. */
-#include "vmm/facts.h"
+#include "vm/facts.h"
 
 #include <errno.h>
 #include <inttypes.h>

@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
-/* vmm/outlog: the output log of a container (<state dir>/output.log), which
+/* box/outlog: the output log of a container (<state dir>/output.log), which
  * `nestbox logs` replays. Owns its record format, the writer the supervisor
  * and foreground runs use, and the reader.
  *
@@ -15,8 +15,8 @@
  * write(2) to an O_APPEND file; a writer killed mid-record leaves a short
  * tail, which the reader treats as the end of the log (a follower waits for
  * the rest). Anything else malformed is an error naming the offset. */
-#ifndef NESTBOX_VMM_OUTLOG_H
-#define NESTBOX_VMM_OUTLOG_H
+#ifndef NESTBOX_BOX_OUTLOG_H
+#define NESTBOX_BOX_OUTLOG_H
 
 #include <stdbool.h>
 #include <stddef.h>

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
-/* vmm/vsock: vhost-vsock CID, listeners, accept thread, control relay. */
-#include "vmm/vsock.h"
+/* vm/vsock: vhost-vsock CID, listeners, accept thread, control relay. */
+#include "vm/vsock.h"
 
 #include <errno.h>
 #include <fcntl.h>

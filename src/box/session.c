@@ -1,11 +1,11 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
-/* vmm/session: the foreground event loop (see session.h).
+/* box/session: the foreground event loop (see session.h).
  *
  * One epoll loop; cookies say which fd woke it. The control socket is
  * non-blocking with an output queue, so the host never blocks on the guest;
  * the guest may block on the host (it stops reading the port while our
  * stdout is slow), which is the back-pressure we want. */
-#include "vmm/session.h"
+#include "box/session.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -25,9 +25,9 @@
 
 #include "lib/fileio.h"
 #include "lib/log.h"
-#include "vmm/clients.h"
-#include "vmm/ctlread.h"
-#include "vmm/outlog.h"
+#include "box/clients.h"
+#include "box/ctlread.h"
+#include "box/outlog.h"
 
 enum { EV_CTL = 1, EV_CON, EV_IN, EV_SIG, EV_QEMU, EV_LISTEN, EV_CLIENT };
 

@@ -1,9 +1,9 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
-/* vmm/run: `nestbox run` as a library call. Owns turning the options and the
+/* box/run: `nestbox run` as a library call. Owns turning the options and the
  * image's config into a VM spec, starting the nestfs servers and QEMU, and
  * supervising them until the command's exit code is known. */
-#ifndef NESTBOX_VMM_RUN_H
-#define NESTBOX_VMM_RUN_H
+#ifndef NESTBOX_BOX_RUN_H
+#define NESTBOX_BOX_RUN_H
 
 #include <limits.h>
 #include <stdbool.h>
@@ -11,7 +11,7 @@
 
 #include "lib/err.h"
 
-#include "vmm/spec.h"
+#include "vm/spec.h"
 
 /* Volumes of one run (each is a nestfs share beside the root). */
 #define NB_RUN_MAX_VOLUMES 30

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
-/* vmm/outlog: output log records (see outlog.h). */
-#include "vmm/outlog.h"
+/* box/outlog: output log records (see outlog.h). */
+#include "box/outlog.h"
 
 #include <errno.h>
 #include <stdlib.h>

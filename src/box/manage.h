@@ -1,10 +1,10 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
-/* vmm/manage: what ps, exec, logs, stop, rm and wait do to VMs with a
- * record (vmm/state.h): through their state directory, and the supervisor's
+/* box/manage: what ps, exec, logs, stop, rm and wait do to VMs with a
+ * record (box/state.h): through their state directory, and the supervisor's
  * control socket for detached ones or signals to the owning `nestbox run`
  * for foreground ones. */
-#ifndef NESTBOX_VMM_MANAGE_H
-#define NESTBOX_VMM_MANAGE_H
+#ifndef NESTBOX_BOX_MANAGE_H
+#define NESTBOX_BOX_MANAGE_H
 
 #include <stdbool.h>
 

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
-/* vmm/qemu: QEMU argv and supervised start (see qemu.h). */
-#include "vmm/qemu.h"
+/* vm/qemu: QEMU argv and supervised start (see qemu.h). */
+#include "vm/qemu.h"
 
 #include <errno.h>
 #include <fcntl.h>

@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
-/* vmm/ctlread: the host's one reader of control frames. Owns the receive
+/* box/ctlread: the host's one reader of control frames. Owns the receive
  * buffer of a control stream (the guest's port, or a client's socket at the
  * supervisor), cuts it into frames with the length-checked decoder and hands
  * each one, decoded where the host cares about its payload, to callbacks.
@@ -13,8 +13,8 @@
  * decoded callback (phase, data, exit, error) goes there, if its payload
  * decodes; every other frame, or every frame when only @frame is set, goes
  * to @frame raw. */
-#ifndef NESTBOX_VMM_CTLREAD_H
-#define NESTBOX_VMM_CTLREAD_H
+#ifndef NESTBOX_BOX_CTLREAD_H
+#define NESTBOX_BOX_CTLREAD_H
 
 #include <stddef.h>
 #include <stdint.h>

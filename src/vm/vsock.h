@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
-/* vmm/vsock: the vhost-vsock transport's host side. Owns the guest's CID
+/* vm/vsock: the vhost-vsock transport's host side. Owns the guest's CID
  * (claimed on /dev/vhost-vsock, whose fd QEMU inherits), the AF_VSOCK ports
  * the host listens on (one for control, one per nestfs share), accepting the
  * guest's connections (only from that CID), and relaying the control stream
@@ -12,8 +12,8 @@
  * copies bytes between the guest and a socketpair whose other end the
  * session reads as if it were a virtio-serial port's. Each listener is
  * closed after its first accepted connection: nothing else can join later. */
-#ifndef NESTBOX_VMM_VSOCK_H
-#define NESTBOX_VMM_VSOCK_H
+#ifndef NESTBOX_VM_VSOCK_H
+#define NESTBOX_VM_VSOCK_H
 
 #include <pthread.h>
 #include <stdbool.h>
@@ -21,7 +21,7 @@
 
 #include "fs/server.h"
 #include "lib/err.h"
-#include "vmm/qemu.h"
+#include "vm/qemu.h"
 
 #define NB_VSOCK_MAX_PORTS (1 + NB_VM_MAX_SHARES)
 

@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
-/* vmm/clients: the clients of a VM's control socket (exec, stop, wait), for
+/* box/clients: the clients of a VM's control socket (exec, stop, wait), for
  * whoever owns the VM: the -d supervisor, or a foreground `nestbox run`.
  * Owns accepting them (same user only), reading their frames and routing
  * frames between them and the guest.
@@ -13,15 +13,15 @@
  * command (stop); SHUTDOWN kills QEMU. An exec client that goes away has its
  * process sent SIGHUP. Clients are registered in the owner's epoll with
  * cookie @kind | index << 8. */
-#ifndef NESTBOX_VMM_CLIENTS_H
-#define NESTBOX_VMM_CLIENTS_H
+#ifndef NESTBOX_BOX_CLIENTS_H
+#define NESTBOX_BOX_CLIENTS_H
 
 #include <stdbool.h>
 #include <stdint.h>
 #include <sys/types.h>
 
 #include "control/proto.h"
-#include "vmm/ctlread.h"
+#include "box/ctlread.h"
 
 #define NB_MAX_CLIENTS 64
 

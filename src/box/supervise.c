@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
-/* vmm/supervise: the detached VM's daemon loop (see supervise.h). */
-#include "vmm/supervise.h"
+/* box/supervise: the detached VM's daemon loop (see supervise.h). */
+#include "box/supervise.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -18,10 +18,10 @@
 
 #include "control/proto.h"
 #include "lib/fileio.h"
-#include "vmm/clients.h"
-#include "vmm/ctlread.h"
-#include "vmm/outlog.h"
-#include "vmm/session.h"
+#include "box/clients.h"
+#include "box/ctlread.h"
+#include "box/outlog.h"
+#include "box/session.h"
 
 #define CON_TAIL    4096
 

@@ -1,10 +1,10 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
-/* vmm/ctlread: receive buffer and frame dispatch of a control stream (see
+/* box/ctlread: receive buffer and frame dispatch of a control stream (see
  * ctlread.h). @off marks the frames already dispatched: it moves past a
  * frame before its callback runs, so a callback that stops the loop leaves
  * the reader consistent, and the buffer is compacted only when more bytes
  * come in (a payload handed to a callback stays where it is until then). */
-#include "vmm/ctlread.h"
+#include "box/ctlread.h"
 
 #include <errno.h>
 #include <stdlib.h>

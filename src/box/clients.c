@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
-/* vmm/clients: exec, stop and wait clients of a VM's control socket (see
+/* box/clients: exec, stop and wait clients of a VM's control socket (see
  * clients.h). */
-#include "vmm/clients.h"
+#include "box/clients.h"
 
 #include <errno.h>
 #include <signal.h>

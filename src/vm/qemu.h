@@ -1,17 +1,17 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
-/* vmm/qemu: the QEMU command line for a nestbox VM and the supervised start
+/* vm/qemu: the QEMU command line for a nestbox VM and the supervised start
  * of QEMU. Owns the microvm device model (virtio-mmio, non-legacy), the
  * virtio-serial ports (control, nestfs shares), the serial console, user
  * networking with host forwards, and the kernel command line. */
-#ifndef NESTBOX_VMM_QEMU_H
-#define NESTBOX_VMM_QEMU_H
+#ifndef NESTBOX_VM_QEMU_H
+#define NESTBOX_VM_QEMU_H
 
 #include <stdbool.h>
 #include <stdint.h>
 #include <sys/types.h>
 
 #include "lib/err.h"
-#include "vmm/spec.h"
+#include "vm/spec.h"
 
 #define NB_VM_MAX_SHARES 32
 

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
-/* vmm/state: state.json, the supervisor's lock, lookup by name (see state.h). */
-#include "vmm/state.h"
+/* box/state: state.json, the supervisor's lock, lookup by name (see state.h). */
+#include "box/state.h"
 
 #include <arpa/inet.h>
 #include <dirent.h>

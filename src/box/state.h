@@ -1,13 +1,13 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
-/* vmm/state: the records of containers (VMs that `run` started without
+/* box/state: the records of containers (VMs that `run` started without
  * --rm, in the foreground or with -d). Owns the layout
  * <runtime dir>/vms/<id>/{state.json,lock,console.log,output.log}, ids and
  * names (given or generated, unique among the records): the process that
  * owns the VM (the -d supervisor, or the foreground `nestbox run`) holds an
  * exclusive flock on "lock" while it lives, so a VM whose lock can be taken
- * is not running, whatever state.json says. output.log: see vmm/outlog.h. */
-#ifndef NESTBOX_VMM_STATE_H
-#define NESTBOX_VMM_STATE_H
+ * is not running, whatever state.json says. output.log: see box/outlog.h. */
+#ifndef NESTBOX_BOX_STATE_H
+#define NESTBOX_BOX_STATE_H
 
 #include <limits.h>
 #include <stdbool.h>
@@ -15,7 +15,7 @@
 #include <sys/types.h>
 
 #include "lib/err.h"
-#include "vmm/spec.h"
+#include "vm/spec.h"
 
 /**
  * struct nb_vm_state - what state.json holds
@@ -37,11 +37,11 @@ struct nb_vm_state {
 	pid_t pid;
 	int64_t created;
 	int64_t finished;
+	unsigned nports;
 	bool rm;
 	bool detached;
-	struct nb_port ports[NB_MAX_PORTS];
-	unsigned nports;
 	bool alive;
+	struct nb_port ports[NB_MAX_PORTS];
 	char dir[PATH_MAX];
 };
 

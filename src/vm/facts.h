@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
-/* vmm/facts: the virt probes run uses (cached TSC, QEMU found without running it). */
-#ifndef NESTBOX_VMM_FACTS_H
-#define NESTBOX_VMM_FACTS_H
+/* vm/facts: the virt probes run uses (cached TSC, QEMU found without running it). */
+#ifndef NESTBOX_VM_FACTS_H
+#define NESTBOX_VM_FACTS_H
 
 #include "virt/virt.h"
 

@@ -1,10 +1,10 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
-/* vmm/session: the host side of a running VM in the foreground. Owns the
+/* box/session: the host side of a running VM in the foreground. Owns the
  * event loop that relays stdio over the control channel, follows the
  * terminal, enforces the boot timeout, collects boot phases, keeps the
  * console's tail and ends with the command's exit code. */
-#ifndef NESTBOX_VMM_SESSION_H
-#define NESTBOX_VMM_SESSION_H
+#ifndef NESTBOX_BOX_SESSION_H
+#define NESTBOX_BOX_SESSION_H
 
 #include <stdbool.h>
 #include <stdint.h>
@@ -21,9 +21,9 @@
  * @console_log: fd to append console output to (-1: none)
  * @show_console: copy console output to stderr
  * @serve, @listen_fd: also serve exec/stop/wait clients on this socket
- *		(vmm/clients.h), as the -d supervisor does
+ *		(box/clients.h), as the -d supervisor does
  * @log_output, @output_log: also append the command's output to this fd as
- *		records (vmm/outlog.h), for `nestbox logs`
+ *		records (box/outlog.h), for `nestbox logs`
  * @tty:	raw mode on the terminal, follow its size
  * @stdin_open:	relay stdin (-i)
  * @boot_timeout_ms: deadline for nestbox-init's first phase report

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
-/* vmm/manage: exec, stop, wait, rm, logs (see manage.h). */
-#include "vmm/manage.h"
+/* box/manage: exec, stop, wait, rm, logs (see manage.h). */
+#include "box/manage.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -17,11 +17,11 @@
 #include "lib/cleanup.h"
 #include "lib/fileio.h"
 #include "lib/log.h"
-#include "vmm/ctlread.h"
-#include "vmm/outlog.h"
-#include "vmm/session.h"
-#include "vmm/state.h"
-#include "vmm/supervise.h"
+#include "box/ctlread.h"
+#include "box/outlog.h"
+#include "box/session.h"
+#include "box/state.h"
+#include "box/supervise.h"
 
 static int find_running(const char *name, struct nb_vm_state *st, struct nb_err *e)
 {
