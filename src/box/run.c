@@ -1,43 +1,39 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
-/* box/run: options + image config -> spec, nestfs servers, QEMU, session. */
+/* box/run: options + image config -> a record, the launch, the supervision. */
 #include "box/run.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/random.h>
-#include <sys/socket.h>
-#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
-#include "boot/boot.h"
-#include "control/proto.h"
-#include "lib/cleanup.h"
-#include "lib/fileio.h"
-#include "lib/log.h"
-#include "lib/strv.h"
-#include "virt/virt.h"
-#include "vm/facts.h"
-#include "vm/qemu.h"
 #include "box/session.h"
 #include "box/state.h"
 #include "box/supervise.h"
-#include "vm/vsock.h"
-#include <fcntl.h>
-#include <sys/file.h>
-#include <sys/wait.h>
-#include <time.h>
-#include "fs/server.h"
+#include "control/proto.h"
 #include "image/image.h"
+#include "lib/cleanup.h"
+#include "lib/clock.h"
+#include "lib/fileio.h"
+#include "lib/log.h"
+#include "lib/strv.h"
+#include "vm/launch.h"
 
+/* What the image's config says about the command (all may be NULL). */
 struct image_cfg {
 	char **entrypoint, **cmd, **env;
 	const char *workdir, *user;
 };
 
+/* The command's argv (--entrypoint and CMD over the image's) and its
+ * environment (the image's, then -e and --env-file in order). */
 static int build_spawn(const struct nb_run_opts *o, const struct image_cfg *ic,
 		       struct nb_strv *argv, struct nb_strv *env, struct nb_err *e)
 {
@@ -82,112 +78,6 @@ static int build_spawn(const struct nb_run_opts *o, const struct image_cfg *ic,
 	return 0;
 }
 
-struct shares {
-	unsigned n;
-	int host_fd[NB_VM_MAX_SHARES];
-	struct nestfs_server *srv[NB_VM_MAX_SHARES];
-};
-
-static void shares_free(struct shares *sh, struct nb_vm_config *vm)
-{
-	for (unsigned i = 0; i < sh->n; i++) {
-		if (vm->shares[i].fd >= 0)
-			close(vm->shares[i].fd);
-		if (sh->host_fd[i] >= 0)
-			close(sh->host_fd[i]);
-		if (sh->srv[i])
-			nestfs_server_free(sh->srv[i]);
-	}
-}
-
-/* Add a share: a port for the guest, a nestfs server on the host. With
- * @vsock_port, the guest connects to that AF_VSOCK port and the vsock thread
- * hands the connection to the server; else a virtio-serial port carries it. */
-static int add_share(struct shares *sh, struct nb_vm_config *vm, struct nb_ctl_config *cfg,
-		     const char *dir, const char *target, bool ro, bool root, uint32_t vsock_port,
-		     struct nb_err *e)
-{
-	unsigned i = sh->n;
-	struct nb_vm_share *s = &vm->shares[i];
-	int sp[2];
-
-	if (i >= NB_VM_MAX_SHARES)
-		return nb_err_set(e, E2BIG, "too many volumes");
-	if (vsock_port)
-		snprintf(s->port, sizeof(s->port), "vsock:%u", vsock_port);
-	else
-		snprintf(s->port, sizeof(s->port), "nestbox.fs.%u", i);
-	s->fd = -1;
-	sh->host_fd[i] = -1;
-	sh->n++;
-	vm->nshares = sh->n;
-	cfg->shares[i].port = s->port;
-	cfg->shares[i].target = target;
-	cfg->shares[i].flags = (ro ? NB_SHARE_RO : 0) | (root ? NB_SHARE_ROOT : 0);
-	cfg->nshares = sh->n;
-	{
-		/* An image's root does not change under a running VM: let the
-		 * guest cache it. Volumes are shared with the host: auto. */
-		struct nestfs_server_opts so = {
-			.read_only = ro, .cache = root ? NESTFS_CACHE_ALWAYS : NESTFS_CACHE_AUTO,
-			.threads = 4, .allow_devices = false,
-		};
-		int r;
-
-		if (vsock_port) {
-			sh->srv[i] = nestfs_server_new(dir, &so, e);
-			return sh->srv[i] ? 0 : nb_err_wrap(e, "nestfs server for %s", dir);
-		}
-		if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sp) < 0)
-			return nb_err_sys(e, errno, "socketpair for %s", dir);
-		s->fd = sp[0];
-		sh->srv[i] = nestfs_server_new(dir, &so, e);
-		if (!sh->srv[i]) {
-			close(sp[1]);
-			return nb_err_wrap(e, "nestfs server for %s", dir);
-		}
-		r = nestfs_server_add_conn(sh->srv[i], sp[1], e);
-		if (r < 0)
-			return nb_err_wrap(e, "nestfs server for %s", dir);
-	}
-	return 0;
-}
-
-/*
- * vhost-vsock when the decision says so, the device opens, a CID can be
- * claimed, and the kernel can be the guest end; virtio-serial otherwise.
- * NESTBOX_TRANSPORT=virtio-serial (or vsock) overrides the choice, for
- * comparisons. Fills @vs (cid 0: virtio-serial) and says why with --debug.
- */
-static void choose_transport(const struct virt_decision *d, const struct nb_kernel *k,
-			     unsigned nports, struct nb_vsock *vs)
-{
-	const char *force = getenv("NESTBOX_TRANSPORT");
-	struct nb_err e = NB_ERR_INIT;
-	bool want = d->transport == VIRT_TRANSPORT_VSOCK;
-	const char *why = d->transport_reason;
-
-	if (force && strcmp(force, "virtio-serial") == 0) {
-		want = false;
-		why = "NESTBOX_TRANSPORT=virtio-serial";
-	} else if (force && strcmp(force, "vsock") == 0) {
-		want = true;
-	}
-	if (want && !nb_kernel_has_vsock(k)) {
-		want = false;
-		why = "the guest kernel has no vmw_vsock_virtio_transport";
-	}
-	if (want && nb_vsock_open(vs, nports, &e) < 0) {
-		nb_debug("transport: vsock unusable (%s), falling back", e.msg);
-		want = false;
-		why = "vhost-vsock could not be set up";
-	}
-	if (want)
-		nb_debug("transport: vsock (guest cid %u, control port %u)", vs->cid, vs->port[0]);
-	else
-		nb_debug("transport: virtio-serial (%s)", why);
-}
-
 static void make_id(char *id, size_t len)
 {
 	unsigned char r[6] = { 0 };
@@ -213,118 +103,66 @@ struct fgrec {
 	bool cmd_started;
 };
 
-/* Boot the VM and supervise it: in the foreground (@det NULL; @fg its
- * record, or NULL with --rm) or as the daemon of a detached VM. Returns the
- * exit code. */
-static int run_vm(const struct nb_run_opts *o, struct detach *det, struct fgrec *fg,
-		  struct nb_err *e)
+/* A leased image root (or a --rootfs directory) and the image's config,
+ * released when it leaves scope. */
+struct root {
+	char dir[PATH_MAX];
+	bool leased;
+	struct nb_image_config *cfg;
+};
+
+static void root_release(struct root *r)
 {
-	struct nb_session sess = { .t0_ns = nb_mono_ns(), .console_log = -1 };
-	struct nb_vm_config vm = { .initrd_fd = -1, .ctl_fd = -1, .console_fd = -1 };
-	struct nb_ctl_config cfg = { 0 };
+	if (r->leased)
+		nb_image_release_rootfs(r->dir);
+	if (r->cfg)
+		nb_image_config_free(r->cfg);
+	r->leased = false;
+	r->cfg = NULL;
+}
+
+/* The root: --rootfs resolved, or the image's tree leased from the store. */
+static int open_root(const struct nb_run_opts *o, struct root *r, struct image_cfg *ic,
+		     struct nb_err *e)
+{
+	int ret;
+
+	if (o->rootfs)
+		return realpath(o->rootfs, r->dir) ? 0 : nb_err_sys(e, errno, "rootfs %s", o->rootfs);
+	ret = nb_image_open_rootfs(o->image, r->dir, sizeof(r->dir), &r->cfg, e);
+	if (ret < 0)
+		return ret;
+	r->leased = true;
+	if (r->cfg)
+		*ic = (struct image_cfg){ .entrypoint = r->cfg->entrypoint, .cmd = r->cfg->cmd,
+					  .env = r->cfg->env, .workdir = r->cfg->workdir,
+					  .user = r->cfg->user };
+	return 0;
+}
+
+/* Boot the VM (vm/launch) and supervise it: in the foreground (@det NULL;
+ * @fg its record, or NULL with --rm) or as the daemon of a detached VM.
+ * Signals are blocked by the caller. Returns the exit code. */
+static int launch_and_supervise(const struct nb_run_opts *o, struct detach *det,
+				struct fgrec *fg, struct nb_err *e)
+{
+	__attribute__((cleanup(root_release))) struct root root = { .dir = "" };
+	__attribute__((cleanup(nb_launch_close))) struct nb_launch l;
+	autostrv struct nb_strv argv = { 0 }, env = { 0 };
 	struct nb_ctl_spawn sp = { 0 };
-	struct nb_ctl_buf spec = { 0 };
 	struct image_cfg ic = { 0 };
-	struct nb_strv argv = { 0 }, env = { 0 };
-	struct shares sh = { 0 };
-	struct virt_facts facts;
-	struct virt_decision dec;
-	struct nb_kernel k;
-	struct nb_vsock vs;
-	char init[PATH_MAX], initramfs[PATH_MAX], id[16];
-	char rootfs[PATH_MAX] = "";
-	int ctl[2] = { -1, -1 }, con[2] = { -1, -1 };
 	int code = NB_EXIT_FAILURE;
-	sigset_t mask, old;
-	struct nb_image_config *icfg = NULL;
-	bool leased = false;
-	unsigned boot_to;
+	char id[16];
 
-	/* Signals are taken by the session's signalfd; block them before any
-	 * thread (nestfs servers) exists, so none of those catches them. */
-	nb_vsock_init(&vs);
-	sigemptyset(&mask);
-	sigaddset(&mask, SIGINT);
-	sigaddset(&mask, SIGTERM);
-	sigaddset(&mask, SIGHUP);
-	sigaddset(&mask, SIGWINCH);
-	sigprocmask(SIG_BLOCK, &mask, &old);
-
-	if (o->rootfs) {
-		if (!realpath(o->rootfs, rootfs)) {
-			nb_err_sys(e, errno, "rootfs %s", o->rootfs);
-			goto out;
-		}
-	} else {
-		if (nb_image_open_rootfs(o->image, rootfs, sizeof(rootfs), &icfg, e) < 0)
-			goto out;
-		leased = true;
-		if (icfg) {
-			ic.entrypoint = icfg->entrypoint;
-			ic.cmd = icfg->cmd;
-			ic.env = icfg->env;
-			ic.workdir = icfg->workdir;
-			ic.user = icfg->user;
-		}
-	}
+	nb_launch_init(&l);
+	l.t0_ns = nb_mono_ns();
+	if (open_root(o, &root, &ic, e) < 0)
+		return NB_EXIT_FAILURE;
 	if (build_spawn(o, &ic, &argv, &env, e) < 0) {
 		if (!e->code)
 			nb_err_set(e, ENOMEM, "out of memory");
-		goto out;
+		return NB_EXIT_FAILURE;
 	}
-	{
-		struct virt_ops ops;
-
-		nb_run_virt_ops(&ops);
-		virt_gather("", &ops, &facts);
-	}
-	virt_decide(&facts, &dec);
-	if (o->accel == NB_ACCEL_KVM && !(facts.kvm_present && facts.kvm_probe == VIRT_KVM_RAN)) {
-		nb_err_set(e, ENODEV, "--accel kvm: KVM does not work here (see nestbox doctor)");
-		goto out;
-	}
-	vm.kvm = o->accel == NB_ACCEL_KVM || (o->accel == NB_ACCEL_AUTO && dec.accel == VIRT_ACCEL_KVM);
-	if (!facts.qemu_found) {
-		nb_err_set(e, ENOENT, "QEMU not found (apt-get install qemu-system-x86)");
-		goto out;
-	}
-	vm.qemu = facts.qemu_path;
-	vm.tsc_khz = facts.tsc_khz;
-	vm.depth = facts.depth;
-	boot_to = o->boot_timeout_ms ? o->boot_timeout_ms
-		  : virt_boot_timeout_ms(vm.kvm ? VIRT_ACCEL_KVM : VIRT_ACCEL_TCG, vm.depth);
-	/* --kernel image: the kernel the image ships, found in its root */
-	if ((o->kernel.kind == NB_KERNEL_IMAGE
-		     ? nb_kernel_find_image(rootfs, o->image ? o->image : o->rootfs, &k, e)
-		     : nb_kernel_find(o->kernel.path, &k, e)) < 0 ||
-	    nb_init_path(init, sizeof(init), e) < 0 ||
-	    nb_initramfs_get(&k, init, initramfs, sizeof(initramfs), e) < 0)
-		goto out;
-	vm.kernel = k.kernel;
-	vm.mem_mib = o->mem_mib ? o->mem_mib : 512;
-	vm.cpus = o->cpus ? o->cpus : 1;
-	vm.net = true;
-	vm.ports = o->ports;
-	vm.nports = o->nports;
-
-	if (det || fg)
-		snprintf(id, sizeof(id), "%s", det ? det->st->id : fg->st->id);
-	else
-		make_id(id, sizeof(id));
-	cfg.hostname = o->name ? o->name : id;
-	cfg.net = 1;
-	choose_transport(&dec, &k, 2 + o->nvolumes, &vs);
-	if (vs.cid) {
-		vm.vsock_cid = vs.cid;
-		vm.vsock_ctl_port = vs.port[0];
-		vm.vhost_fd = vs.vhost_fd;
-	}
-	if (add_share(&sh, &vm, &cfg, rootfs, "/", true, true, vs.cid ? vs.port[1] : 0, e) < 0)
-		goto out;
-	for (unsigned i = 0; i < o->nvolumes; i++)
-		if (add_share(&sh, &vm, &cfg, o->volumes[i].host, o->volumes[i].guest,
-			      o->volumes[i].ro, false, vs.cid ? vs.port[2 + i] : 0, e) < 0)
-			goto out;
 	/* Detached, nobody feeds stdin: the command gets /dev/null. */
 	sp.flags = (o->tty ? NB_SPAWN_TTY : 0) | (o->interactive && !det ? NB_SPAWN_STDIN : 0);
 	if (o->tty) {
@@ -339,96 +177,79 @@ static int run_vm(const struct nb_run_opts *o, struct detach *det, struct fgrec 
 	sp.user = o->user ? o->user : ic.user ? ic.user : "";
 	sp.argv = argv.v;
 	sp.env = env.v ? env.v : (char *[]){ NULL };
-	nb_ctl_put_config(&spec, &cfg);
-	nb_ctl_put_spawn(&spec, 0, &sp);
-	if (spec.oom) {
-		nb_err_set(e, E2BIG, "the command, environment or volumes are too large");
-		goto out;
-	}
-	vm.initrd_fd = nb_initrd_for_run(initramfs, spec.data, spec.len, e);
-	if (vm.initrd_fd < 0)
-		goto out;
-	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, ctl) < 0 ||
-	    socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, con) < 0) {
-		nb_err_sys(e, errno, "socketpair");
-		goto out;
-	}
-	vm.console_fd = con[1];
-	if (vs.cid) {
-		/* The session reads ctl[0] as ever; the vsock thread relays
-		 * between ctl[1] and the guest's connection. */
-		if (nb_vsock_start(&vs, steal_fd(&ctl[1]), sh.srv, e) < 0)
-			goto out;
-	} else {
-		vm.ctl_fd = ctl[1];
-	}
-	sess.qemu_start_ns = nb_mono_ns();
-	sess.qemu_pid = nb_qemu_start(&vm, true, &sess.qemu_pidfd, e);
-	if (sess.qemu_pid < 0)
-		goto out;
-	nb_debug("qemu started: host %.1f ms", (double)(sess.qemu_start_ns - sess.t0_ns) / 1e6);
-	/* QEMU holds its ends now. */
-	if (ctl[1] >= 0)
-		close(steal_fd(&ctl[1]));
-	close(steal_fd(&con[1]));
-	close(steal_fd(&vm.initrd_fd));
-	for (unsigned i = 0; i < sh.n; i++)
-		if (vm.shares[i].fd >= 0)
-			close(steal_fd(&vm.shares[i].fd));
+	if (det || fg)
+		snprintf(id, sizeof(id), "%s", det ? det->st->id : fg->st->id);
+	else
+		make_id(id, sizeof(id));
+
+	l.rootfs = root.dir;
+	l.image = o->image ? o->image : o->rootfs;
+	l.kernel = o->kernel;
+	l.volumes = o->volumes;
+	l.nvolumes = o->nvolumes;
+	l.ports = o->ports;
+	l.nports = o->nports;
+	l.mem_mib = o->mem_mib;
+	l.cpus = o->cpus;
+	l.accel = o->accel;
+	l.boot_timeout_ms = o->boot_timeout_ms;
+	l.hostname = o->name ? o->name : id;
+	l.spawn = &sp;
+	if (nb_launch_start(&l, e) < 0)
+		return NB_EXIT_FAILURE;
 	if (det) {
 		struct nb_supervisor sv = {
-			.qemu_pid = sess.qemu_pid, .qemu_pidfd = sess.qemu_pidfd, .ctl = ctl[0],
-			.console = con[0], .ready_fd = det->ready_fd, .listen_fd = det->listen_fd,
-			.boot_timeout_ms = boot_to,
+			.qemu_pid = l.qemu_pid, .qemu_pidfd = l.qemu_pidfd, .ctl = l.ctl,
+			.console = l.console, .ready_fd = det->ready_fd, .listen_fd = det->listen_fd,
+			.boot_timeout_ms = l.boot_timeout_ms,
 			.st = det->st,
 		};
 
 		code = nb_supervise(&sv) < 0 ? NB_EXIT_FAILURE : 0;
 		det->ready_fd = sv.ready_fd;
-		close(sess.qemu_pidfd);
-		goto out;
+	} else {
+		struct nb_session sess = {
+			.t0_ns = l.t0_ns, .qemu_start_ns = l.qemu_start_ns, .qemu_pid = l.qemu_pid,
+			.qemu_pidfd = l.qemu_pidfd, .ctl = l.ctl, .console = l.console,
+			.console_log = -1, .show_console = o->console, .tty = o->tty,
+			.stdin_open = o->interactive, .in_fd = STDIN_FILENO, .out_fd = STDOUT_FILENO,
+			.err_fd = STDERR_FILENO, .boot_timeout_ms = l.boot_timeout_ms,
+		};
+
+		if (fg) {
+			sess.console_log = fg->console_log;
+			sess.log_output = true;
+			sess.output_log = fg->output_log;
+			sess.serve = true;
+			sess.listen_fd = fg->listen_fd;
+		}
+		code = nb_session_run(&sess, e);
+		if (fg)
+			fg->cmd_started = sess.phase_ns[NB_PHASE_COMMAND] != 0;
 	}
-	sess.ctl = ctl[0];
-	sess.console = con[0];
-	sess.show_console = o->console;
-	if (fg) {
-		sess.console_log = fg->console_log;
-		sess.log_output = true;
-		sess.output_log = fg->output_log;
-		sess.serve = true;
-		sess.listen_fd = fg->listen_fd;
-	}
-	sess.tty = o->tty;
-	sess.stdin_open = o->interactive;
-	sess.in_fd = STDIN_FILENO;
-	sess.out_fd = STDOUT_FILENO;
-	sess.err_fd = STDERR_FILENO;
-	sess.boot_timeout_ms = boot_to;
-	code = nb_session_run(&sess, e);
-	if (fg)
-		fg->cmd_started = sess.phase_ns[NB_PHASE_COMMAND] != 0;
-	close(sess.qemu_pidfd);
-out:
-	for (int i = 0; i < 2; i++) {
-		if (ctl[i] >= 0)
-			close(ctl[i]);
-		if (con[i] >= 0)
-			close(con[i]);
-	}
-	if (vm.initrd_fd >= 0)
-		close(vm.initrd_fd);
-	/* The vsock thread hands connections to the servers: it goes first. */
-	nb_vsock_close(&vs);
-	shares_free(&sh, &vm);
-	nb_ctl_buf_free(&spec);
-	nb_strv_clear(&argv);
-	nb_strv_clear(&env);
-	if (leased)
-		nb_image_release_rootfs(rootfs);
-	if (icfg)
-		nb_image_config_free(icfg);
-	sigprocmask(SIG_SETMASK, &old, NULL);
+	/* QEMU is reaped; leaving scope stops the relay, the servers, the lease. */
 	return e->code ? NB_EXIT_FAILURE : code;
+}
+
+/* launch_and_supervise() with SIGINT, SIGTERM, SIGHUP and SIGWINCH blocked:
+ * the loop takes them from a signalfd, and they are blocked before any
+ * thread (nestfs servers, the vsock relay) exists, so none of those
+ * catches them. */
+static int run_vm(const struct nb_run_opts *o, struct detach *det, struct fgrec *fg,
+		  struct nb_err *e)
+{
+	sigset_t mask, old;
+	int code;
+
+	sigemptyset(&mask);
+	sigaddset(&mask, SIGINT);
+	sigaddset(&mask, SIGTERM);
+	sigaddset(&mask, SIGHUP);
+	sigaddset(&mask, SIGWINCH);
+	sigprocmask(SIG_BLOCK, &mask, &old);
+	code = launch_and_supervise(o, det, fg, e);
+	sigprocmask(SIG_SETMASK, &old, NULL);
+	return code;
 }
 
 /* The command line as one string, for ps. */

@@ -13,12 +13,6 @@
 
 #include "vm/spec.h"
 
-/* Volumes of one run (each is a nestfs share beside the root). */
-#define NB_RUN_MAX_VOLUMES 30
-
-/* enum nb_accel_choice - --accel: auto (virt's decision), kvm or tcg */
-enum nb_accel_choice { NB_ACCEL_AUTO, NB_ACCEL_KVM, NB_ACCEL_TCG };
-
 /**
  * struct nb_run_opts - what the user asked for (NULL/0: the default)
  * @image:	IMAGE argument (NULL with @rootfs)
@@ -32,7 +26,7 @@ enum nb_accel_choice { NB_ACCEL_AUTO, NB_ACCEL_KVM, NB_ACCEL_TCG };
  * @tty:	-t: a pty in the guest
  * @console:	--console: the guest's console on stderr
  * @env:	-e and --env-file entries, in order ("K=V"; "K" takes the host's)
- * @volumes, @nvolumes: -v, in order (at most NB_RUN_MAX_VOLUMES)
+ * @volumes, @nvolumes: -v, in order (at most NB_MAX_VOLUMES)
  * @ports, @nports: -p, in order (at most NB_MAX_PORTS)
  * @mem_mib:	--memory in MiB (0: 512)
  * @cpus:	--cpus (0: 1)

@@ -47,15 +47,6 @@ struct loop {
 	bool failed;
 };
 
-/* nb_mono_ns() - see session.h */
-uint64_t nb_mono_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
-
 static void set_events(struct loop *l, int fd, int kind, uint32_t events)
 {
 	struct epoll_event ev = { .events = events, .data.u64 = (uint64_t)kind };

@@ -11,6 +11,7 @@
 #include <sys/types.h>
 
 #include "control/proto.h"
+#include "lib/clock.h"
 #include "lib/err.h"
 
 /**
@@ -64,8 +65,5 @@ struct nb_session {
  * to boot, timed out, or died; QEMU is gone when this returns
  */
 int nb_session_run(struct nb_session *s, struct nb_err *e);
-
-/* nb_mono_ns() - CLOCK_MONOTONIC in ns */
-uint64_t nb_mono_ns(void);
 
 #endif

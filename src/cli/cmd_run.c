@@ -28,7 +28,7 @@ static void run_usage(FILE *f)
 		"  -t, --tty            allocate a terminal\n"
 		"  -e, --env K=V        set an environment variable\n"
 		"      --env-file FILE  read K=V lines\n"
-		"  -v, --volume HOST:GUEST[:ro]  (at most 30)\n"
+		"  -v, --volume HOST:GUEST[:ro]  (at most 31)\n"
 		"  -p, --publish [IP:]HOST:GUEST[/tcp|udp]  (IPv4 IP; at most 32)\n"
 		"  -m, --memory SIZE    guest memory (default 512M)\n"
 		"      --cpus N         virtual CPUs (default 1)\n"
@@ -163,9 +163,9 @@ int cmd_run(int argc, char **argv)
 				goto out;
 			break;
 		case 'v':
-			if (o.nvolumes >= NB_RUN_MAX_VOLUMES) {
+			if (o.nvolumes >= NB_MAX_VOLUMES) {
 				nb_error("run: --volume %s: at most %d volumes", optarg,
-					 NB_RUN_MAX_VOLUMES);
+					 NB_MAX_VOLUMES);
 				goto out;
 			}
 			more = grow(volumes, o.nvolumes, sizeof(*volumes));

@@ -97,7 +97,7 @@ int nb_qemu_argv(const struct nb_vm_config *c, char ***argv, struct nb_err *e)
 		nb_strv_addf(&a, "-device");
 		nb_strv_addf(&a, "virtserialport,chardev=ctl,name=nestbox.control");
 		for (unsigned i = 0; i < c->nshares; i++) {
-			const struct nb_vm_share *s = &c->shares[i];
+			const struct nb_share *s = &c->shares[i];
 
 			nb_strv_addf(&a, "-chardev");
 			nb_strv_addf(&a, "socket,id=fs%u,fd=%u", i, NB_QFD_SHARE0 + i);
@@ -147,8 +147,8 @@ pid_t nb_qemu_start(const struct nb_vm_config *c, bool die_with_parent, int *pid
 	}
 	if (pid == 0) {
 		/* Each source fd goes to its fixed number (NB_QFD_*). */
-		int src[4 + NB_VM_MAX_SHARES], dst[4 + NB_VM_MAX_SHARES], n = 0;
-		int hi[4 + NB_VM_MAX_SHARES];
+		int src[4 + NB_MAX_SHARES], dst[4 + NB_MAX_SHARES], n = 0;
+		int hi[4 + NB_MAX_SHARES];
 		sigset_t none;
 
 		sigemptyset(&none);
@@ -165,7 +165,7 @@ pid_t nb_qemu_start(const struct nb_vm_config *c, bool die_with_parent, int *pid
 		src[n] = c->console_fd;
 		dst[n++] = NB_QFD_CONSOLE;
 		for (unsigned i = 0; i < c->nshares; i++) {
-			src[n] = c->shares[i].fd;
+			src[n] = c->shares[i].qemu_fd;
 			dst[n++] = NB_QFD_SHARE0 + (int)i;
 		}
 		src[n] = c->vsock_cid ? c->vhost_fd : -1;

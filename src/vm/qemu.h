@@ -11,9 +11,9 @@
 #include <sys/types.h>
 
 #include "lib/err.h"
+#include "vm/share.h"
 #include "vm/spec.h"
 
-#define NB_VM_MAX_SHARES 32
 
 /*
  * The guest kernel's command line, before nestbox.depth and tsc_early_khz.
@@ -32,39 +32,43 @@ enum {
 	NB_QFD_CTL = 4,
 	NB_QFD_CONSOLE = 5,
 	NB_QFD_SHARE0 = 6,
-	NB_QFD_VHOST = NB_QFD_SHARE0 + NB_VM_MAX_SHARES,
-};
-
-/**
- * struct nb_vm_share - one nestfs share as QEMU sees it: a virtio-serial port
- * @port:	port name ("nestbox.fs.0"), which the guest looks up
- * @fd:		QEMU's end of the stream (the nestfs server holds the other)
- */
-struct nb_vm_share {
-	char port[32];
-	int fd;
+	NB_QFD_VHOST = NB_QFD_SHARE0 + NB_MAX_SHARES,
 };
 
 /**
  * struct nb_vm_config - everything the QEMU command line is made of
+ * @qemu:	the QEMU binary
+ * @kvm:	-accel kvm (with -cpu host); else tcg
+ * @tsc_khz:	the host's TSC frequency: tsc_early_khz for a TCG guest (0: none)
+ * @depth:	this host's nesting depth; the guest is told @depth + 1
+ * @kernel:	-kernel: a PVH vmlinux or a bzImage, booted alike
+ * @initrd_fd:	the initramfs with the run's spec appended (QEMU inherits it)
+ * @ctl_fd:	virtio-serial: QEMU's end of the control port
+ * @console_fd:	QEMU's end of the serial console
+ * @mem_mib:	guest memory
+ * @cpus:	virtual CPUs (0: 1)
+ * @net:	user-mode networking
+ * @shares, @nshares: the nestfs shares (the launch context's table), each
+ *		a virtio-serial port unless @vsock_cid is set
  * @ports, @nports: published ports, made into user-net host forwards here
  * @vsock_cid:	non-zero: the vhost-vsock transport (the guest's CID, claimed
  *		on @vhost_fd) instead of virtio-serial ports; @ctl_fd and the
  *		shares' fds are then unused
  * @vsock_ctl_port: the host's AF_VSOCK port the guest connects to for control
+ * @vhost_fd:	/dev/vhost-vsock with @vsock_cid claimed
  */
 struct nb_vm_config {
 	const char *qemu;
 	bool kvm;
 	uint64_t tsc_khz;
 	int depth;
-	const char *kernel;	/* -kernel: a PVH vmlinux or a bzImage, booted alike */
+	const char *kernel;
 	int initrd_fd, ctl_fd, console_fd;
 	uint64_t mem_mib;
 	unsigned cpus;
 	bool net;
+	const struct nb_share *shares;
 	unsigned nshares;
-	struct nb_vm_share shares[NB_VM_MAX_SHARES];
 	const struct nb_port *ports;
 	unsigned nports;
 	uint32_t vsock_cid, vsock_ctl_port;

@@ -11,8 +11,16 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "control/proto.h"
+
 /* Published ports of one VM: QEMU's forwards and a record's PORTS. */
 #define NB_MAX_PORTS 32
+
+/* Volumes of one VM: every share but the root (NB_MAX_SHARES, control/proto.h). */
+#define NB_MAX_VOLUMES (NB_MAX_SHARES - 1)
+
+/* enum nb_accel_choice - --accel: auto (virt's decision), kvm or tcg */
+enum nb_accel_choice { NB_ACCEL_AUTO, NB_ACCEL_KVM, NB_ACCEL_TCG };
 
 /* enum nb_proto - the protocol of a published port */
 enum nb_proto {

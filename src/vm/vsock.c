@@ -25,9 +25,7 @@
 void nb_vsock_init(struct nb_vsock *v)
 {
 	memset(v, 0, sizeof(*v));
-	v->vhost_fd = v->relay = v->stop = -1;
-	for (unsigned i = 0; i < NB_VSOCK_MAX_PORTS; i++)
-		v->listen_fd[i] = -1;
+	v->vhost_fd = v->relay = v->stop = v->ctl_listen = -1;
 }
 
 static uint32_t random_u32(void)
@@ -69,14 +67,11 @@ static int listen_random(uint32_t *port, struct nb_err *e)
 }
 
 /* nb_vsock_open() - see vsock.h */
-int nb_vsock_open(struct nb_vsock *v, unsigned nports, struct nb_err *e)
+int nb_vsock_open(struct nb_vsock *v, struct nb_err *e)
 {
 	int r;
 
 	nb_vsock_init(v);
-	if (nports > NB_VSOCK_MAX_PORTS)
-		return nb_err_set(e, E2BIG, "vsock: %u ports, at most %u", nports,
-				  NB_VSOCK_MAX_PORTS);
 	v->vhost_fd = open(VHOST_VSOCK_DEV, O_RDWR | O_CLOEXEC);
 	if (v->vhost_fd < 0)
 		return nb_err_sys(e, errno, "open %s", VHOST_VSOCK_DEV);
@@ -94,21 +89,37 @@ int nb_vsock_open(struct nb_vsock *v, unsigned nports, struct nb_err *e)
 			return r;
 		}
 	}
-	for (unsigned i = 0; i < nports; i++) {
-		r = listen_random(&v->port[i], e);
-		if (r < 0) {
-			nb_vsock_close(v);
-			return r;
-		}
-		v->listen_fd[i] = r;
-		v->n = i + 1;
+	r = listen_random(&v->ctl_port, e);
+	if (r < 0) {
+		nb_vsock_close(v);
+		return r;
 	}
+	v->ctl_listen = r;
 	v->stop = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	if (v->stop < 0) {
 		r = nb_err_sys(e, errno, "eventfd");
 		nb_vsock_close(v);
 		return r;
 	}
+	return 0;
+}
+
+/* nb_vsock_listen() - see vsock.h */
+int nb_vsock_listen(struct nb_vsock *v, struct nestfs_server *srv, uint32_t *port,
+		    struct nb_err *e)
+{
+	struct nb_vsock_listener *l = &v->shares[v->nshares];
+	int fd;
+
+	if (v->nshares >= NB_MAX_SHARES)
+		return nb_err_set(e, E2BIG, "vsock: at most %u shares", NB_MAX_SHARES);
+	fd = listen_random(&l->port, e);
+	if (fd < 0)
+		return fd;
+	l->fd = fd;
+	l->srv = srv;
+	v->nshares++;
+	*port = l->port;
 	return 0;
 }
 
@@ -144,24 +155,25 @@ static void push(int to, struct pipe_buf *b)
 	}
 }
 
-/* Accept the one connection on listener @i if it comes from our guest. */
-static int accept_one(struct nb_vsock *v, unsigned i)
+/* Accept the one connection on *@lfd (port @port, carrying @what) if it
+ * comes from our guest; the listener is closed then, so nothing else can
+ * join later. */
+static int accept_one(const struct nb_vsock *v, int *lfd, uint32_t port, const char *what)
 {
 	struct sockaddr_vm peer = { 0 };
 	socklen_t len = sizeof(peer);
-	int fd = accept4(v->listen_fd[i], (struct sockaddr *)&peer, &len,
-			 SOCK_CLOEXEC | SOCK_NONBLOCK);
+	int fd = accept4(*lfd, (struct sockaddr *)&peer, &len, SOCK_CLOEXEC | SOCK_NONBLOCK);
 
 	if (fd < 0)
 		return -1;
 	if (len < sizeof(peer) || peer.svm_family != AF_VSOCK || peer.svm_cid != v->cid) {
-		nb_debug("vsock port %u: refused a connection from cid %u", v->port[i],
-			 peer.svm_cid);
+		nb_debug("vsock port %u: refused a connection from cid %u", port, peer.svm_cid);
 		close(fd);
 		return -1;
 	}
-	close(v->listen_fd[i]);
-	v->listen_fd[i] = -1;
+	close(*lfd);
+	*lfd = -1;
+	nb_debug("vsock port %u: guest cid %u connected (%s)", port, v->cid, what);
 	return fd;
 }
 
@@ -180,8 +192,8 @@ static void *vsock_thread(void *arg)
 	g2r = &bufs[0];
 	r2g = &bufs[1];
 	for (;;) {
-		struct pollfd p[NB_VSOCK_MAX_PORTS + 3];
-		unsigned np = 0, first_listener;
+		struct pollfd p[NB_MAX_SHARES + 4];
+		unsigned np = 0;
 		short rev = (short)((!r2g->eof && r2g->len < sizeof(r2g->data) ? POLLIN : 0) |
 				    (g2r->len ? POLLOUT : 0));
 		short gev = (short)((!g2r->eof && g2r->len < sizeof(g2r->data) ? POLLIN : 0) |
@@ -191,9 +203,9 @@ static void *vsock_thread(void *arg)
 		p[np++] = (struct pollfd){ .fd = v->stop, .events = POLLIN };
 		p[np++] = (struct pollfd){ .fd = rev ? v->relay : -1, .events = rev };
 		p[np++] = (struct pollfd){ .fd = gev ? guest : -1, .events = gev };
-		first_listener = np;
-		for (unsigned i = 0; i < v->n; i++)
-			p[np++] = (struct pollfd){ .fd = v->listen_fd[i], .events = POLLIN };
+		p[np++] = (struct pollfd){ .fd = v->ctl_listen, .events = POLLIN };
+		for (unsigned i = 0; i < v->nshares; i++)
+			p[np++] = (struct pollfd){ .fd = v->shares[i].fd, .events = POLLIN };
 		if (poll(p, np, -1) < 0) {
 			if (errno == EINTR)
 				continue;
@@ -201,22 +213,18 @@ static void *vsock_thread(void *arg)
 		}
 		if (p[0].revents)
 			break;
-		for (unsigned i = 0; i < v->n; i++) {
+		if (p[3].revents & POLLIN)
+			guest = accept_one(v, &v->ctl_listen, v->ctl_port, "control");
+		for (unsigned i = 0; i < v->nshares; i++) {
+			struct nb_vsock_listener *l = &v->shares[i];
 			int fd;
 
-			if (!(p[first_listener + i].revents & POLLIN))
+			if (!(p[4 + i].revents & POLLIN))
 				continue;
-			fd = accept_one(v, i);
-			if (fd < 0)
-				continue;
-			nb_debug("vsock port %u: guest cid %u connected (%s)", v->port[i], v->cid,
-				 i ? "nestfs" : "control");
-			if (i == 0) {
-				guest = fd;
-			} else if (nestfs_server_add_conn(v->srv[i], fd, NULL) < 0) {
+			fd = accept_one(v, &l->fd, l->port, "nestfs");
+			if (fd >= 0 && nestfs_server_add_conn(l->srv, fd, NULL) < 0)
 				nb_warn("vsock port %u: the nestfs server refused the connection",
-					v->port[i]);
-			}
+					l->port);
 		}
 		if (guest >= 0) {
 			if (p[2].revents & (POLLIN | POLLHUP | POLLERR) && !g2r->eof)
@@ -249,15 +257,12 @@ static void *vsock_thread(void *arg)
 }
 
 /* nb_vsock_start() - see vsock.h */
-int nb_vsock_start(struct nb_vsock *v, int relay, struct nestfs_server *const *srv,
-		   struct nb_err *e)
+int nb_vsock_start(struct nb_vsock *v, int relay, struct nb_err *e)
 {
 	int r;
 
 	v->relay = relay;
 	fcntl(relay, F_SETFL, fcntl(relay, F_GETFL) | O_NONBLOCK);
-	for (unsigned i = 1; i < v->n; i++)
-		v->srv[i] = srv[i - 1];
 	r = pthread_create(&v->thread, NULL, vsock_thread, v);
 	if (r != 0)
 		return nb_err_sys(e, r, "vsock thread");
@@ -276,18 +281,18 @@ void nb_vsock_close(struct nb_vsock *v)
 		pthread_join(v->thread, NULL);
 		v->started = false;
 	}
-	for (unsigned i = 0; i < NB_VSOCK_MAX_PORTS; i++) {
-		if (v->listen_fd[i] >= 0)
-			close(v->listen_fd[i]);
-		v->listen_fd[i] = -1;
-	}
+	for (unsigned i = 0; i < v->nshares; i++)
+		if (v->shares[i].fd >= 0)
+			close(v->shares[i].fd);
+	v->nshares = 0;
+	if (v->ctl_listen >= 0)
+		close(v->ctl_listen);
 	if (v->relay >= 0)
 		close(v->relay);
 	if (v->vhost_fd >= 0)
 		close(v->vhost_fd);
 	if (v->stop >= 0)
 		close(v->stop);
-	v->relay = v->vhost_fd = v->stop = -1;
+	v->relay = v->vhost_fd = v->stop = v->ctl_listen = -1;
 	v->cid = 0;
-	v->n = 0;
 }

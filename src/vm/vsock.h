@@ -19,30 +19,42 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "control/proto.h"
 #include "fs/server.h"
 #include "lib/err.h"
-#include "vm/qemu.h"
 
-#define NB_VSOCK_MAX_PORTS (1 + NB_VM_MAX_SHARES)
+/**
+ * struct nb_vsock_listener - one share's AF_VSOCK port
+ * @fd:		the listener, -1 once its one connection is accepted
+ * @port:	its port number, which the guest's CONFIG names
+ * @srv:	the nestfs server that gets the connection (not owned)
+ */
+struct nb_vsock_listener {
+	int fd;
+	uint32_t port;
+	struct nestfs_server *srv;
+};
 
 /**
  * struct nb_vsock - one VM's vsock endpoints on the host
  * @vhost_fd:	/dev/vhost-vsock with @cid claimed; QEMU inherits it
  * @cid:	the guest's context id
- * @n:		listeners in use: [0] control, [1 + i] share i
- * @listen_fd:	AF_VSOCK listeners, -1 once accepted
- * @port:	their port numbers
- * @srv:	for shares: the nestfs server that gets the connection
+ * @ctl_listen:	the control port's listener, -1 once accepted
+ * @ctl_port:	its port number, on the guest's kernel command line
+ * @nshares:	share listeners in use
+ * @shares:	one listener per share, in the order they were added
  * @relay:	the control relay's end of the session's socketpair
  * @stop:	an eventfd that ends the thread
+ * @thread:	the accept and relay thread, once @started
+ * @started:	whether @thread runs
  */
 struct nb_vsock {
 	int vhost_fd;
 	uint32_t cid;
-	unsigned n;
-	int listen_fd[NB_VSOCK_MAX_PORTS];
-	uint32_t port[NB_VSOCK_MAX_PORTS];
-	struct nestfs_server *srv[NB_VSOCK_MAX_PORTS];
+	int ctl_listen;
+	uint32_t ctl_port;
+	unsigned nshares;
+	struct nb_vsock_listener shares[NB_MAX_SHARES];
 	int relay;
 	int stop;
 	pthread_t thread;
@@ -50,25 +62,33 @@ struct nb_vsock {
 };
 
 /**
- * nb_vsock_open() - open /dev/vhost-vsock and claim a free random CID
+ * nb_vsock_open() - open /dev/vhost-vsock, claim a free random CID and
+ * listen on a control port
  * @v:		output; every fd -1 until set
- * @nports:	how many ports to listen on (control plus shares)
  *
  * Return: 0, or negative errno with @e set (and @v released)
  */
-int nb_vsock_open(struct nb_vsock *v, unsigned nports, struct nb_err *e);
+int nb_vsock_open(struct nb_vsock *v, struct nb_err *e);
+
+/**
+ * nb_vsock_listen() - listen on a fresh port for one share's connection
+ * @srv:	the nestfs server that gets it (must outlive @v's thread)
+ * @port:	output: the port number
+ *
+ * Return: 0, or negative errno (-E2BIG past NB_MAX_SHARES)
+ */
+int nb_vsock_listen(struct nb_vsock *v, struct nestfs_server *srv, uint32_t *port,
+		    struct nb_err *e);
 
 /**
  * nb_vsock_start() - start accepting and relaying
  * @relay:	the control relay's socketpair end (owned from now on)
- * @srv:	the nestfs server of share i at @srv[i]
  *
  * Return: 0, or negative errno
  */
-int nb_vsock_start(struct nb_vsock *v, int relay, struct nestfs_server *const *srv,
-		   struct nb_err *e);
+int nb_vsock_start(struct nb_vsock *v, int relay, struct nb_err *e);
 
-/* nb_vsock_close() - stop the thread, close every fd; safe on a zeroed @v */
+/* nb_vsock_close() - stop the thread, close every fd; safe on an initialised @v */
 void nb_vsock_close(struct nb_vsock *v);
 
 /* nb_vsock_init() - mark every fd of @v closed (so close() is always safe) */

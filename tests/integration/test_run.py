@@ -287,6 +287,8 @@ def test_bad_input_is_one_line_and_125(nb, rootfs):
          "nokernel"),
         (["run", "--rm", "--rootfs", rootfs], "command"),
         (["run", "--rm", "--name", "bad/name", "--rootfs", rootfs, "--", "true"], "bad/name"),
+        (["run", "--rm", *[a for i in range(32) for a in ("-v", f"{rootfs}:/v{i}")],
+          "--rootfs", rootfs, "--", "true"], "at most 31 volumes"),
     ]
     for args, word in cases:
         p = nb.run(*args)

@@ -20,6 +20,7 @@
 #include "boot/cpio.h"
 #include "control/proto.h"
 #include "vm/qemu.h"
+#include "vm/share.h"
 #include "box/run.h"
 #include "box/state.h"
 #include "lib/fileio.h"
@@ -236,7 +237,9 @@ static void test_qemu_argv_has_the_contract(void **state)
 	struct nb_err e = NB_ERR_INIT;
 	char **argv = NULL, joined[8192] = "";
 
-	c.shares[0] = (struct nb_vm_share){ .port = "nestbox.fs.0", .fd = 9 };
+	const struct nb_share shares[] = { { .port = "nestbox.fs.0", .qemu_fd = 9 } };
+
+	c.shares = shares;
 	c.ports = ports;
 	c.nports = 2;
 	assert_int_equal(nb_qemu_argv(&c, &argv, &e), 0);
@@ -260,6 +263,36 @@ static void test_qemu_argv_has_the_contract(void **state)
 	nb_strv_free(argv);
 }
 
+static void test_share_serves_a_directory_over_a_stream(void **state)
+{
+	char dir[] = "/tmp/nb-share-XXXXXX";
+	struct nb_share s = { .host = dir, .guest = "/data", .ro = true };
+	struct nb_err e = NB_ERR_INIT;
+	struct nb_ctl_share c;
+
+	assert_non_null(mkdtemp(dir));
+	assert_int_equal(nb_share_open(&s, 3, NULL, &e), 0);
+	/* virtio-serial: QEMU gets a stream end, the guest a port name */
+	assert_true(s.qemu_fd >= 0);
+	assert_int_equal(s.vsock_port, 0);
+	assert_string_equal(s.port, "nestbox.fs.3");
+	assert_non_null(s.srv);
+	c = nb_share_ctl(&s);
+	assert_string_equal(c.port, "nestbox.fs.3");
+	assert_string_equal(c.target, "/data");
+	assert_int_equal(c.flags, NB_SHARE_RO);
+	nb_share_close(&s);
+	assert_int_equal(s.qemu_fd, -1);
+	assert_null(s.srv);
+	nb_share_close(&s);
+	/* a directory that is not there is named */
+	s = (struct nb_share){ .host = "/nonexistent/nb-share", .guest = "/", .root = true };
+	assert_true(nb_share_open(&s, 0, NULL, &e) < 0);
+	assert_non_null(strstr(e.msg, "/nonexistent/nb-share"));
+	assert_int_equal(s.qemu_fd, -1);
+	assert_int_equal(rmdir(dir), 0);
+}
+
 static void test_qemu_argv_vsock(void **state)
 {
 	struct nb_vm_config c = { .qemu = "/usr/bin/qemu-system-x86_64", .kernel = "/k/vmlinux",
@@ -268,7 +301,9 @@ static void test_qemu_argv_vsock(void **state)
 	struct nb_err e = NB_ERR_INIT;
 	char **argv = NULL, joined[8192] = "";
 
-	c.shares[0] = (struct nb_vm_share){ .port = "vsock:5679", .fd = -1 };
+	const struct nb_share shares[] = { { .port = "vsock:5679", .qemu_fd = -1 } };
+
+	c.shares = shares;
 	assert_int_equal(nb_qemu_argv(&c, &argv, &e), 0);
 	for (char **p = argv; *p; p++) {
 		size_t used = strlen(joined);
@@ -338,6 +373,7 @@ int main(void)
 		cmocka_unit_test(test_modules_resolved_deps_first),
 		cmocka_unit_test(test_qemu_argv_has_the_contract),
 		cmocka_unit_test(test_qemu_argv_vsock),
+		cmocka_unit_test(test_share_serves_a_directory_over_a_stream),
 		cmocka_unit_test(test_kernel_has_vsock),
 		cmocka_unit_test(test_state_round_trip_lock_and_lookup),
 	};
