@@ -17,11 +17,13 @@
 #define NESTBOX_BOX_CLIENTS_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
 
-#include "control/proto.h"
 #include "box/ctlread.h"
+#include "control/proto.h"
+#include "lib/err.h"
 
 #define NB_MAX_CLIENTS 64
 
@@ -55,6 +57,20 @@ struct nb_clients {
 	uint16_t next_proc;
 	struct nb_client c[NB_MAX_CLIENTS];
 };
+
+/**
+ * nb_supervisor_addr() - the abstract unix socket address of VM @id's
+ * control socket, where its owner (the -d supervisor or the foreground
+ * `nestbox run`) serves these clients
+ * Return: the address length for bind()/connect()
+ */
+size_t nb_supervisor_addr(const char *id, void *sun);
+
+/* nb_supervisor_listen() - bind and listen for VM @id; fd or -errno */
+int nb_supervisor_listen(const char *id, struct nb_err *e);
+
+/* nb_supervisor_connect() - connect to VM @id's owner; fd or -errno */
+int nb_supervisor_connect(const char *id, struct nb_err *e);
 
 /* nb_clients_init() - no clients yet; registers nothing */
 void nb_clients_init(struct nb_clients *cl, int ep, uint64_t kind, int listen_fd,

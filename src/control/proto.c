@@ -3,8 +3,10 @@
 #include "control/proto.h"
 
 #include <errno.h>
+#include <poll.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 static uint16_t rd16(const uint8_t *p)
 {
@@ -388,6 +390,35 @@ void nb_ctl_buf_consume(struct nb_ctl_buf *b, size_t n)
 	}
 	memmove(b->data, b->data + n, b->len - n);
 	b->len -= n;
+}
+
+/* nb_ctl_buf_flush() - see proto.h */
+int nb_ctl_buf_flush(struct nb_ctl_buf *b, int fd, int wait_ms)
+{
+	while (b->len) {
+		ssize_t n = write(fd, b->data, b->len);
+		struct pollfd p = { .fd = fd, .events = POLLOUT };
+		int err = errno;
+
+		if (n > 0) {
+			nb_ctl_buf_consume(b, (size_t)n);
+			continue;
+		}
+		if (n < 0 && err == EINTR)
+			continue;
+		if (n < 0 && err == EAGAIN) {
+			if (wait_ms <= 0)
+				return -EAGAIN;
+			/* The peer may be gone for good: do not wait forever. */
+			if (poll(&p, 1, wait_ms) > 0)
+				continue;
+			err = ETIMEDOUT;
+		}
+		/* The stream is closed (or stuck): nobody to tell. */
+		b->len = 0;
+		return n == 0 ? -EPIPE : -err;
+	}
+	return 0;
 }
 
 /* nb_ctl_buf_free() - see proto.h */

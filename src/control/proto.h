@@ -173,6 +173,19 @@ void nb_ctl_put_spawn(struct nb_ctl_buf *b, uint16_t proc, const struct nb_ctl_s
 void nb_ctl_buf_consume(struct nb_ctl_buf *b, size_t n);
 void nb_ctl_buf_free(struct nb_ctl_buf *b);
 
+/**
+ * nb_ctl_buf_flush() - write what @b holds to the stream @fd, the one flush
+ * of the host's loops and the guest's agent
+ * @wait_ms:	when @fd is full (EAGAIN): 0 returns at once and keeps the
+ *		rest for later (a non-blocking loop waits for EPOLLOUT); > 0
+ *		waits up to that long for room each time, then gives up
+ *
+ * Return: 0 when everything was written; -EAGAIN when the rest is kept;
+ * else the stream is closed or stuck (-EPIPE, -ETIMEDOUT, -errno of
+ * write()) and what it held is dropped: the peer is gone
+ */
+int nb_ctl_buf_flush(struct nb_ctl_buf *b, int fd, int wait_ms);
+
 /* nb_ctl_phase_name() - "init", "modules", "root", "command" */
 const char *nb_ctl_phase_name(uint32_t phase);
 
