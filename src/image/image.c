@@ -825,6 +825,62 @@ static struct {
 } leases[MAX_LEASES];
 static pthread_mutex_t leases_lock = PTHREAD_MUTEX_INITIALIZER;
 
+/* json_strv() - borrow the strings of a JSON array into @v (their storage
+ * stays the array's); @v has room for all of them */
+static void json_strv(json_object *arr, char **v)
+{
+	for (size_t i = 0; i < json_object_array_length(arr); i++)
+		v[i] = (char *)json_object_get_string(json_object_array_get_idx(arr, i));
+}
+
+/* reverify() - rebuild the tree of image @id, stored by a nestbox that did not
+ * hash layers, from its stored blobs (each stream checked against its
+ * diff_id). Return: 0 or negative errno */
+static int reverify(const char *id, const char *label, struct nb_err *e)
+{
+	autostore struct nb_store s = { .dfd = -1, .lockfd = -1 };
+	autojson json_object *db = NULL;
+	char *vec[2 * NB_OCI_MAX_LAYERS] = { 0 }; /* layers, then diff_ids */
+	json_object *img = NULL, *arr, *jl, *jd;
+	size_t nl, nd;
+	char top[65];
+	int r = nb_store_open(&s, true, e);
+
+	if (r < 0)
+		return r;
+	r = nb_store_load_db(&s, &db, e);
+	if (r < 0)
+		return r;
+	arr = images_of(db);
+	for (size_t i = 0; i < json_object_array_length(arr); i++)
+		if (strcmp(jstr(json_object_array_get_idx(arr, i), "id"), id) == 0)
+			img = json_object_array_get_idx(arr, i);
+	if (!img)
+		return nb_err_set(e, ENOENT, "image '%s' was removed meanwhile", label);
+	if (nb_store_verified(&s, jstr(img, "rootfs")))
+		return 0; /* another nestbox did it while we waited for the lock */
+	nb_info("image '%s': checking its layers (stored before they were verified)", label);
+	jl = json_object_object_get(img, "layers");
+	jd = json_object_object_get(img, "diff_ids");
+	nl = json_object_array_length(jl);
+	nd = json_object_array_length(jd);
+	if (nl != nd || nl > NB_OCI_MAX_LAYERS)
+		return nb_err_set(e, EINVAL, "image '%s': damaged record (%zu layers, %zu diff_ids)",
+				  label, nl, nd);
+	json_strv(jl, vec);
+	json_strv(jd, vec + nl);
+	for (size_t i = 0; i < 2 * nl; i++)
+		if (!vec[i] || !nb_digest_valid(vec[i]))
+			return nb_err_set(e, EINVAL, "image '%s': damaged record", label);
+	r = nb_store_unpack(&s, vec, vec + nl, nl, top, NULL, e);
+	if (r < 0)
+		return nb_err_wrap(e, "image '%s'", label);
+	if (strcmp(top, jstr(img, "rootfs")) != 0)
+		return nb_err_set(e, EINVAL, "image '%s': damaged record (rootfs %.12s is not its "
+				  "chain %.12s)", label, jstr(img, "rootfs"), top);
+	return 0;
+}
+
 /* nb_image_open_rootfs() - see image.h */
 int nb_image_open_rootfs(const char *ref, char *rootfs, size_t rootfs_len,
 			 struct nb_image_config **cfg, struct nb_err *e)
@@ -853,6 +909,13 @@ int nb_image_open_rootfs(const char *ref, char *rootfs, size_t rootfs_len,
 	r = nb_config_parse(cdata, clen, &c, e);
 	if (r < 0)
 		return nb_err_wrap(e, "image '%s'", ref);
+	if (!nb_store_verified(&s, jstr(img, "rootfs"))) {
+		r = reverify(jstr(img, "id"), ref, e);
+		if (r < 0) {
+			nb_config_free(&c);
+			return r;
+		}
+	}
 	pthread_mutex_lock(&leases_lock);
 	for (int i = 0; i < MAX_LEASES && slot < 0; i++)
 		if (!leases[i].rootfs[0])
