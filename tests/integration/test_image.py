@@ -635,6 +635,14 @@ def test_import_oci_layout(nb, images):
     assert "nosuchtag" in msg
 
 
+def test_refused_import_leaves_nothing(nb, images):
+    """An import or load that fails keeps none of what it copied in."""
+    msg = one_line_error(nb.run("import", f"oci:{images.path}"))
+    assert "images in the layout; name one with oci:DIR:TAG" in msg, msg
+    assert os.listdir(store(nb, "blobs", "sha256")) == []
+    assert os.listdir(store(nb, "rootfs")) == [] and image_list(nb) == []
+
+
 HOSTILE = {
     "absolute": [[f("{outside}/abs", b"x")]],
     "dotdot": [[f("../../../../../../../../{outside}/dotdot", b"x")]],
