@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
-/* fs/fs_int: what server.c (connections, threads, tables) and ops.c (the FUSE
- * operations) share. Private to src/fs. */
+/* fs/fs_int: what server.c (connections, threads), ops.c (the FUSE
+ * operations) and the tables share. Private to src/fs. */
 #ifndef NESTBOX_FS_FS_INT_H
 #define NESTBOX_FS_FS_INT_H
 
@@ -11,6 +11,7 @@
 #include <sys/types.h>
 
 #include "fs/server.h"
+#include "fs/tables.h"
 
 /* Limits on everything a peer can make us hold or compute. */
 #define NESTFS_MAX_WRITE	(1u << 20)	/* max_write and max read size */
@@ -23,47 +24,6 @@
 #define NESTFS_MAX_WORKERS	256u
 #define NESTFS_MAX_XATTR	65536u
 #define NESTFS_MAX_FORGETS	65536u
-
-/* An inode the peer knows by node id: an O_PATH fd, looked up by (dev, ino). */
-struct fs_inode {
-	int fd;
-	uint32_t gen;
-	uint32_t idx;
-	dev_t dev;
-	ino_t ino;
-	mode_t type;		/* S_IFMT bits, fixed for the life of an inode */
-	uint64_t nlookup;	/* the peer's references */
-	uint32_t refs;		/* ours: workers and handles using @fd */
-	bool used;		/* slot holds an inode */
-	bool hashed;		/* findable by (dev, ino) */
-	int32_t hnext;		/* hash chain */
-	struct fs_plock *plocks; /* POSIX lock owners: one open file description each */
-};
-
-/* An open file or directory the peer knows by fh. */
-struct fs_handle {
-	int fd;
-	uint32_t gen;
-	uint32_t idx;
-	uint32_t refs;
-	bool used;
-	bool is_dir;
-	struct fs_inode *inode;	/* holds a ref */
-	pthread_mutex_t dir_mu;	/* readdir position */
-	uint64_t dir_pos;	/* offset the next entry we would emit has */
-	uint64_t fd_pos;	/* where the fd's position is */
-	/* POSIX lock owners that locked through this handle (under tmu): an
-	 * OFD lock's owner is its open file, and the kernel tells the server
-	 * about its close only with RELEASE, so RELEASE drops their locks. */
-	uint64_t owners[8];
-	unsigned nowners;
-};
-
-struct fs_plock {
-	struct fs_plock *next;
-	uint64_t owner;
-	int fd;
-};
 
 struct fs_req {
 	struct fs_req *next;
@@ -98,21 +58,13 @@ struct fs_conn {
 	struct fs_reply *ohead, *otail;	/* replies waiting for the writer (under omu) */
 	struct fs_waiter *waiters;	/* under imu */
 
-	/* tables, under tmu */
-	struct fs_inode **inodes;
-	uint32_t *ifree;
-	int32_t *buckets;
-	struct fs_handle **handles;
-	uint32_t *hfree;
-	uint32_t ninodes, cap_inodes, live_inodes, nifree, nbuckets;
-	uint32_t nhandles, cap_handles, live_handles, nhfree;
+	struct fs_tables t;	/* inodes, handles, locks */
 
 	pthread_mutex_t rmu;	/* held by the worker taking a frame */
 	pthread_mutex_t qmu;	/* the pool */
 	pthread_cond_t scv;	/* stopping became true */
 	pthread_mutex_t omu;
 	pthread_mutex_t imu;
-	pthread_mutex_t tmu;
 
 	int fd;			/* stream, -1 when replies are discarded (fuzzing) */
 	int stopfd;		/* eventfd: readable once the connection must stop */
@@ -147,22 +99,6 @@ struct fs_reply *fs_reply_new(uint64_t unique, size_t body);
 void fs_reply_err(struct fs_conn *c, uint64_t unique, int err);
 void fs_reply_buf(struct fs_conn *c, uint64_t unique, const void *body, size_t len);
 void fs_noreply(struct fs_conn *c);
-
-int fs_inode_root(struct fs_conn *c);
-struct fs_inode *fs_inode_get(struct fs_conn *c, uint64_t nodeid);
-void fs_inode_put(struct fs_conn *c, struct fs_inode *in);
-int fs_inode_add(struct fs_conn *c, int fd, const struct stat *st, uint64_t *nodeid);
-void fs_inode_forget(struct fs_conn *c, uint64_t nodeid, uint64_t n);
-uint64_t fs_inode_id(const struct fs_inode *in);
-
-int fs_handle_new(struct fs_conn *c, int fd, bool is_dir, struct fs_inode *in, uint64_t *fh);
-struct fs_handle *fs_handle_get(struct fs_conn *c, uint64_t fh);
-void fs_handle_put(struct fs_conn *c, struct fs_handle *h);
-int fs_handle_release(struct fs_conn *c, uint64_t fh);
-void fs_handle_note_owner(struct fs_conn *c, struct fs_handle *h, uint64_t owner);
-
-int fs_plock_fd(struct fs_conn *c, struct fs_inode *in, uint64_t owner, bool create);
-void fs_plock_drop(struct fs_conn *c, struct fs_inode *in, uint64_t owner);
 
 struct fs_waiter;
 void fs_block_begin(struct fs_conn *c, struct fs_waiter *w, uint64_t unique);

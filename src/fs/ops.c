@@ -235,7 +235,7 @@ static int lookup_fill(struct fs_conn *c, struct fs_inode *parent, const char *n
 	if (rc < 0)
 		return rc;
 	/* "." and the root's "..": the parent itself. */
-	if (!strcmp(name, ".") || (!strcmp(name, "..") && parent->idx == 1))
+	if (!strcmp(name, ".") || (!strcmp(name, "..") && fs_inode_is_root(parent)))
 		fd = fcntl(parent->fd, F_DUPFD_CLOEXEC, 3);
 	else
 		fd = openat(parent->fd, name, O_PATH | O_NOFOLLOW | O_CLOEXEC);
@@ -247,7 +247,7 @@ static int lookup_fill(struct fs_conn *c, struct fs_inode *parent, const char *n
 		return rc;
 	}
 	memset(eo, 0, sizeof(*eo));
-	rc = fs_inode_add(c, fd, &st, &eo->nodeid);
+	rc = fs_inode_add(&c->t, fd, &st, &eo->nodeid);
 	if (rc < 0)
 		return rc;
 	timeout_for(c, &t);
@@ -321,7 +321,7 @@ static void op_forget(struct op *op)
 	struct fuse_forget_in f;
 
 	if (cur_get(&op->body, &f, sizeof(f)))
-		fs_inode_forget(op->c, op->ih->nodeid, f.nlookup);
+		fs_inode_forget(&op->c->t, op->ih->nodeid, f.nlookup);
 	fs_noreply(op->c);
 }
 
@@ -334,7 +334,7 @@ static void op_batch_forget(struct op *op)
 		for (uint32_t i = 0; i < b.count && i < NESTFS_MAX_FORGETS; i++) {
 			if (!cur_get(&op->body, &one, sizeof(one)))
 				break;
-			fs_inode_forget(op->c, one.nodeid, one.nlookup);
+			fs_inode_forget(&op->c->t, one.nodeid, one.nlookup);
 		}
 	}
 	fs_noreply(op->c);
@@ -357,12 +357,12 @@ static void op_getattr(struct op *op, struct fs_inode *in)
 
 	(void)cur_get(&op->body, &g, sizeof(g));
 	if (g.getattr_flags & FUSE_GETATTR_FH) {
-		struct fs_handle *h = fs_handle_get(op->c, g.fh);
+		struct fs_handle *h = fs_handle_get(&op->c->t, g.fh);
 
 		if (!h)
 			return fs_reply_err(op->c, op->unique, EBADF);
 		rc = fstat(h->fd, &st) < 0 ? -errno : 0;
-		fs_handle_put(op->c, h);
+		fs_handle_put(&op->c->t, h);
 	} else {
 		rc = stat_fd(in->fd, &st);
 	}
@@ -399,7 +399,7 @@ static void op_setattr(struct op *op, struct fs_inode *in)
 	if (ro(op))
 		return fs_reply_err(op->c, op->unique, EROFS);
 	if (s.valid & FATTR_FH) {
-		h = fs_handle_get(op->c, s.fh);
+		h = fs_handle_get(&op->c->t, s.fh);
 		if (!h)
 			return fs_reply_err(op->c, op->unique, EBADF);
 	}
@@ -456,7 +456,7 @@ static void op_setattr(struct op *op, struct fs_inode *in)
 		if (rc < 0)
 			goto fail;
 	}
-	fs_handle_put(op->c, h);
+	fs_handle_put(&op->c->t, h);
 	h = NULL;
 	rc = stat_fd(in->fd, &st);
 	if (rc < 0)
@@ -464,7 +464,7 @@ static void op_setattr(struct op *op, struct fs_inode *in)
 	return reply_attr(op, &st);
 fail:
 	rc = errno;
-	fs_handle_put(op->c, h);
+	fs_handle_put(&op->c->t, h);
 	fs_reply_err(op->c, op->unique, rc);
 }
 
@@ -604,11 +604,11 @@ static void op_rename(struct op *op, struct fs_inode *in, bool v2)
 		return fs_reply_err(op->c, op->unique, EROFS);
 	if (r.flags & ~(unsigned)(RENAME_NOREPLACE | RENAME_EXCHANGE | RENAME_WHITEOUT))
 		return fs_reply_err(op->c, op->unique, EINVAL);
-	newdir = fs_inode_get(op->c, r.newdir);
+	newdir = fs_inode_get(&op->c->t, r.newdir);
 	if (!newdir)
 		return fs_reply_err(op->c, op->unique, ENOENT);
 	rc = renameat2(in->fd, oldname, newdir->fd, newname, r.flags) < 0 ? errno : 0;
-	fs_inode_put(op->c, newdir);
+	fs_inode_put(&op->c->t, newdir);
 	fs_reply_err(op->c, op->unique, rc);
 }
 
@@ -627,16 +627,16 @@ static void op_link(struct op *op, struct fs_inode *newparent)
 	rc = check_name(name, false);
 	if (rc < 0)
 		return fs_reply_err(op->c, op->unique, -rc);
-	old = fs_inode_get(op->c, l.oldnodeid);
+	old = fs_inode_get(&op->c->t, l.oldnodeid);
 	if (!old)
 		return fs_reply_err(op->c, op->unique, ENOENT);
 	if (old->type == S_IFDIR) {
-		fs_inode_put(op->c, old);
+		fs_inode_put(&op->c->t, old);
 		return fs_reply_err(op->c, op->unique, EPERM);
 	}
 	proc_path(path, sizeof(path), old->fd);
 	rc = linkat(AT_FDCWD, path, newparent->fd, name, AT_SYMLINK_FOLLOW) < 0 ? errno : 0;
-	fs_inode_put(op->c, old);
+	fs_inode_put(&op->c->t, old);
 	if (rc)
 		return fs_reply_err(op->c, op->unique, rc);
 	reply_entry_of(op, newparent, name);
@@ -688,7 +688,7 @@ static void op_open(struct op *op, struct fs_inode *in, bool dir)
 		fd = open(path, (fl & ~O_DIRECT) | O_CLOEXEC | O_NOCTTY);
 	if (fd < 0)
 		return fs_reply_err(op->c, op->unique, errno);
-	rc = fs_handle_new(op->c, fd, dir, in, &out.fh);
+	rc = fs_handle_new(&op->c->t, fd, dir, in, &out.fh);
 	if (rc < 0)
 		return fs_reply_err(op->c, op->unique, -rc);
 	out.open_flags = fopen_flags(op->c, dir);
@@ -744,7 +744,7 @@ static void op_create(struct op *op, struct fs_inode *in)
 		return fs_reply_err(op->c, op->unique, rc);
 	}
 	memset(&out, 0, sizeof(out));
-	rc = fs_inode_add(op->c, pfd, &st, &out.e.nodeid);
+	rc = fs_inode_add(&op->c->t, pfd, &st, &out.e.nodeid);
 	if (rc < 0) {
 		close(fd);
 		return fs_reply_err(op->c, op->unique, -rc);
@@ -754,13 +754,13 @@ static void op_create(struct op *op, struct fs_inode *in)
 	out.e.attr_valid = t;
 	fill_attr(&out.e.attr, &st);
 	{
-		struct fs_inode *child = fs_inode_get(op->c, out.e.nodeid);
+		struct fs_inode *child = fs_inode_get(&op->c->t, out.e.nodeid);
 
-		rc = child ? fs_handle_new(op->c, fd, false, child, &out.o.fh) : -ESTALE;
-		fs_inode_put(op->c, child);
+		rc = child ? fs_handle_new(&op->c->t, fd, false, child, &out.o.fh) : -ESTALE;
+		fs_inode_put(&op->c->t, child);
 	}
 	if (rc < 0) {
-		fs_inode_forget(op->c, out.e.nodeid, 1);
+		fs_inode_forget(&op->c->t, out.e.nodeid, 1);
 		return fs_reply_err(op->c, op->unique, -rc);
 	}
 	out.o.open_flags = fopen_flags(op->c, false);
@@ -778,20 +778,20 @@ static void op_read(struct op *op)
 		return fs_reply_err(op->c, op->unique, EINVAL);
 	if (r.size > NESTFS_MAX_WRITE)
 		r.size = NESTFS_MAX_WRITE;
-	h = fs_handle_get(op->c, r.fh);
+	h = fs_handle_get(&op->c->t, r.fh);
 	if (!h || h->is_dir) {
-		fs_handle_put(op->c, h);
+		fs_handle_put(&op->c->t, h);
 		return fs_reply_err(op->c, op->unique, EBADF);
 	}
 	rep = fs_reply_new(op->unique, r.size);
 	if (!rep) {
-		fs_handle_put(op->c, h);
+		fs_handle_put(&op->c->t, h);
 		return fs_reply_err(op->c, op->unique, ENOMEM);
 	}
 	do
 		n = pread(h->fd, rep->data + sizeof(struct fuse_out_header), r.size, (off_t)r.offset);
 	while (n < 0 && errno == EINTR);
-	fs_handle_put(op->c, h);
+	fs_handle_put(&op->c->t, h);
 	if (n < 0) {
 		int err = errno;
 
@@ -816,15 +816,15 @@ static void op_write(struct op *op)
 		return fs_reply_err(op->c, op->unique, EINVAL);
 	if (ro(op))
 		return fs_reply_err(op->c, op->unique, EROFS);
-	h = fs_handle_get(op->c, w.fh);
+	h = fs_handle_get(&op->c->t, w.fh);
 	if (!h || h->is_dir) {
-		fs_handle_put(op->c, h);
+		fs_handle_put(&op->c->t, h);
 		return fs_reply_err(op->c, op->unique, EBADF);
 	}
 	do
 		n = pwrite(h->fd, data, w.size, (off_t)w.offset);
 	while (n < 0 && errno == EINTR);
-	fs_handle_put(op->c, h);
+	fs_handle_put(&op->c->t, h);
 	if (n < 0)
 		return fs_reply_err(op->c, op->unique, errno);
 	out.size = (uint32_t)n;
@@ -857,13 +857,13 @@ static void op_release(struct op *op, bool dir)
 	if (!cur_get(&op->body, &r, sizeof(r)))
 		return fs_reply_err(op->c, op->unique, EINVAL);
 	if (!dir && (r.release_flags & FUSE_RELEASE_FLOCK_UNLOCK)) {
-		h = fs_handle_get(op->c, r.fh);
+		h = fs_handle_get(&op->c->t, r.fh);
 		if (h) {
 			(void)flock(h->fd, LOCK_UN);
-			fs_handle_put(op->c, h);
+			fs_handle_put(&op->c->t, h);
 		}
 	}
-	fs_reply_err(op->c, op->unique, -fs_handle_release(op->c, r.fh));
+	fs_reply_err(op->c, op->unique, -fs_handle_release(&op->c->t, r.fh));
 }
 
 static void op_flush(struct op *op, struct fs_inode *in)
@@ -873,12 +873,12 @@ static void op_flush(struct op *op, struct fs_inode *in)
 
 	if (!cur_get(&op->body, &f, sizeof(f)))
 		return fs_reply_err(op->c, op->unique, EINVAL);
-	h = fs_handle_get(op->c, f.fh);
+	h = fs_handle_get(&op->c->t, f.fh);
 	if (!h)
 		return fs_reply_err(op->c, op->unique, EBADF);
-	fs_handle_put(op->c, h);
+	fs_handle_put(&op->c->t, h);
 	/* close() by this owner: its POSIX locks on the file go. */
-	fs_plock_drop(op->c, in, f.lock_owner);
+	fs_plock_drop(&op->c->t, in, f.lock_owner);
 	fs_reply_err(op->c, op->unique, 0);
 }
 
@@ -890,11 +890,11 @@ static void op_fsync(struct op *op)
 
 	if (!cur_get(&op->body, &f, sizeof(f)))
 		return fs_reply_err(op->c, op->unique, EINVAL);
-	h = fs_handle_get(op->c, f.fh);
+	h = fs_handle_get(&op->c->t, f.fh);
 	if (!h)
 		return fs_reply_err(op->c, op->unique, EBADF);
 	rc = ((f.fsync_flags & 1) ? fdatasync(h->fd) : fsync(h->fd)) < 0 ? errno : 0;
-	fs_handle_put(op->c, h);
+	fs_handle_put(&op->c->t, h);
 	fs_reply_err(op->c, op->unique, rc);
 }
 
@@ -914,14 +914,14 @@ static void op_readdir(struct op *op, bool plus)
 		return fs_reply_err(op->c, op->unique, EINVAL);
 	if (r.size > NESTFS_MAX_WRITE)
 		r.size = NESTFS_MAX_WRITE;
-	h = fs_handle_get(op->c, r.fh);
+	h = fs_handle_get(&op->c->t, r.fh);
 	if (!h || !h->is_dir) {
-		fs_handle_put(op->c, h);
+		fs_handle_put(&op->c->t, h);
 		return fs_reply_err(op->c, op->unique, EBADF);
 	}
 	rep = fs_reply_new(op->unique, r.size);
 	if (!rep) {
-		fs_handle_put(op->c, h);
+		fs_handle_put(&op->c->t, h);
 		return fs_reply_err(op->c, op->unique, ENOMEM);
 	}
 	out = rep->data + sizeof(struct fuse_out_header);
@@ -1002,7 +1002,7 @@ static void op_readdir(struct op *op, bool plus)
 	}
 out:
 	pthread_mutex_unlock(&h->dir_mu);
-	fs_handle_put(op->c, h);
+	fs_handle_put(&op->c->t, h);
 	if (err) {
 		free(rep);
 		return fs_reply_err(op->c, op->unique, err);
@@ -1136,7 +1136,7 @@ static void op_getlk(struct op *op, struct fs_inode *in)
 		return fs_reply_err(op->c, op->unique, EINVAL);
 	rc = lk_to_flock(&l.lk, &fl);
 	if (rc == 0)
-		rc = fd = fs_plock_fd(op->c, in, l.owner, true);
+		rc = fd = fs_plock_fd(&op->c->t, in, l.owner, true);
 	if (rc >= 0)
 		rc = fcntl(fd, F_OFD_GETLK, &fl) < 0 ? -errno : 0;
 	if (rc < 0)
@@ -1163,7 +1163,7 @@ static void op_setlk(struct op *op, struct fs_inode *in, bool wait)
 	if (op->c->fd < 0)
 		wait = false;	/* fuzzing: nothing may block */
 	if (l.lk_flags & FUSE_LK_FLOCK) {
-		struct fs_handle *h = fs_handle_get(op->c, l.fh);
+		struct fs_handle *h = fs_handle_get(&op->c->t, l.fh);
 		int how = l.lk.type == F_RDLCK ? LOCK_SH : l.lk.type == F_WRLCK ? LOCK_EX : LOCK_UN;
 
 		if (!h)
@@ -1180,23 +1180,23 @@ static void op_setlk(struct op *op, struct fs_inode *in, bool wait)
 			}
 			fs_block_end(op->c, &w);
 		}
-		fs_handle_put(op->c, h);
+		fs_handle_put(&op->c->t, h);
 		return fs_reply_err(op->c, op->unique, rc == EWOULDBLOCK ? EAGAIN : rc);
 	}
 	rc = lk_to_flock(&l.lk, &fl);
 	if (rc < 0)
 		return fs_reply_err(op->c, op->unique, -rc);
-	rc = fd = fs_plock_fd(op->c, in, l.owner, fl.l_type != F_UNLCK);
+	rc = fd = fs_plock_fd(&op->c->t, in, l.owner, fl.l_type != F_UNLCK);
 	if (rc == -ENOENT && fl.l_type == F_UNLCK)
 		return fs_reply_err(op->c, op->unique, 0);	/* held nothing */
 	if (rc < 0)
 		return fs_reply_err(op->c, op->unique, -rc);
 	if (fl.l_type != F_UNLCK) {
-		struct fs_handle *h = fs_handle_get(op->c, l.fh);
+		struct fs_handle *h = fs_handle_get(&op->c->t, l.fh);
 
 		if (h) {
-			fs_handle_note_owner(op->c, h, l.owner);
-			fs_handle_put(op->c, h);
+			fs_handle_note_owner(&op->c->t, h, l.owner);
+			fs_handle_put(&op->c->t, h);
 		}
 	}
 	if (!wait || fl.l_type == F_UNLCK) {
@@ -1227,13 +1227,13 @@ static void op_fallocate(struct op *op)
 		return fs_reply_err(op->c, op->unique, EINVAL);
 	if (ro(op))
 		return fs_reply_err(op->c, op->unique, EROFS);
-	h = fs_handle_get(op->c, f.fh);
+	h = fs_handle_get(&op->c->t, f.fh);
 	if (!h || h->is_dir) {
-		fs_handle_put(op->c, h);
+		fs_handle_put(&op->c->t, h);
 		return fs_reply_err(op->c, op->unique, EBADF);
 	}
 	rc = fallocate(h->fd, (int)f.mode, (off_t)f.offset, (off_t)f.length) < 0 ? errno : 0;
-	fs_handle_put(op->c, h);
+	fs_handle_put(&op->c->t, h);
 	fs_reply_err(op->c, op->unique, rc);
 }
 
@@ -1248,13 +1248,13 @@ static void op_lseek(struct op *op)
 		return fs_reply_err(op->c, op->unique, EINVAL);
 	if (l.whence != SEEK_DATA && l.whence != SEEK_HOLE)
 		return fs_reply_err(op->c, op->unique, EINVAL);
-	h = fs_handle_get(op->c, l.fh);
+	h = fs_handle_get(&op->c->t, l.fh);
 	if (!h || h->is_dir) {
-		fs_handle_put(op->c, h);
+		fs_handle_put(&op->c->t, h);
 		return fs_reply_err(op->c, op->unique, EBADF);
 	}
 	r = lseek(h->fd, (off_t)l.offset, (int)l.whence);
-	fs_handle_put(op->c, h);
+	fs_handle_put(&op->c->t, h);
 	if (r < 0)
 		return fs_reply_err(op->c, op->unique, errno);
 	out.offset = (uint64_t)r;
@@ -1274,19 +1274,19 @@ static void op_copy_file_range(struct op *op)
 		return fs_reply_err(op->c, op->unique, EINVAL);
 	if (ro(op))
 		return fs_reply_err(op->c, op->unique, EROFS);
-	hi = fs_handle_get(op->c, cf.fh_in);
-	ho = fs_handle_get(op->c, cf.fh_out);
+	hi = fs_handle_get(&op->c->t, cf.fh_in);
+	ho = fs_handle_get(&op->c->t, cf.fh_out);
 	if (!hi || !ho || hi->is_dir || ho->is_dir) {
-		fs_handle_put(op->c, hi);
-		fs_handle_put(op->c, ho);
+		fs_handle_put(&op->c->t, hi);
+		fs_handle_put(&op->c->t, ho);
 		return fs_reply_err(op->c, op->unique, EBADF);
 	}
 	oi = (loff_t)cf.off_in;
 	oo = (loff_t)cf.off_out;
 	/* The answer is a 32-bit size: copy at most that much per request. */
 	n = copy_file_range(hi->fd, &oi, ho->fd, &oo, cf.len > (1u << 30) ? (1u << 30) : cf.len, 0);
-	fs_handle_put(op->c, hi);
-	fs_handle_put(op->c, ho);
+	fs_handle_put(&op->c->t, hi);
+	fs_handle_put(&op->c->t, ho);
 	if (n < 0)
 		return fs_reply_err(op->c, op->unique, errno);
 	out.size = (uint32_t)n;
@@ -1364,7 +1364,7 @@ void fs_dispatch(struct fs_conn *c, struct fs_req *r)
 	if (!c->initialized)
 		return fs_reply_err(c, op.unique, EIO);
 	if (needs_inode(ih.opcode)) {
-		in = fs_inode_get(c, ih.nodeid);
+		in = fs_inode_get(&c->t, ih.nodeid);
 		if (!in)
 			return fs_reply_err(c, op.unique, ESTALE);
 	}
@@ -1484,5 +1484,5 @@ void fs_dispatch(struct fs_conn *c, struct fs_req *r)
 		fs_reply_err(c, op.unique, ENOSYS);
 		break;
 	}
-	fs_inode_put(c, in);
+	fs_inode_put(&c->t, in);
 }
