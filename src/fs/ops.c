@@ -42,7 +42,7 @@
 #include <sys/xattr.h>
 #include <unistd.h>
 
-#include "fs/fs_int.h"
+#include "fs/conn.h"
 #include "lib/log.h"
 
 /* A bounds-checked view of a request body. */
@@ -1172,10 +1172,10 @@ static void op_setlk(struct op *op, struct fs_inode *in, bool wait)
 			rc = flock(h->fd, how | (how == LOCK_UN ? 0 : LOCK_NB)) < 0 ? errno : 0;
 		} else {
 			fs_block_begin(op->c, &w, op->unique);
-			rc = op->c->stopping ? EINTR : 0;
+			rc = op->c->pool.stopping ? EINTR : 0;
 			while (!rc && flock(h->fd, how) < 0) {
 				rc = errno;
-				if (rc == EINTR && !w.interrupted && !op->c->stopping)
+				if (rc == EINTR && !w.interrupted && !op->c->pool.stopping)
 					rc = 0;
 			}
 			fs_block_end(op->c, &w);
@@ -1204,10 +1204,10 @@ static void op_setlk(struct op *op, struct fs_inode *in, bool wait)
 		return fs_reply_err(op->c, op->unique, rc);
 	}
 	fs_block_begin(op->c, &w, op->unique);
-	rc = op->c->stopping ? EINTR : 0;
+	rc = op->c->pool.stopping ? EINTR : 0;
 	while (!rc && fcntl(fd, F_OFD_SETLKW, &fl) < 0) {
 		rc = errno;
-		if (rc == EINTR && !w.interrupted && !op->c->stopping)
+		if (rc == EINTR && !w.interrupted && !op->c->pool.stopping)
 			rc = 0;
 	}
 	fs_block_end(op->c, &w);
