@@ -199,7 +199,7 @@ void fs_interrupt(struct fs_conn *c, uint64_t unique);
 /* fs_conn_release() - close everything @c's tables and stream hold (no worker runs any more) */
 void fs_conn_release(struct fs_conn *c);
 
-/* ---- ops.c ---- */
+/* ---- dispatch.c ---- */
 
 /* fs_dispatch() - decode one request frame (length checked) and answer it */
 void fs_dispatch(struct fs_conn *c, struct fs_req *r);
