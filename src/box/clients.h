@@ -29,10 +29,16 @@
 
 struct nb_clients;
 
-/* struct nb_client - one connection; @fd is -1 when the slot is free */
+/**
+ * struct nb_client - one connection
+ * @fd:		its socket; -1 when the slot is free
+ * @proc:	the guest process id of its exec; 0: none (a waiter, or stop)
+ * @cl:		the table it is in (its reader's callbacks get the client)
+ * @rd:		the reader of its frames
+ */
 struct nb_client {
 	int fd;
-	uint16_t proc; /* 0: no exec (a waiter, or stop) */
+	uint16_t proc;
 	struct nb_clients *cl;
 	struct nb_ctlread rd;
 };
@@ -45,6 +51,8 @@ struct nb_client {
  * @qemu_pid:	killed by SHUTDOWN
  * @exited, @code: the main command's end, once known
  * @stopping:	a client asked for SHUTDOWN
+ * @next_proc:	the last process id given to an exec (ids wrap, 0 skipped)
+ * @c:		the client slots
  */
 struct nb_clients {
 	int ep;

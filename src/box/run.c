@@ -226,15 +226,7 @@ static int launch_and_supervise(const struct nb_run_opts *o, struct rec *r, stru
 
 	l.rootfs = root.dir;
 	l.image = o->image ? o->image : o->rootfs;
-	l.kernel = o->kernel;
-	l.volumes = o->volumes;
-	l.nvolumes = o->nvolumes;
-	l.ports = o->ports;
-	l.nports = o->nports;
-	l.mem_mib = o->mem_mib;
-	l.cpus = o->cpus;
-	l.accel = o->accel;
-	l.boot_timeout_ms = o->boot_timeout_ms;
+	l.opts = o->vm;
 	l.hostname = o->name ? o->name : id;
 	l.spawn = &sp;
 	if (nb_launch_start(&l, e) < 0)
@@ -319,8 +311,8 @@ static int new_record(const struct nb_run_opts *o, bool detached, struct nb_vm_s
 	snprintf(st->name, sizeof(st->name), "%s", o->name ? o->name : "");
 	snprintf(st->image, sizeof(st->image), "%s", o->image ? o->image : o->rootfs);
 	join_cmd(o, st->command, sizeof(st->command));
-	for (unsigned i = 0; i < o->nports && i < NB_MAX_PORTS; i++)
-		st->ports[st->nports++] = o->ports[i];
+	for (unsigned i = 0; i < o->vm.nports && i < NB_MAX_PORTS; i++)
+		st->ports[st->nports++] = o->vm.ports[i];
 	snprintf(st->status, sizeof(st->status), detached ? "starting" : "running");
 	st->created = (int64_t)time(NULL);
 	st->rm = o->rm;

@@ -61,6 +61,11 @@ enum { NB_STREAM_STDIN = 0, NB_STREAM_STDOUT = 1, NB_STREAM_STDERR = 2 };
 
 /**
  * struct nb_ctl_frame - one decoded frame (payload points into the input)
+ * @type:	enum nb_ctl_type
+ * @stream:	NB_STREAM_* for DATA; 0 otherwise
+ * @proc:	the guest process it is about (0: the main command)
+ * @len:	payload bytes
+ * @payload:	the payload, in the received buffer
  */
 struct nb_ctl_frame {
 	uint8_t type;
@@ -72,14 +77,17 @@ struct nb_ctl_frame {
 
 /* struct nb_ctl_cur - a bounds-checked reader over a payload */
 struct nb_ctl_cur {
-	const uint8_t *p;
-	size_t left;
+	const uint8_t *p; /* the next byte */
+	size_t left;	  /* bytes from @p to the payload's end */
 	bool bad; /* set once a read ran short; every later read fails too */
 };
 
 /**
  * struct nb_ctl_share - a nestfs share: the virtio-serial port that carries
  * it and where the guest mounts it
+ * @port:	"nestbox.fs.N" (a virtio-serial port name) or "vsock:PORT"
+ * @target:	the mount point in the guest
+ * @flags:	NB_SHARE_RO, NB_SHARE_ROOT
  */
 struct nb_ctl_share {
 	const char *port;
@@ -102,6 +110,9 @@ struct nb_ctl_config {
 
 /**
  * struct nb_ctl_spawn - a process to start
+ * @flags:	NB_SPAWN_TTY, NB_SPAWN_STDIN
+ * @rows, @cols: the terminal's size with NB_SPAWN_TTY (0: unknown)
+ * @cwd:	working directory ("" for exec: the main command's)
  * @argv, @env:	NULL-terminated arrays (allocated by the decoder; strings
  *		point into the payload); free with nb_ctl_spawn_free()
  * @user:	"" for the image default (root), "UID[:GID]" or "NAME[:GROUP]"
@@ -117,6 +128,10 @@ struct nb_ctl_spawn {
 
 /**
  * struct nb_ctl_buf - a growable output buffer of encoded frames
+ * @data:	the frames, @len bytes of @cap allocated
+ * @len:	bytes queued
+ * @cap:	bytes allocated
+ * @oom:	a frame could not be added (the earlier ones are intact)
  */
 struct nb_ctl_buf {
 	uint8_t *data;
