@@ -24,6 +24,15 @@
 #include "lib/clock.h"
 #include "box/state.h"
 
+/* A record by name: 1 when its owner runs, 0 when not, or -errno. */
+static int find_owner(const char *name, struct nb_vm_state *st, struct nb_err *e)
+{
+	int r = nb_state_find(name, st, e);
+
+	return r < 0 ? r : st->alive;
+}
+
+/* A record whose owner runs, or -ESRCH saying it does not. */
 static int find_running(const char *name, struct nb_vm_state *st, struct nb_err *e)
 {
 	int r = nb_state_find(name, st, e);
@@ -157,12 +166,10 @@ int nb_vm_stop(const char *name, unsigned timeout_s, struct nb_err *e)
 	struct nb_ctl_buf b = { 0 };
 	struct nb_vm_state st;
 	autoclose int fd = -1;
-	int r = nb_state_find(name, &st, e);
+	int r = find_owner(name, &st, e);
 
-	if (r < 0)
+	if (r <= 0)
 		return r;
-	if (!st.alive)
-		return 0;
 	if (!st.detached)
 		return stop_foreground(&st, timeout_s);
 	fd = nb_supervisor_connect(st.id, e);
@@ -192,12 +199,12 @@ int nb_vm_wait(const char *name, int *code, struct nb_err *e)
 {
 	struct nb_vm_state st;
 	autoclose int fd = -1;
-	int r = nb_state_find(name, &st, e);
+	int r = find_owner(name, &st, e);
 
 	if (r < 0)
 		return r;
 	*code = st.exit_code;
-	if (!st.alive)
+	if (!r)
 		return 0;
 	if (!st.detached) {
 		/* Its nestbox run records the code, then lets go of the lock. */
