@@ -481,7 +481,7 @@ int nb_loop_run(struct nb_loop *s, struct nb_err *e)
 	bool raw = false;
 	sigset_t mask;
 
-	s->exited = s->stopped = false;
+	s->exited = false;
 	s->code = NB_EXIT_FAILURE;
 	nb_ctlread_init(&l.rd, &guest_ops, &l);
 	if (!setup(&l, &mask)) {
@@ -506,7 +506,6 @@ int nb_loop_run(struct nb_loop *s, struct nb_err *e)
 			;
 	read_console(&l);
 	if (s->listen_fd >= 0) {
-		s->stopped = l.cl.stopping;
 		if (s->until_poweroff && !s->exited) {
 			if (!l.failed)
 				fail(&l, "the VM stopped before the command started");

@@ -59,7 +59,6 @@
  * @phase_host_ns: host CLOCK_MONOTONIC when each phase report arrived
  * @initial:	frames to send first (exec: the SPAWN); NULL for none
  * @exited:	output: the main command's exit was reported
- * @stopped:	output: a client asked for SHUTDOWN (stop)
  * @code:	output: the main command's exit code (with @exited)
  */
 struct nb_loop {
@@ -84,7 +83,7 @@ struct nb_loop {
 	uint64_t phase_ns[NB_PHASE_MAX + 1];
 	uint64_t phase_host_ns[NB_PHASE_MAX + 1];
 	const struct nb_ctl_buf *initial;
-	bool exited, stopped;
+	bool exited;
 	int code;
 };
 

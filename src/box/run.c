@@ -98,12 +98,11 @@ static void make_id(char *id, size_t len)
  * @ready_fd:	-d: the pipe to the waiting `run -d` (-1 once told); -1 in
  *		the foreground
  * @cmd_started: output: the command got as far as starting
- * @stopped:	output: `nestbox stop` ended the VM
  */
 struct rec {
 	struct nb_vm_state *st;
 	int output_log, console_log, listen_fd, ready_fd;
-	bool cmd_started, stopped;
+	bool cmd_started;
 };
 
 /* A record's logs and control socket; -errno with @e set. */
@@ -181,6 +180,63 @@ static int open_root(const struct nb_run_opts *o, struct root *r, struct image_c
 	return 0;
 }
 
+/* The main command's SPAWN: @argv and @env over the image's workdir and user. */
+static struct nb_ctl_spawn spawn_of(const struct nb_run_opts *o, const struct image_cfg *ic,
+				    char **argv, char **env)
+{
+	static char *none[] = { NULL };
+	struct nb_ctl_spawn sp = {
+		/* Detached, nobody feeds stdin: the command gets /dev/null. */
+		.flags = (o->tty ? NB_SPAWN_TTY : 0) |
+			 (o->interactive && !o->detach ? NB_SPAWN_STDIN : 0),
+		.cwd = o->workdir ? o->workdir : ic->workdir && ic->workdir[0] ? ic->workdir : "/",
+		.user = o->user ? o->user : ic->user ? ic->user : "",
+		.argv = argv,
+		.env = env ? env : none,
+	};
+	struct winsize ws;
+
+	if (o->tty && ioctl(STDIN_FILENO, TIOCGWINSZ, &ws) == 0) {
+		sp.rows = ws.ws_row;
+		sp.cols = ws.ws_col;
+	}
+	return sp;
+}
+
+/* The loop over @l's VM: in the foreground, stdio relayed and signals taken;
+ * -d (the daemon), output only logged, the CLI told through the ready pipe
+ * and the record kept until the VM powers off. */
+static void loop_for(const struct nb_run_opts *o, struct rec *r, const struct nb_launch *l,
+		     struct nb_loop *lp)
+{
+	nb_loop_init(lp, l->ctl);
+	lp->qemu_pid = l->qemu_pid;
+	lp->qemu_pidfd = l->qemu_pidfd;
+	lp->console = l->console;
+	lp->boot_timeout_ms = l->boot_timeout_ms;
+	lp->t0_ns = l->t0_ns;
+	lp->qemu_start_ns = l->qemu_start_ns;
+	if (r) {
+		lp->console_log = r->console_log;
+		lp->output_log = r->output_log;
+		lp->listen_fd = r->listen_fd;
+	}
+	if (o->detach && r) {
+		lp->until_poweroff = true;
+		lp->ready_fd = r->ready_fd;
+		lp->st = r->st;
+		return;
+	}
+	lp->relay = true;
+	lp->signals = true;
+	lp->show_console = o->console;
+	lp->tty = o->tty;
+	lp->stdin_open = o->interactive;
+	lp->in_fd = STDIN_FILENO;
+	lp->out_fd = STDOUT_FILENO;
+	lp->err_fd = STDERR_FILENO;
+}
+
 /* Boot the VM (vm/launch) and supervise it (box/loop): in the foreground
  * (@r its record, or NULL with --rm) or, with @r->ready_fd, as the daemon
  * of a detached VM. Signals are blocked by the caller. Returns the exit
@@ -190,7 +246,7 @@ static int launch_and_supervise(const struct nb_run_opts *o, struct rec *r, stru
 	__attribute__((cleanup(root_release))) struct root root = { .dir = "" };
 	__attribute__((cleanup(nb_launch_close))) struct nb_launch l;
 	autostrv struct nb_strv argv = { 0 }, env = { 0 };
-	struct nb_ctl_spawn sp = { 0 };
+	struct nb_ctl_spawn sp;
 	struct image_cfg ic = { 0 };
 	struct nb_loop lp;
 	int code;
@@ -205,20 +261,7 @@ static int launch_and_supervise(const struct nb_run_opts *o, struct rec *r, stru
 			nb_err_set(e, ENOMEM, "out of memory");
 		return NB_EXIT_FAILURE;
 	}
-	/* Detached, nobody feeds stdin: the command gets /dev/null. */
-	sp.flags = (o->tty ? NB_SPAWN_TTY : 0) | (o->interactive && !o->detach ? NB_SPAWN_STDIN : 0);
-	if (o->tty) {
-		struct winsize ws;
-
-		if (ioctl(STDIN_FILENO, TIOCGWINSZ, &ws) == 0) {
-			sp.rows = ws.ws_row;
-			sp.cols = ws.ws_col;
-		}
-	}
-	sp.cwd = o->workdir ? o->workdir : ic.workdir && ic.workdir[0] ? ic.workdir : "/";
-	sp.user = o->user ? o->user : ic.user ? ic.user : "";
-	sp.argv = argv.v;
-	sp.env = env.v ? env.v : (char *[]){ NULL };
+	sp = spawn_of(o, &ic, argv.v, env.v);
 	if (r)
 		snprintf(id, sizeof(id), "%s", r->st->id);
 	else
@@ -231,39 +274,11 @@ static int launch_and_supervise(const struct nb_run_opts *o, struct rec *r, stru
 	l.spawn = &sp;
 	if (nb_launch_start(&l, e) < 0)
 		return NB_EXIT_FAILURE;
-	nb_loop_init(&lp, l.ctl);
-	lp.qemu_pid = l.qemu_pid;
-	lp.qemu_pidfd = l.qemu_pidfd;
-	lp.console = l.console;
-	lp.boot_timeout_ms = l.boot_timeout_ms;
-	lp.t0_ns = l.t0_ns;
-	lp.qemu_start_ns = l.qemu_start_ns;
-	if (r) {
-		lp.console_log = r->console_log;
-		lp.output_log = r->output_log;
-		lp.listen_fd = r->listen_fd;
-	}
-	if (o->detach) {
-		/* The daemon: output only logged, the CLI told through the pipe,
-		 * the record kept, until the VM powers off. */
-		lp.until_poweroff = true;
-		lp.ready_fd = r->ready_fd;
-		lp.st = r->st;
-	} else {
-		lp.relay = true;
-		lp.signals = true;
-		lp.show_console = o->console;
-		lp.tty = o->tty;
-		lp.stdin_open = o->interactive;
-		lp.in_fd = STDIN_FILENO;
-		lp.out_fd = STDOUT_FILENO;
-		lp.err_fd = STDERR_FILENO;
-	}
+	loop_for(o, r, &l, &lp);
 	code = nb_loop_run(&lp, e);
 	if (r) {
 		r->ready_fd = lp.ready_fd;
 		r->cmd_started = lp.phase_ns[NB_PHASE_COMMAND] != 0;
-		r->stopped = lp.stopped;
 	}
 	/* QEMU is reaped; leaving scope stops the relay, the servers, the lease. */
 	return e->code ? NB_EXIT_FAILURE : code;
