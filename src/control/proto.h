@@ -151,7 +151,13 @@ int nb_ctl_decode_config(const struct nb_ctl_frame *f, struct nb_ctl_config *cfg
  * Return: 0, -EPROTO, or -ENOMEM; on success free with nb_ctl_spawn_free()
  */
 int nb_ctl_decode_spawn(const struct nb_ctl_frame *f, struct nb_ctl_spawn *sp);
+
+/* nb_ctl_spawn_free() - free what the decoder allocated in @sp; again is harmless */
 void nb_ctl_spawn_free(struct nb_ctl_spawn *sp);
+
+/* autospawn: a struct nb_ctl_spawn freed when it leaves scope (zero it first,
+ * or decode into it at once: the decoder zeroes it) */
+#define autospawn __attribute__((cleanup(nb_ctl_spawn_free)))
 
 /* Encoders: append one whole frame to @b. On allocation failure b->oom is
  * set and the buffer keeps its earlier frames. */
