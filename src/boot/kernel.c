@@ -21,6 +21,7 @@
  * vmlinux extracted on the host into the cache (bzimage.c).
  */
 #include "boot/kernel.h"
+#include "boot/kstore.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -169,25 +170,6 @@ static bool is_dir(const char *path)
 	return stat(path, &st) == 0 && S_ISDIR(st.st_mode);
 }
 
-static int kernels_dir(char *buf, size_t len, struct nb_err *e)
-{
-	const char *env = getenv("NESTBOX_KERNELS");
-	char data[PATH_MAX];
-	int r;
-
-	if (env && *env) {
-		if ((size_t)snprintf(buf, len, "%s", env) >= len)
-			return nb_err_set(e, ENAMETOOLONG, "NESTBOX_KERNELS: too long");
-		return 0;
-	}
-	r = nb_data_dir(data, sizeof(data), e);
-	if (r < 0)
-		return r;
-	if ((size_t)snprintf(buf, len, "%s/kernels", data) >= len)
-		return nb_err_set(e, ENAMETOOLONG, "kernels directory: too long");
-	return 0;
-}
-
 /* A bzImage boots through PVH where bzimage.c can extract its vmlinux; any
  * failure leaves @k as it is. */
 static void try_pvh(struct nb_kernel *k)
@@ -207,7 +189,7 @@ int nb_kernel_find(const char *which, struct nb_kernel *k, struct nb_err *e)
 
 	memset(k, 0, sizeof(*k));
 	if (!which || strcmp(which, "default") == 0) {
-		r = kernels_dir(dir, sizeof(dir), e);
+		r = nb_kstore_dir(dir, sizeof(dir), e);
 		if (r < 0)
 			return r;
 		size_t dl = strlen(dir);
@@ -226,8 +208,12 @@ int nb_kernel_find(const char *which, struct nb_kernel *k, struct nb_err *e)
 		if ((size_t)snprintf(dir, sizeof(dir), "%s", which) >= sizeof(dir))
 			return nb_err_set(e, ENAMETOOLONG, "kernel %s: path too long", which);
 	}
-	if (!realpath(dir, k->dir))
+	if (!realpath(dir, k->dir)) {
+		if (errno == ENOENT && (!which || strcmp(which, "default") == 0))
+			return nb_err_set(e, ENOENT, "no default kernel in %.*s: fetch Debian's with "
+					  "`nestbox kernel prepare`", (int)(strlen(dir) - 8), dir);
 		return nb_err_sys(e, errno, "kernel %s (%s)", name, dir);
+	}
 	if (!file[0]) {
 		/* a kernel directory: the vmlinux (PVH, fast) if there is one */
 		snprintf(file, sizeof(file), "%s/vmlinux", k->dir);
