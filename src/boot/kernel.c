@@ -163,6 +163,7 @@ static int probe_host_file(const char *which, const char *path, struct nb_kernel
 	return 0;
 }
 
+/* Whether @path is a directory (following symlinks). */
 static bool is_dir(const char *path)
 {
 	struct stat st;
@@ -257,7 +258,7 @@ int nb_kernel_find(const char *which, struct nb_kernel *k, struct nb_err *e)
 
 /* One kernel an image ships. */
 struct cand {
-	char version[128];
+	char version[128];	/* its version: the lib/modules directory's name */
 	char kernel[PATH_MAX + 16];	/* inside the image's root */
 	char modrel[PATH_MAX];	/* inside the image's root */
 };
@@ -265,8 +266,8 @@ struct cand {
 #define MAX_CANDS 8
 
 struct scan {
-	int rootfd;
-	struct cand c[MAX_CANDS];
+	int rootfd;	/* the image's root, where every path resolves */
+	struct cand c[MAX_CANDS]; /* the kernels found */
 	unsigned n;	/* found, may exceed MAX_CANDS */
 };
 
@@ -279,6 +280,8 @@ static bool in_root_is(int rootfd, const char *path, mode_t type)
 	return fd >= 0 && fstat(fd, &st) == 0 && (st.st_mode & S_IFMT) == type;
 }
 
+/* Note a kernel found in the image, once per version; @s->n counts on past
+ * MAX_CANDS, so the caller still sees how many there were. */
 static void scan_add(struct scan *s, const char *ver, const char *kernel, const char *modrel)
 {
 	for (unsigned i = 0; i < s->n && i < MAX_CANDS; i++)

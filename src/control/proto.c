@@ -8,11 +8,13 @@
 
 #include "lib/cleanup.h"
 
+/* Little-endian u16 at @p. */
 static uint16_t rd16(const uint8_t *p)
 {
 	return (uint16_t)(p[0] | p[1] << 8);
 }
 
+/* Little-endian u32 at @p. */
 static uint32_t rd32(const uint8_t *p)
 {
 	return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 |
@@ -47,6 +49,8 @@ void nb_ctl_cur_init(struct nb_ctl_cur *c, const struct nb_ctl_frame *f)
 	c->bad = false;
 }
 
+/* The next @n bytes of the payload, or NULL (and @c marked bad) when fewer are
+ * left. */
 static const uint8_t *take(struct nb_ctl_cur *c, size_t n)
 {
 	const uint8_t *p = c->p;
@@ -192,6 +196,7 @@ void nb_ctl_spawn_free(struct nb_ctl_spawn *sp)
 	sp->argv = sp->env = NULL;
 }
 
+/* Room for @n more bytes in @b; false (and @b->oom set) when it cannot grow. */
 static bool reserve(struct nb_ctl_buf *b, size_t n)
 {
 	size_t cap;
@@ -214,12 +219,14 @@ static bool reserve(struct nb_ctl_buf *b, size_t n)
 	return true;
 }
 
+/* Little-endian u16 @v to @p. */
 static void wr16(uint8_t *p, uint16_t v)
 {
 	p[0] = (uint8_t)v;
 	p[1] = (uint8_t)(v >> 8);
 }
 
+/* Little-endian u32 @v to @p. */
 static void wr32(uint8_t *p, uint32_t v)
 {
 	for (int i = 0; i < 4; i++)
@@ -250,9 +257,10 @@ void nb_ctl_put_frame(struct nb_ctl_buf *b, uint8_t type, uint8_t stream, uint16
 
 /* A payload under construction: fields appended to a scratch buffer. */
 struct pl {
-	struct nb_ctl_buf b;
+	struct nb_ctl_buf b; /* the payload's bytes so far */
 };
 
+/* Append a u16 to the payload. */
 static void pl_u16(struct pl *p, uint16_t v)
 {
 	if (reserve(&p->b, 2)) {
@@ -261,6 +269,7 @@ static void pl_u16(struct pl *p, uint16_t v)
 	}
 }
 
+/* Append a u32 to the payload. */
 static void pl_u32(struct pl *p, uint32_t v)
 {
 	if (reserve(&p->b, 4)) {
@@ -269,6 +278,7 @@ static void pl_u32(struct pl *p, uint32_t v)
 	}
 }
 
+/* Append a string (u32 length with the NUL, the bytes, the NUL). */
 static void pl_str(struct pl *p, const char *s)
 {
 	size_t n = strlen(s) + 1;
@@ -284,6 +294,7 @@ static void pl_str(struct pl *p, const char *s)
 	}
 }
 
+/* Append a NULL-terminated string array: u32 count, then each string. */
 static void pl_strv(struct pl *p, char *const *v)
 {
 	uint32_t n = 0;
@@ -295,6 +306,8 @@ static void pl_strv(struct pl *p, char *const *v)
 		pl_str(p, v[i]);
 }
 
+/* Queue the payload as one frame of @type for @proc on @b (or mark @b oom), and
+ * free it. */
 static void pl_emit(struct nb_ctl_buf *b, struct pl *p, uint8_t type, uint16_t proc)
 {
 	if (p->b.oom)

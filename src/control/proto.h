@@ -61,6 +61,11 @@ enum { NB_STREAM_STDIN = 0, NB_STREAM_STDOUT = 1, NB_STREAM_STDERR = 2 };
 
 /**
  * struct nb_ctl_frame - one decoded frame (payload points into the input)
+ * @type:	enum nb_ctl_type
+ * @stream:	NB_STREAM_* of a DATA frame, else 0
+ * @proc:	the process it is about: 0 the main command, others exec'd ones
+ * @len:	payload bytes
+ * @payload:	the payload, inside the buffer it was parsed from
  */
 struct nb_ctl_frame {
 	uint8_t type;
@@ -72,14 +77,17 @@ struct nb_ctl_frame {
 
 /* struct nb_ctl_cur - a bounds-checked reader over a payload */
 struct nb_ctl_cur {
-	const uint8_t *p;
-	size_t left;
+	const uint8_t *p; /* the next byte to read */
+	size_t left;	  /* bytes of the payload not read yet */
 	bool bad; /* set once a read ran short; every later read fails too */
 };
 
 /**
  * struct nb_ctl_share - a nestfs share: the virtio-serial port that carries
  * it and where the guest mounts it
+ * @port:	the port's name ("nestbox.fs.0"), or "vsock:PORT"
+ * @target:	absolute guest path of the mount (ignored for the root)
+ * @flags:	NB_SHARE_RO, NB_SHARE_ROOT
  */
 struct nb_ctl_share {
 	const char *port;
@@ -102,6 +110,9 @@ struct nb_ctl_config {
 
 /**
  * struct nb_ctl_spawn - a process to start
+ * @flags:	NB_SPAWN_TTY, NB_SPAWN_STDIN
+ * @rows, @cols: the pty's size with NB_SPAWN_TTY (0: left as it is)
+ * @cwd:	working directory, "" for the image's (made if missing)
  * @argv, @env:	NULL-terminated arrays (allocated by the decoder; strings
  *		point into the payload); free with nb_ctl_spawn_free()
  * @user:	"" for the image default (root), "UID[:GID]" or "NAME[:GROUP]"
@@ -117,6 +128,11 @@ struct nb_ctl_spawn {
 
 /**
  * struct nb_ctl_buf - a growable output buffer of encoded frames
+ * @data:	the bytes, malloc'd (NULL while empty); free with nb_ctl_buf_free()
+ * @len:	bytes queued
+ * @cap:	bytes allocated
+ * @oom:	an allocation failed (or a payload was too large): from then on
+ *		no frame is queued
  */
 struct nb_ctl_buf {
 	uint8_t *data;

@@ -28,32 +28,39 @@
 /* epoll cookies: kind in the low byte, proc slot above it */
 enum { EV_CTL = 1, EV_SIG, EV_OUT, EV_ERR, EV_IN };
 
+/* One process the agent started: the main command (id 0) or an exec'd one. */
 struct proc {
-	bool used;
-	uint16_t id;
-	pid_t pid;
-	bool tty;
-	int in_fd, out_fd, err_fd;
-	struct nb_ctl_buf inbuf;
-	bool in_eof;
-	bool exited;
-	int code;
+	bool used;		/* the slot holds a process */
+	uint16_t id;		/* the host's process id in frames (nb_ctl_frame.proc) */
+	pid_t pid;		/* its guest pid */
+	bool tty;		/* on a pty: @out_fd is the master, no @err_fd */
+	int in_fd;		/* its stdin (pipe or pty master), -1 without one */
+	int out_fd, err_fd;	/* its stdout and stderr, -1 once at EOF */
+	struct nb_ctl_buf inbuf; /* stdin bytes from the host not yet written */
+	bool in_eof;		/* the host ended stdin: close it once @inbuf is written */
+	bool exited;		/* reaped; its streams are drained next */
+	int code;		/* its exit code once @exited (128 + signal) */
 };
 
+/* The agent's state: one epoll loop over the control port, the signalfd
+ * and every process's streams. */
 struct agent {
-	struct guest *g;
-	int ep, sfd;
-	struct proc procs[MAX_PROCS];
-	uint8_t *rx;
-	size_t rx_len, rx_cap;
-	bool ctl_eof;
+	struct guest *g;		/* PID 1's state: the control port and its queue */
+	int ep;				/* the epoll fd */
+	int sfd;			/* signalfd for SIGCHLD */
+	struct proc procs[MAX_PROCS];	/* the processes, by slot */
+	uint8_t *rx;			/* control bytes read, not yet parsed */
+	size_t rx_len, rx_cap;		/* bytes in @rx, bytes allocated */
+	bool ctl_eof;			/* the host closed its end of the port */
 };
 
+/* An epoll cookie: @kind (EV_*) in the low byte, the process slot above it. */
 static uint64_t cookie(int kind, int slot)
 {
 	return (uint64_t)kind | (uint64_t)slot << 8;
 }
 
+/* Watch @fd for @events under cookie @c. */
 static void ep_add(struct agent *a, int fd, uint32_t events, uint64_t c)
 {
 	struct epoll_event ev = { .events = events, .data.u64 = c };
@@ -61,6 +68,7 @@ static void ep_add(struct agent *a, int fd, uint32_t events, uint64_t c)
 	epoll_ctl(a->ep, EPOLL_CTL_ADD, fd, &ev);
 }
 
+/* Change what @fd is watched for. */
 static void ep_mod(struct agent *a, int fd, uint32_t events, uint64_t c)
 {
 	struct epoll_event ev = { .events = events, .data.u64 = c };
@@ -68,6 +76,8 @@ static void ep_mod(struct agent *a, int fd, uint32_t events, uint64_t c)
 	epoll_ctl(a->ep, EPOLL_CTL_MOD, fd, &ev);
 }
 
+/* Stop watching *@fd, close it and set it to -1 (nothing when it is -1
+ * already). */
 static void close_fd(struct agent *a, int *fd)
 {
 	if (*fd >= 0) {
@@ -79,11 +89,12 @@ static void close_fd(struct agent *a, int *fd)
 
 /* The user to run as: uid, gid and home, from the image's /etc/passwd. */
 struct ident {
-	uid_t uid;
-	gid_t gid;
-	char home[256];
+	uid_t uid;	/* the user */
+	gid_t gid;	/* its group, or the one given */
+	char home[256];	/* its home directory: $HOME unless the spawn sets it */
 };
 
+/* Whether @s is a non-empty string of decimal digits. */
 static bool all_digits(const char *s)
 {
 	if (!*s)
@@ -141,6 +152,7 @@ static int resolve_user(const char *spec, struct ident *id, struct nb_err *e)
 	return 0;
 }
 
+/* Whether @env (NULL-terminated "KEY=value" strings) sets @key. */
 static bool env_has(char **env, const char *key)
 {
 	size_t n = strlen(key);
@@ -151,6 +163,7 @@ static bool env_has(char **env, const char *key)
 	return false;
 }
 
+/* The value @env gives @key, or NULL. */
 static const char *env_get(char **env, const char *key)
 {
 	size_t n = strlen(key);
@@ -280,6 +293,8 @@ static void report_child(int fd, const int msg[2])
 		_exit(125);
 }
 
+/* Report process @id's end to the host (its exit code and a message, "" when it
+ * ran) and wait until the frame is written. */
 static void send_exit(struct agent *a, uint16_t id, uint32_t code, const char *msg)
 {
 	nb_ctl_put_exit(&a->g->out, id, code, msg);
@@ -489,6 +504,8 @@ static ssize_t pump_out(struct agent *a, int slot, int kind)
 	return n;
 }
 
+/* Write what stdin bytes the host sent to process @slot's stdin; close it once
+ * the host ended it and all is written (a pty gets ^D). */
 static void pump_in(struct agent *a, int slot)
 {
 	struct proc *p = &a->procs[slot];
@@ -525,6 +542,7 @@ static void pump_in(struct agent *a, int slot)
 		ep_add(a, p->in_fd, EPOLLOUT, cookie(EV_IN, slot));
 }
 
+/* The slot of the process the host calls @id, or -1. */
 static int find_slot(struct agent *a, uint16_t id)
 {
 	for (int i = 0; i < MAX_PROCS; i++)
@@ -533,6 +551,8 @@ static int find_slot(struct agent *a, uint16_t id)
 	return -1;
 }
 
+/* Act on one frame from the host: stdin data, a window size, a signal, an exec
+ * (SPAWN), power-off. */
 static void handle_frame(struct agent *a, const struct nb_ctl_frame *f)
 {
 	int slot = find_slot(a, f->proc);
@@ -598,6 +618,8 @@ static void handle_frame(struct agent *a, const struct nb_ctl_frame *f)
 	}
 }
 
+/* Read what the control port holds and handle each whole frame; a malformed
+ * frame drops the input buffered so far; EOF stops listening. */
 static void read_ctl(struct agent *a)
 {
 	for (;;) {
@@ -643,6 +665,8 @@ static void read_ctl(struct agent *a)
 	}
 }
 
+/* A waitpid() status as the exit code podman reports: the code, or 128 + the
+ * signal. */
 static int status_code(int st)
 {
 	if (WIFEXITED(st))
@@ -652,6 +676,8 @@ static int status_code(int st)
 	return 125;
 }
 
+/* Drain the signalfd and reap every exited child, marking the processes that
+ * are ours. */
 static void reap(struct agent *a)
 {
 	struct signalfd_siginfo si;

@@ -66,12 +66,15 @@ static void read_line(const char *root, const char *path, char *buf, size_t len)
 	nb_strip(buf);
 }
 
+/* @n CPUID registers as the ASCII string they spell (vendor, signature); @dst holds 4 * @n +
+ * 1. */
 static void copy_regs(char *dst, const uint32_t *regs, size_t n)
 {
 	memcpy(dst, regs, n * 4);
 	dst[n * 4] = '\0';
 }
 
+/* Vendor, hypervisor bit and signature, VMX/SVM from CPUID, through @ops. */
 static void gather_cpuid(const struct virt_ops *ops, struct virt_facts *f)
 {
 	uint32_t r[4];
@@ -100,6 +103,7 @@ static void gather_cpuid(const struct virt_ops *ops, struct virt_facts *f)
 	}
 }
 
+/* The first "model name" of /proc/cpuinfo under @root. */
 static void gather_cpu_model(const char *root, struct virt_facts *f)
 {
 	char buf[8192];
@@ -137,6 +141,8 @@ static uint64_t cmdline_tsc_khz(const char *cmdline)
 	return 0;
 }
 
+/* The TSC frequency and where it came from: a CPUID leaf (hypervisor 0x40000010
+ * or 0x15), else the one @cmdline gives (a parent told us), else measured. */
 static void gather_tsc(const struct virt_ops *ops, const char *cmdline, struct virt_facts *f)
 {
 	uint32_t r[4];

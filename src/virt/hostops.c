@@ -27,6 +27,7 @@
 
 #include "lib/cleanup.h"
 
+/* virt_ops.cpuid on this machine: the CPUID instruction; false off x86. */
 static bool host_cpuid(void *ctx, uint32_t leaf, uint32_t sub, uint32_t out[4])
 {
 #if HAVE_X86
@@ -100,6 +101,8 @@ static int kvm_probe_child(const char *path)
 	return VIRT_KVM_RAN;
 }
 
+/* virt_ops.kvm_probe on this machine: run a tiny real-mode guest in a child
+ * (killed after 3 s) to see whether /dev/kvm really works. */
 static enum virt_kvm_probe host_kvm_probe(void *ctx, const char *path, char *why,
 					  size_t whylen)
 {
@@ -186,6 +189,8 @@ bool virt_find_qemu(char *path, size_t len)
 	return false;
 }
 
+/* virt_ops.qemu on this machine: qemu-system-x86_64 on $PATH and the version its --version
+ * prints; false when there is none. */
 static bool host_qemu(void *ctx, char *path, size_t pathlen, char *version, size_t versionlen)
 {
 	char line[256] = "";
@@ -220,6 +225,7 @@ static bool host_qemu(void *ctx, char *path, size_t pathlen, char *version, size
 	return true;
 }
 
+/* CLOCK_MONOTONIC_RAW in nanoseconds: the clock the TSC is measured against. */
 static uint64_t mono_ns(void)
 {
 	struct timespec ts;
