@@ -152,9 +152,12 @@ int nb_ctl_parse(const uint8_t *buf, size_t len, struct nb_ctl_frame *f);
 
 /* nb_ctl_cur_init() - a reader over a frame's payload */
 void nb_ctl_cur_init(struct nb_ctl_cur *c, const struct nb_ctl_frame *f);
-/* readers: return 0, or -EPROTO (and set c->bad) when the payload is short */
+/* Readers: each returns 0, or -EPROTO (and sets c->bad) when the payload is short. */
+/* nb_ctl_get_u16() - the next little-endian u16 */
 int nb_ctl_get_u16(struct nb_ctl_cur *c, uint16_t *v);
+/* nb_ctl_get_u32() - the next little-endian u32 */
 int nb_ctl_get_u32(struct nb_ctl_cur *c, uint32_t *v);
+/* nb_ctl_get_u64() - the next little-endian u64 */
 int nb_ctl_get_u64(struct nb_ctl_cur *c, uint64_t *v);
 /* nb_ctl_get_str() - a NUL-terminated string without inner NULs, in place */
 int nb_ctl_get_str(struct nb_ctl_cur *c, const char **s);
@@ -180,19 +183,28 @@ void nb_ctl_spawn_free(struct nb_ctl_spawn *sp);
 
 /* Encoders: append one whole frame to @b. On allocation failure b->oom is
  * set and the buffer keeps its earlier frames. */
+/* nb_ctl_put_frame() - a frame of any @type with @len bytes of @payload */
 void nb_ctl_put_frame(struct nb_ctl_buf *b, uint8_t type, uint8_t stream, uint16_t proc,
 		      const void *payload, size_t len);
+/* nb_ctl_put_phase() - PHASE: @phase (enum nb_ctl_phase) reached at guest time @ns */
 void nb_ctl_put_phase(struct nb_ctl_buf *b, uint32_t phase, uint64_t ns);
+/* nb_ctl_put_u32() - a frame of @type whose payload is the one u32 @v (SIGNAL) */
 void nb_ctl_put_u32(struct nb_ctl_buf *b, uint8_t type, uint16_t proc, uint32_t v);
+/* nb_ctl_put_winsize() - WINSIZE for @proc's pty */
 void nb_ctl_put_winsize(struct nb_ctl_buf *b, uint16_t proc, uint16_t rows, uint16_t cols);
+/* nb_ctl_put_exit() - EXIT: @proc ended with @code; @msg says why it never ran, or "" */
 void nb_ctl_put_exit(struct nb_ctl_buf *b, uint16_t proc, uint32_t code, const char *msg);
+/* nb_ctl_put_error() - ERROR: the guest could not be set up, @msg says why */
 void nb_ctl_put_error(struct nb_ctl_buf *b, const char *msg);
+/* nb_ctl_put_config() - CONFIG: the VM's setup */
 void nb_ctl_put_config(struct nb_ctl_buf *b, const struct nb_ctl_config *cfg);
-/* @argv and @env are NULL-terminated; strings longer than the frame are refused (oom) */
+/* nb_ctl_put_spawn() - SPAWN: start @sp as process @proc. @argv and @env are
+ * NULL-terminated; strings longer than the frame are refused (oom) */
 void nb_ctl_put_spawn(struct nb_ctl_buf *b, uint16_t proc, const struct nb_ctl_spawn *sp);
 
 /* nb_ctl_buf_consume() - drop @n bytes from the front (after sending them) */
 void nb_ctl_buf_consume(struct nb_ctl_buf *b, size_t n);
+/* nb_ctl_buf_free() - free @b's bytes; it is empty (and usable) again */
 void nb_ctl_buf_free(struct nb_ctl_buf *b);
 
 /* nb_ctl_phase_name() - "init", "modules", "root", "command" */

@@ -25,6 +25,7 @@ enum nb_log_level nb_log_level(void)
 	return log_level;
 }
 
+/* One line to stderr: "prog: message". */
 __attribute__((format(printf, 1, 0))) static void vlog(const char *fmt, va_list ap)
 {
 	char line[2048];
