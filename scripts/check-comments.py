@@ -12,6 +12,10 @@ line-based reading reliable here: a definition starts in column 0 and its `{`
 stands alone in column 0; a struct definition starts with `struct NAME {` in
 column 0 and ends with `};` in column 0.
 
+PARTS lists the parts held to this (tests/run-all.py runs it over them); a
+part joins once it passes: `scripts/check-comments.py --list src/PART` says
+what it lacks.
+
 Usage: check-comments.py [--all] [--list] DIR...   (default: the parts in PARTS)
   --all   count static functions too (reported, never a failure)
   --list  print each function or member without a comment
@@ -30,18 +34,34 @@ KEYWORDS = {"if", "for", "while", "switch", "return", "sizeof", "do"}
 
 
 def comment_ends_at(lines, i):
-    """Whether line i-1 (skipping attribute-only lines) ends a comment."""
+    """Whether line i-1 (skipping attribute-only lines) ends a comment: True,
+    "see" for a "name() - see x.h" pointer (it counts where x.h has one), or False."""
     j = i - 1
     while j >= 0 and lines[j].strip().startswith("__attribute__"):
         j -= 1
-    return j >= 0 and lines[j].rstrip().endswith("*/")
+    if j < 0 or not lines[j].rstrip().endswith("*/"):
+        return False
+    return "see" if re.match(r"^/\* \w+\(\) - see [\w/.]+\.h\b[^*]*\*/$", lines[j]) else True
+
+
+def strip_attribute(line):
+    """@line without a leading __attribute__((...)) (parentheses balanced)."""
+    if not line.startswith("__attribute__"):
+        return line
+    depth, i = 0, len("__attribute__")
+    while i < len(line):
+        depth += {"(": 1, ")": -1}.get(line[i], 0)
+        i += 1
+        if depth == 0 and line[i - 1] == ")":
+            return line[i:].lstrip()
+    return line
 
 
 def functions(path, lines):
     """Yield (name, line index, is_static, has_comment, is_definition)."""
     i = 0
     while i < len(lines):
-        line = lines[i]
+        line = strip_attribute(lines[i])
         m = FUNC_START.match(line)
         if not m or m.group(1) in KEYWORDS or line.startswith((" ", "\t", "#", "}")):
             i += 1
@@ -53,6 +73,9 @@ def functions(path, lines):
         sig_end = j
         if sig_end < len(lines) and lines[sig_end].rstrip().endswith(";"):
             defn = False
+        elif sig_end + 1 < len(lines) and re.match(r"^\s+__attribute__.*;$", lines[sig_end + 1]):
+            defn = False  # a prototype with its attributes on the next line
+            sig_end += 1
         elif sig_end + 1 < len(lines) and lines[sig_end + 1].rstrip() == "{":
             defn = True
         elif lines[sig_end].rstrip().endswith("{") and "=" not in line:
@@ -99,6 +122,12 @@ def struct_members(lines):
         while j < len(lines) and not (depth == 1 and re.match(r"^\};?|^\}\s*\w*;", lines[j])):
             text = re.sub(r"/\*.*?\*/", "", lines[j])
             stripped = text.strip()
+            first = j
+            # a declaration over several lines (a function pointer's parameters)
+            while stripped.count("(") > stripped.count(")") and j + 1 < len(lines):
+                j += 1
+                stripped += " " + re.sub(r"/\*.*?\*/", "", lines[j]).strip()
+            j_line, j = j, first
             if depth == 1 and stripped.endswith(";") and not stripped.startswith("}"):
                 names = member_names(stripped)
                 commented = "/*" in lines[j] or comment_above(lines, j)
@@ -113,7 +142,7 @@ def struct_members(lines):
             if stripped.endswith("{") and depth == 1:
                 opened_commented = "/*" in lines[j] or comment_above(lines, j)
             depth += stripped.count("{") - stripped.count("}")
-            j += 1
+            j = j_line + 1
         i = j + 1
 
 
@@ -155,15 +184,16 @@ def main():
         rel = os.path.relpath(f, ROOT)
         for name, i, static, com, defn in functions(f, lines):
             if not defn:
-                if com:
+                if com is True:
                     commented_protos.add(name)
                 continue
             defs.append((rel, i + 1, name, static, com))
         for st, mem, i, com in struct_members(lines):
             members.append((rel, i + 1, f"struct {st}.{mem}", com))
-    bad_f = [d for d in defs if not d[3] and not d[4] and d[2] not in commented_protos
-             and d[2] != "main"]
-    bad_s = [d for d in defs if d[3] and not d[4]] if a.all else []
+    def has(d):
+        return d[4] is True or d[2] in commented_protos
+    bad_f = [d for d in defs if not d[3] and not has(d) and d[2] != "main"]
+    bad_s = [d for d in defs if d[3] and not has(d)] if a.all else []
     bad_m = [m for m in members if not m[3]]
     if a.list:
         for rel, line, name, *_ in bad_f + bad_s:

@@ -3,8 +3,8 @@
 
 Unit tests are the cmocka binaries that meson registers (`meson test` runs
 them too); here each runs with TAP output so that every case counts. The
-source checks (scripts/check-*.py in CHECKS: the layout of docs/HACKING.md)
-count as one unit test each.
+source checks (scripts/check-*.py in CHECKS: the layout of docs/HACKING.md,
+comments on functions and struct members) count as one unit test each.
 Integration tests are pytest's, driving the built binary. The last line is
 "N passed, N failed, N skipped"; the exit status is non-zero on any failure
 or when no test ran at all.
@@ -55,22 +55,22 @@ def run_units(build):
 
 # The source checks run with the unit tests: each is one test, failed by a
 # non-zero exit, with its output shown then.
-CHECKS = ["check-layout.py"]
+CHECKS = [["check-layout.py"], ["check-comments.py", "--all"]]
 
 
 def run_checks():
     """Run each script of CHECKS over the tree; return (pass, fail, 0)."""
     passed = failed = 0
     for c in CHECKS:
-        p = subprocess.run([sys.executable, os.path.join(ROOT, "scripts", c)],
+        p = subprocess.run([sys.executable, os.path.join(ROOT, "scripts", c[0])] + c[1:],
                            capture_output=True, text=True, timeout=120)
         last = (p.stdout.strip().splitlines() or [""])[-1]
         if p.returncode == 0:
             passed += 1
-            print(f"check {c}: ok ({last})")
+            print(f"check {c[0]}: ok ({last})")
         else:
             failed += 1
-            print(f"check {c}: FAIL")
+            print(f"check {c[0]}: FAIL")
             sys.stdout.write(p.stdout + p.stderr)
     return passed, failed, 0
 
