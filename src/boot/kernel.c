@@ -66,7 +66,7 @@ int kernel_open(const struct nb_kernel *k, const char *entry, struct nb_err *e)
 {
 	char path[PATH_MAX * 2 + 2];
 	struct stat st;
-	int fd;
+	autoclose int fd = -1;
 
 	if (k->root[0]) {
 		autoclose int rootfd = open(k->root, O_PATH | O_DIRECTORY | O_CLOEXEC);
@@ -90,12 +90,10 @@ int kernel_open(const struct nb_kernel *k, const char *entry, struct nb_err *e)
 			return nb_err_sys(e, errno, "open %s", path);
 	}
 	/* O_NONBLOCK: a FIFO planted where a file should be must not hang us */
-	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
-		close(fd);
+	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode))
 		return nb_err_set(e, EINVAL, "%s: not a regular file", path);
-	}
 	fcntl(fd, F_SETFL, 0);
-	return fd;
+	return steal_fd(&fd);
 }
 
 /* A version as a directory or file name may carry it: no '/', no control

@@ -9,6 +9,7 @@
 #include <sys/utsname.h>
 #include <unistd.h>
 
+#include "lib/cleanup.h"
 #include "lib/fileio.h"
 
 /* Known CPUID 0x40000000 signatures (12 bytes, EBX ECX EDX). */
@@ -236,11 +237,9 @@ void virt_gather(const char *root, const struct virt_ops *ops, struct virt_facts
 	/* Present is not enough: run uses vsock only where it can open it. */
 	nb_root_path(root, "/dev/vhost-vsock", path, sizeof(path));
 	{
-		int fd = open(path, O_RDWR | O_CLOEXEC);
+		autoclose int fd = open(path, O_RDWR | O_CLOEXEC);
 
 		f->vhost_vsock = fd >= 0;
-		if (fd >= 0)
-			close(fd);
 	}
 	f->vhost_net = nb_path_exists(root, "/dev/vhost-net");
 	f->fuse = nb_path_exists(root, "/dev/fuse");

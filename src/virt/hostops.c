@@ -194,6 +194,7 @@ bool virt_find_qemu(char *path, size_t len)
 static bool host_qemu(void *ctx, char *path, size_t pathlen, char *version, size_t versionlen)
 {
 	char line[256] = "";
+	autoclose int rd = -1, wr = -1;
 	int pfd[2];
 	pid_t pid;
 	ssize_t n;
@@ -204,15 +205,18 @@ static bool host_qemu(void *ctx, char *path, size_t pathlen, char *version, size
 		return false;
 	if (pipe2(pfd, O_CLOEXEC) < 0)
 		return true;
+	rd = pfd[0];
+	wr = pfd[1];
 	pid = fork();
 	if (pid == 0) {
-		dup2(pfd[1], STDOUT_FILENO);
+		dup2(wr, STDOUT_FILENO);
 		execl(path, path, "--version", (char *)NULL);
 		_exit(127);
 	}
-	close(pfd[1]);
-	n = pid > 0 ? read(pfd[0], line, sizeof(line) - 1) : -1;
-	close(pfd[0]);
+	/* ours goes, so that the read ends when the child's copy does */
+	close(steal_fd(&wr));
+	n = pid > 0 ? read(rd, line, sizeof(line) - 1) : -1;
+	close(steal_fd(&rd)); /* before waiting: more output gets EPIPE, never a full pipe */
 	if (pid > 0)
 		waitpid(pid, NULL, 0);
 	if (n <= 0)
