@@ -27,7 +27,7 @@ static int creation_ok(const struct op *op, const char *name)
 void op_mknod(struct op *op, struct fs_inode *in)
 {
 	struct fuse_mknod_in m;
-	struct pt_ctx ctx = op_ctx(op);
+	struct pt_ctx ctx;
 	struct pt_entry e = { 0 };
 	const char *name;
 	int rc;
@@ -51,6 +51,7 @@ void op_mknod(struct op *op, struct fs_inode *in)
 	default:
 		return fs_reply_err(op->c, op->unique, EINVAL);
 	}
+	ctx = op_ctx(op, m.umask);
 	rc = pt_mknod(op->c, in, name, m.mode, m.rdev, &ctx, &e);
 	op_reply_entry(op, rc, &e);
 }
@@ -58,7 +59,7 @@ void op_mknod(struct op *op, struct fs_inode *in)
 void op_mkdir(struct op *op, struct fs_inode *in)
 {
 	struct fuse_mkdir_in m;
-	struct pt_ctx ctx = op_ctx(op);
+	struct pt_ctx ctx;
 	struct pt_entry e = { 0 };
 	const char *name;
 	int rc;
@@ -68,6 +69,7 @@ void op_mkdir(struct op *op, struct fs_inode *in)
 	rc = creation_ok(op, name);
 	if (rc < 0)
 		return op_reply_rc(op, rc);
+	ctx = op_ctx(op, m.umask);
 	rc = pt_mkdir(op->c, in, name, m.mode & 07777, &ctx, &e);
 	op_reply_entry(op, rc, &e);
 }
@@ -75,7 +77,7 @@ void op_mkdir(struct op *op, struct fs_inode *in)
 void op_symlink(struct op *op, struct fs_inode *in)
 {
 	const char *name = cur_str(&op->body), *target = cur_str(&op->body);
-	struct pt_ctx ctx = op_ctx(op);
+	struct pt_ctx ctx = op_ctx(op, 0);
 	struct pt_entry e = { 0 };
 	int rc;
 

@@ -33,11 +33,14 @@
 #include <errno.h>
 #include <signal.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <unistd.h>
 
 #include "fs/conn.h"
+#include "fs/pt.h"
+#include "lib/log.h"
 
 /* The signal that knocks a worker out of a blocking call. */
 #define FS_INTR_SIGNAL (SIGRTMIN + 3)
@@ -242,6 +245,9 @@ static void *worker_main(void *arg)
 	sigemptyset(&set);
 	sigaddset(&set, FS_INTR_SIGNAL);
 	pthread_sigmask(SIG_UNBLOCK, &set, NULL);
+	if (pt_thread_init() < 0)
+		nb_debug("nestfs: worker: unshare(CLONE_FS): %s: creations keep the process's umask",
+			 strerror(errno));
 	for (;;) {
 		struct fs_req *r;
 		bool again, more;
