@@ -136,6 +136,14 @@ void op_read(struct op *op, struct fs_inode *unused)
 		free(rep);
 		return op_reply_rc(op, (int)n);
 	}
+	if ((size_t)n < r.size) {
+		/* A short read holds only what it read while it waits for the writer. */
+		struct fs_reply *fit = realloc(rep, sizeof(*rep) + sizeof(struct fuse_out_header) +
+						   (size_t)n);
+
+		if (fit)
+			rep = fit;
+	}
 	rep->len = (uint32_t)(sizeof(struct fuse_out_header) + (size_t)n);
 	((struct fuse_out_header *)(void *)rep->data)->len = rep->len;
 	fs_reply_send(op->c, rep);

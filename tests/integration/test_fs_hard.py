@@ -241,6 +241,78 @@ def test_hostile_client(nb, tmp_path):
         srv.wait(timeout=10)
 
 
+def _vm_kib(pid, field):
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith(field + ":"):
+                return int(line.split()[1])
+    raise AssertionError(f"no {field} for {pid}")
+
+
+def test_unread_replies_stall_only_their_connection(nb, tmp_path):
+    """A client that sends READs and stops reading: the server holds a bounded amount
+    (NESTFS_MAX_QUEUED of replies; a short read only what it read), serves the other
+    connections meanwhile, and the stalled one gets every answer once it reads."""
+    src = tmp_path / "src"
+    src.mkdir()
+    (src / "big").write_bytes(os.urandom(1 << 20))
+    (src / "small").write_bytes(b"16 bytes of data")
+    sock = tmp_path / "s.sock"
+    srv = nb.popen("fs", "serve", src, "--listen", f"unix:{sock}", stderr=subprocess.DEVNULL)
+    try:
+        wait_for(lambda: os.path.exists(sock))
+        # 200 1 MiB reads of a 1 MiB file (resident: the replies' bytes); then 8 such
+        # reads that block the writer and 192 of a 16-byte file behind them (virtual: what
+        # each short read allocated).
+        for names, field in (([b"big"] * 200, "VmRSS"), ([b"big"] * 8 + [b"small"] * 192, "VmSize")):
+            r = Raw(str(sock))
+            r.init()
+            files = {}
+            for name in set(names):
+                err, node, _ = r.lookup(1, name)
+                assert err == 0
+                err, b = r.call(OPEN, node, struct.pack("<II", 0, 0))
+                assert err == 0
+                files[name] = (node, struct.pack("<QQIIQII", struct.unpack("<Q", b[:8])[0],
+                                                 0, 1 << 20, 0, 0, 0, 0))
+            # Warm up: every worker has done 1 MiB reads (its malloc arena exists).
+            for _ in range(32):
+                r.send(READ, *files[b"big"])
+            for _ in range(32):
+                r.recv()
+            base = _vm_kib(srv.pid, field)
+            # One batch from a thread: once the server stops taking requests, the
+            # rest wait in this socket and the sender blocks, as a stalled peer should.
+            sent, frames = {}, b""
+            for name in names:
+                r.u += 2
+                sent[r.u] = (src / name.decode()).read_bytes()
+                node, body = files[name]
+                frames += struct.pack("<IIQQIIIHH", 40 + len(body), READ, r.u, node,
+                                      0, 0, 0, 0, 0) + body
+            r.s.settimeout(60)
+            sender = threading.Thread(target=r.s.sendall, args=(frames,))
+            sender.start()
+            time.sleep(1.5)
+            grown = _vm_kib(srv.pid, field) - base
+            assert grown < 64 << 10, f"{field} grew {grown} KiB with 200 READs unread"
+            # Another connection is served meanwhile.
+            r2 = Raw(str(sock))
+            r2.init()
+            assert r2.lookup(1, b"small")[0] == 0
+            r2.s.close()
+            # The stalled one gets every answer once it reads.
+            for _ in range(len(sent)):
+                u, err, body = r.recv()
+                assert err == 0 and body == sent.pop(u)
+            assert not sent
+            sender.join(timeout=10)
+            r.s.close()
+    finally:
+        srv.terminate()
+        srv.wait(timeout=10)
+
+
 # --- chains --------------------------------------------------------------------
 
 def exercise(top, src):
