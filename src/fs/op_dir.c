@@ -134,6 +134,9 @@ static void rename_name(struct op *op, struct fs_inode *in, bool v2)
 		return fs_reply_err(op->c, op->unique, EROFS);
 	if (r.flags & ~(unsigned)(RENAME_NOREPLACE | RENAME_EXCHANGE | RENAME_WHITEOUT))
 		return fs_reply_err(op->c, op->unique, EINVAL);
+	/* A whiteout is a char device (0:0) left at the old name: a device node. */
+	if ((r.flags & RENAME_WHITEOUT) && !op->c->srv->o.allow_devices)
+		return fs_reply_err(op->c, op->unique, EPERM);
 	newdir = fs_inode_get(&op->c->t, r.newdir);
 	if (!newdir)
 		return fs_reply_err(op->c, op->unique, ENOENT);

@@ -1,6 +1,7 @@
 """nestfs under stress: faults (server or client killed), a hostile client
 speaking raw frames, a 3-hop chain, and 16 threads through 3 hops."""
 import errno
+import fcntl
 import hashlib
 import os
 import random
@@ -106,7 +107,7 @@ def test_client_killed_server_frees_connection(nb, tmp_path):
 # --- a hostile client speaking raw FUSE frames -------------------------------
 
 LOOKUP, FORGET, GETATTR, OPEN, READ, MKNOD, INIT, OPENDIR, READDIR = 1, 2, 3, 14, 15, 8, 26, 27, 28
-BATCH_FORGET, READLINK = 42, 5
+BATCH_FORGET, READLINK, FLUSH = 42, 5, 25
 
 
 class Raw:
@@ -308,6 +309,71 @@ def test_unread_replies_stall_only_their_connection(nb, tmp_path):
             assert not sent
             sender.join(timeout=10)
             r.s.close()
+    finally:
+        srv.terminate()
+        srv.wait(timeout=10)
+
+
+RENAME2, GETLK, SETLK = 45, 31, 32
+
+
+def _raw_open(r, name):
+    err, node, _ = r.lookup(1, name)
+    assert err == 0
+    err, b = r.call(OPEN, node, struct.pack("<II", os.O_RDWR, 0))
+    assert err == 0
+    return node, struct.unpack("<Q", b[:8])[0]
+
+
+def test_whiteout_refused_without_devices(nb, tmp_path):
+    """RENAME_WHITEOUT leaves a char device 0:0 behind: a device node, refused by default."""
+    src = tmp_path / "src"
+    src.mkdir()
+    (src / "a").write_text("a")
+    sock = tmp_path / "s.sock"
+    srv = nb.popen("fs", "serve", src, "--listen", f"unix:{sock}", stderr=subprocess.DEVNULL)
+    try:
+        wait_for(lambda: os.path.exists(sock))
+        r = Raw(str(sock))
+        r.init()
+        err, _ = r.call(RENAME2, 1, struct.pack("<QII", 1, 4, 0) + b"a\0b\0")  # RENAME_WHITEOUT
+        assert err == errno.EPERM
+        assert (src / "a").read_text() == "a" and not (src / "b").exists()
+        r.s.close()
+    finally:
+        srv.terminate()
+        srv.wait(timeout=10)
+
+
+def test_lock_owner_flood_refused_past_the_cap(nb, tmp_path):
+    """Each POSIX lock owner costs the server an fd: a connection gets 1,024 of them, and
+    GETLK for owners that hold nothing costs none that outlives it."""
+    src = tmp_path / "src"
+    src.mkdir()
+    (src / "f").write_bytes(b"x" * 4096)
+    sock = tmp_path / "s.sock"
+    srv = nb.popen("fs", "serve", src, "--listen", f"unix:{sock}", stderr=subprocess.DEVNULL)
+    try:
+        wait_for(lambda: os.path.exists(sock))
+        r = Raw(str(sock))
+        r.init()
+        node, fh = _raw_open(r, b"f")
+        base = nfds(srv.pid)
+        lk = lambda op, owner, start: r.call(op, node, struct.pack(
+            "<QQQQIIII", fh, owner, start, start, fcntl.F_RDLCK, 0, 0, 0))
+        for owner in range(1, 3001):
+            assert lk(GETLK, owner, owner)[0] == 0
+        assert nfds(srv.pid) - base < 16
+        errs = [lk(SETLK, owner, owner)[0] for owner in range(1, 1101)]
+        assert errs[:1024] == [0] * 1024
+        assert set(errs[1024:]) == {errno.ENOLCK}
+        assert nfds(srv.pid) - base < 1024 + 16
+        # A close by an owner (FLUSH) gives its description back: new owners are served.
+        for owner in range(1, 101):
+            assert r.call(FLUSH, node, struct.pack("<QIIQ", fh, 0, 0, owner))[0] == 0
+        assert [lk(SETLK, owner, owner)[0] for owner in range(5001, 5101)] == [0] * 100
+        assert lk(SETLK, 6000, 6000)[0] == errno.ENOLCK
+        r.s.close()
     finally:
         srv.terminate()
         srv.wait(timeout=10)
