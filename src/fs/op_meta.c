@@ -44,6 +44,10 @@ void op_init(struct op *op, struct fs_inode *unused)
 		want |= FUSE_AUTO_INVAL_DATA;
 	if (c->srv->o.cache == NESTFS_CACHE_ALWAYS)
 		want |= FUSE_CACHE_SYMLINKS;
+	/* The requester's umask is applied here, on the host, where a default ACL of the
+	 * parent can take its place; that needs a worker with a umask of its own. */
+	if (pt_own_umask())
+		want |= FUSE_DONT_MASK;
 	out.flags = in.flags & want;
 	out.max_readahead = in.max_readahead;
 	out.max_background = 256;
