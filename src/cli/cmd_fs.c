@@ -24,6 +24,7 @@ static void usage_fs(FILE *out)
 	fprintf(out,
 		"Usage: nestbox fs serve DIR --listen ENDPOINT [--read-only]\n"
 		"                        [--cache never|auto|always] [--threads N] [--allow-devices]\n"
+		"                        [--nosuid]\n"
 		"       nestbox fs mount ENDPOINT MOUNTPOINT [--readers N] [-o OPTS] [--read-only]\n"
 		"                        [--daemon]\n\n"
 		"Serve a directory over nestfs, or mount one. ENDPOINT: unix:PATH, vsock:PORT\n"
@@ -62,10 +63,11 @@ static int fs_serve(int argc, char **argv)
 		{ "cache", required_argument, NULL, 'c' },
 		{ "threads", required_argument, NULL, 't' },
 		{ "allow-devices", no_argument, NULL, 'd' },
+		{ "nosuid", no_argument, NULL, 's' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
-	struct nestfs_server_opts so = { .cache = NESTFS_CACHE_AUTO };
+	struct nestfs_server_opts so = { .cache = NESTFS_CACHE_AUTO, .allow_suid = true };
 	struct nb_err e = NB_ERR_INIT;
 	const char *ep = NULL;
 	struct nestfs_server *s;
@@ -102,6 +104,9 @@ static int fs_serve(int argc, char **argv)
 			break;
 		case 'd':
 			so.allow_devices = true;
+			break;
+		case 's':
+			so.allow_suid = false;
 			break;
 		case 'h':
 			usage_fs(stdout);
