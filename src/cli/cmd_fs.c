@@ -27,7 +27,7 @@ static void usage_fs(FILE *out)
 		"                        [--nosuid]\n"
 		"       nestbox fs mount ENDPOINT MOUNTPOINT [--readers N] [-o OPTS] [--read-only]\n"
 		"                        [--daemon]\n\n"
-		"Serve a directory over nestfs, or mount one. ENDPOINT: unix:PATH, vsock:PORT\n"
+		"Serve a directory over nestfs, or mount one. ENDPOINT: unix:PATH, vsock:[CID:]PORT\n"
 		"(serve), vsock:CID:PORT (mount), fd:N, or a character device path (mount).\n");
 }
 
@@ -162,9 +162,12 @@ static int fs_serve(int argc, char **argv)
 				break;
 			if (!(p[0].revents & POLLIN))
 				continue;
-			cfd = accept4(fd, NULL, NULL, SOCK_CLOEXEC);
-			if (cfd < 0)
+			cfd = nestfs_accept(fd, ep, &e);
+			if (cfd < 0) {
+				if (cfd != -EAGAIN && cfd != -EINTR && cfd != -ECONNABORTED)
+					nb_warn("fs serve: %s", e.msg);
 				continue;
+			}
 			if (nestfs_server_add_conn(s, cfd, &e) < 0)
 				nb_warn("fs serve: %s", e.msg);
 		}

@@ -10,7 +10,8 @@
 
 /**
  * nestfs_listen() - open the server side of an endpoint
- * @ep:		unix:PATH (created; an existing socket file is replaced), vsock:PORT, fd:N
+ * @ep:		unix:PATH (created mode 0600; an existing socket file is replaced),
+ *		vsock:PORT or vsock:CID:PORT (who may connect: see nestfs_peer_ok()), fd:N
  * @listening:	set: true when the fd accepts connections, false when it is one
  *		connected stream (fd:N of a socketpair end, a pipe pair, a char device)
  * @e:		error
@@ -18,6 +19,30 @@
  * Return: the fd, or -errno
  */
 int nestfs_listen(const char *ep, bool *listening, struct nb_err *e);
+
+/**
+ * nestfs_peer_ok() - may the peer of connected @fd use the server listening on @ep
+ * @fd:	an accepted connection
+ * @ep:	the endpoint it was accepted on
+ * @e:	error, naming the refused peer
+ *
+ * A unix peer must run as our effective uid or as root (SO_PEERCRED). A
+ * vsock peer must come from the CID that @ep names (vsock:CID:PORT), or
+ * from the host, CID 2, if it names none (vsock:PORT, fd:N). Any other
+ * family is refused.
+ *
+ * Return: 0, or -EPERM (-EPROTONOSUPPORT for another family, -errno)
+ */
+int nestfs_peer_ok(int fd, const char *ep, struct nb_err *e);
+
+/**
+ * nestfs_accept() - accept one connection on listening @lfd (endpoint @ep) and check
+ * its peer with nestfs_peer_ok()
+ * @e:	error
+ *
+ * Return: the connected fd (O_CLOEXEC), or -errno; a refused peer is closed
+ */
+int nestfs_accept(int lfd, const char *ep, struct nb_err *e);
 
 /**
  * nestfs_connect() - open the client side of an endpoint

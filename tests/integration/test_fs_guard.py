@@ -158,3 +158,46 @@ def test_bad_volume_option_is_one_line_and_125(nb, rootfs):  # noqa: F811
     p = run(nb, rootfs, "-v", f"{nb.tmp}:/v:suid,exec", "--", "true")
     assert p.returncode == 125
     assert p.stderr.count("\n") == 1 and "unknown option 'exec'" in p.stderr
+
+
+# --- listeners -------------------------------------------------------------------
+
+PEER = r"""
+import socket, struct, sys
+s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+s.settimeout(5)
+s.connect(sys.argv[1])
+try:
+    s.sendall(struct.pack("<IIQQIIIHH", 104, 26, 2, 0, 0, 0, 0, 0, 0)
+              + struct.pack("<IIII", 7, 38, 65536, 0) + b"\0" * 48)
+    print("answered" if s.recv(16) else "closed")
+except (ConnectionResetError, BrokenPipeError):
+    print("closed")
+"""
+
+
+def test_unix_listener_is_0600_and_checks_the_peer(nb, tmp_path):
+    import sys
+    import tempfile
+    src = tmp_path / "src"
+    src.mkdir()
+    pub = tempfile.TemporaryDirectory(dir="/tmp")   # pytest's own dirs are 0700
+    os.chmod(pub.name, 0o755)
+    sock = os.path.join(pub.name, "s.sock")
+    srv = nb.popen("fs", "serve", src, "--listen", f"unix:{sock}",
+                   stderr=subprocess.PIPE, text=True, preexec_fn=lambda: os.umask(0))
+    try:
+        wait_for(lambda: os.path.exists(sock))
+        assert stat.S_IMODE(os.stat(sock).st_mode) == 0o600   # not the umask's 0777
+        os.chmod(sock, 0o666)                  # the mode is not what keeps others out
+        peer = lambda **kw: subprocess.run([sys.executable, "-c", PEER, str(sock)],
+                                           capture_output=True, text=True, timeout=10,
+                                           **kw)
+        q = peer(user=65534, group=65534, extra_groups=[])
+        assert q.stdout.strip() == "closed", q.stderr
+        assert peer().stdout.strip() == "answered"            # root (the server's own uid) still served
+    finally:
+        srv.terminate()
+        _, err = srv.communicate(timeout=10)
+        pub.cleanup()
+    assert "refused pid" in err and "uid 65534" in err
