@@ -149,7 +149,7 @@ int nestfs_listen(const char *ep, bool *listening, struct nb_err *e)
 			  ep);
 }
 
-int nestfs_peer_ok(int fd, const char *ep, struct nb_err *e)
+int nestfs_peer_ok(int fd, const char *ep, uint32_t cid_want, struct nb_err *e)
 {
 	union {
 		struct sockaddr sa;
@@ -174,7 +174,9 @@ int nestfs_peer_ok(int fd, const char *ep, struct nb_err *e)
 		return 0;
 	}
 	if (peer.sa.sa_family == AF_VSOCK) {
-		if (!strncmp(ep, "vsock:", 6) && !vsock_addr(ep + 6, &cid, &port))
+		if (cid_want != NESTFS_PEER_CID_ANY)
+			cid = cid_want;
+		else if (!strncmp(ep, "vsock:", 6) && !vsock_addr(ep + 6, &cid, &port))
 			return nb_err_set(e, EINVAL, "endpoint '%s': expected vsock:[CID:]PORT", ep);
 		if (peer.vm.svm_cid != cid)
 			return nb_err_set(e, EPERM, "endpoint '%s': refused cid %u (expected %lu)",
@@ -185,14 +187,14 @@ int nestfs_peer_ok(int fd, const char *ep, struct nb_err *e)
 			  peer.sa.sa_family);
 }
 
-int nestfs_accept(int lfd, const char *ep, struct nb_err *e)
+int nestfs_accept(int lfd, const char *ep, uint32_t cid_want, struct nb_err *e)
 {
 	autoclose int fd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
 	int rc;
 
 	if (fd < 0)
 		return nb_err_sys(e, errno, "endpoint '%s': accept", ep);
-	rc = nestfs_peer_ok(fd, ep, e);
+	rc = nestfs_peer_ok(fd, ep, cid_want, e);
 	if (rc < 0)
 		return rc;
 	return steal_fd(&fd);

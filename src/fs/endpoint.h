@@ -5,6 +5,7 @@
 #define NESTBOX_FS_ENDPOINT_H
 
 #include <stdbool.h>
+#include <stdint.h>
 
 #include "lib/err.h"
 
@@ -22,18 +23,22 @@ int nestfs_listen(const char *ep, bool *listening, struct nb_err *e);
 
 /**
  * nestfs_peer_ok() - may the peer of connected @fd use the server listening on @ep
- * @fd:	an accepted connection
- * @ep:	the endpoint it was accepted on
- * @e:	error, naming the refused peer
+ * @fd:		an accepted connection
+ * @ep:		the endpoint it was accepted on
+ * @cid_want:	the vsock peer's CID, or NESTFS_PEER_CID_ANY: as @ep says
+ * @e:		error, naming the refused peer
  *
  * A unix peer must run as our effective uid or as root (SO_PEERCRED). A
- * vsock peer must come from the CID that @ep names (vsock:CID:PORT), or
- * from the host, CID 2, if it names none (vsock:PORT, fd:N). Any other
- * family is refused.
+ * vsock peer must come from @cid_want, else the CID that @ep names
+ * (vsock:CID:PORT), else from the host, CID 2 (vsock:PORT, fd:N). Any
+ * other family is refused.
  *
  * Return: 0, or -EPERM (-EPROTONOSUPPORT for another family, -errno)
  */
-int nestfs_peer_ok(int fd, const char *ep, struct nb_err *e);
+int nestfs_peer_ok(int fd, const char *ep, uint32_t cid_want, struct nb_err *e);
+
+/* No CID given: nestfs_peer_ok() takes the endpoint's (VMADDR_CID_ANY). */
+#define NESTFS_PEER_CID_ANY 0xffffffffu
 
 /**
  * nestfs_accept() - accept one connection on listening @lfd (endpoint @ep) and check
@@ -42,7 +47,7 @@ int nestfs_peer_ok(int fd, const char *ep, struct nb_err *e);
  *
  * Return: the connected fd (O_CLOEXEC), or -errno; a refused peer is closed
  */
-int nestfs_accept(int lfd, const char *ep, struct nb_err *e);
+int nestfs_accept(int lfd, const char *ep, uint32_t cid_want, struct nb_err *e);
 
 /**
  * nestfs_connect() - open the client side of an endpoint

@@ -10,7 +10,7 @@ import subprocess
 
 import pytest
 
-from nestfs_util import wait_for
+from nestfs_util import sandboxed, wait_for
 from test_fs_hard import Raw
 from test_run import rootfs, run  # noqa: F401 (the session fixture)
 
@@ -52,7 +52,7 @@ def hostile_root(r):
     got["trusted"] = r.call(SETXATTR, node, xa(b"trusted.nestbox", b"x"))[0]
     got["user"] = r.call(SETXATTR, node, xa(b"user.nestbox", b"x"))[0]
     _, knode, _ = r.lookup(1, b"kept")
-    got["rm_security"] = r.call(REMOVEXATTR, knode, b"security.nestbox\0")[0]
+    got["rm_security"] = r.call(REMOVEXATTR, knode, b"security.capability\0")[0]
     got["chardev"] = r.call(MKNOD, 1, struct.pack("<IIII", stat.S_IFCHR | 0o600,
                                                   os.makedev(1, 3), 0, 0) + b"null\0")[0]
     got["whiteout"] = r.call(MKNOD, 1, struct.pack("<IIII", stat.S_IFCHR, 0, 0, 0)
@@ -70,7 +70,7 @@ def test_raw_root_client_cannot_make_host_privilege(nb, tmp_path, policy):
     src.mkdir()
     (src / "plain").write_text("x")
     (src / "kept").write_text("x")
-    os.setxattr(src / "kept", "security.nestbox", b"host's")
+    os.setxattr(src / "kept", "security.capability", CAP_SETUID)
     sock = tmp_path / "s.sock"
     srv = serve(nb, src, sock, *(["--nosuid"] if policy == "nosuid" else []))
     try:
@@ -93,15 +93,18 @@ def test_raw_root_client_cannot_make_host_privilege(nb, tmp_path, policy):
         assert got["security"] == got["trusted"] == got["rm_security"] == errno.EPERM
         assert "security.capability" not in os.listxattr(src / "plain")
         assert "trusted.nestbox" not in os.listxattr(src / "plain")
-        assert os.getxattr(src / "kept", "security.nestbox") == b"host's"
+        assert os.getxattr(src / "kept", "security.capability") == CAP_SETUID
     else:
         assert mode(src / "suid") == 0o4755
         assert mode(src / "sgid") == 0o6755
         assert mode(src / "dir") == 0o755
         assert mode(src / "plain") == 0o4755
-        assert got["security"] == got["trusted"] == got["rm_security"] == 0
+        assert got["security"] == got["rm_security"] == 0
+        # trusted.* (and security.* but capability) need CAP_SYS_ADMIN, which
+        # no sandboxed server keeps.
+        assert got["trusted"] == errno.EPERM
         assert os.getxattr(src / "plain", "security.capability") == CAP_SETUID
-        assert "security.nestbox" not in os.listxattr(src / "kept")
+        assert "security.capability" not in os.listxattr(src / "kept")
 
 
 def test_chown_by_guest_root_clears_set_id_as_the_kernel_does(nb, tmp_path):
@@ -201,3 +204,75 @@ def test_unix_listener_is_0600_and_checks_the_peer(nb, tmp_path):
         _, err = srv.communicate(timeout=10)
         pub.cleanup()
     assert "refused pid" in err and "uid 65534" in err
+
+
+# --- the sandbox ------------------------------------------------------------------
+
+CAP = {"chown": 0, "dac_override": 1, "fowner": 3, "fsetid": 4, "setgid": 6, "setuid": 7,
+       "mknod": 27, "sys_admin": 21, "setfcap": 31, "net_admin": 12, "sys_ptrace": 19,
+       "sys_chroot": 18, "dac_read_search": 2}
+
+
+def status_of(pid):
+    with open(f"/proc/{pid}/status") as f:
+        return dict(line.rstrip("\n").split(":\t", 1) for line in f if ":\t" in line)
+
+
+def check_sandbox(pid, exported, want_caps, ro=False):
+    """What a user checks of the process that serves EXPORTED: it sees only
+    that directory, holds only WANT_CAPS, runs under seccomp, has no network."""
+    st = status_of(pid)
+    assert st["Seccomp"] == "2" and st["NoNewPrivs"] == "1"
+    eff = int(st["CapEff"], 16)
+    assert eff == sum(1 << CAP[c] for c in want_caps), hex(eff)
+    assert int(st["CapBnd"], 16) == eff and int(st["CapInh"], 16) == 0
+    with open(f"/proc/{pid}/mountinfo") as f:
+        mounts = [line.split() for line in f]
+    points = sorted(m[4] for m in mounts)
+    assert points == ["/", "/export", "/proc"], points
+    export = next(m for m in mounts if m[4] == "/export")
+    assert export[3] == os.path.realpath(exported)     # the host directory, nothing else
+    assert ("ro" in export[5].split(",")) == ro
+    root = next(m for m in mounts if m[4] == "/")
+    assert root[root.index("-") + 1] == "tmpfs" and "ro" in root[5].split(",")
+    with open(f"/proc/{pid}/net/dev") as f:
+        ifaces = [line.split(":")[0].strip() for line in f.readlines()[2:]]
+    assert ifaces == ["lo"]
+    assert os.readlink(f"/proc/{pid}/ns/pid") != os.readlink("/proc/self/ns/pid")
+    assert os.listdir(f"/proc/{pid}/root/proc").count(str(1)) == 1    # it is pid 1 there
+    assert sorted(d for d in os.listdir(f"/proc/{pid}/root/proc") if d.isdigit()) == ["1"]
+
+
+@pytest.mark.parametrize("mode", ["rw", "ro", "devices"])
+def test_fs_serve_runs_sandboxed(nb, tmp_path, mode):
+    src = tmp_path / "src"
+    src.mkdir()
+    sock = tmp_path / "s.sock"
+    args = {"rw": [], "ro": ["--read-only"], "devices": ["--allow-devices", "--nosuid"]}[mode]
+    srv = serve(nb, src, sock, *args)
+    try:
+        wait_for(lambda: sandboxed(srv.pid))
+        inner = sandboxed(srv.pid)
+        base = ["chown", "dac_override", "fowner", "fsetid", "setgid", "setuid"]
+        want = {"rw": base + ["setfcap"], "ro": ["dac_override"], "devices": base + ["mknod"]}
+        wait_for(lambda: status_of(inner)["Seccomp"] == "2")
+        check_sandbox(inner, src, want[mode], ro=mode == "ro")
+        r = Raw(str(sock))                    # and it serves
+        r.init()
+        assert r.lookup(1, b"..")[0] == 0
+        r.s.close()
+    finally:
+        srv.terminate()
+        assert srv.wait(timeout=10) == 0
+    assert not sock.exists()                  # the outer process removed it
+
+
+def test_fs_serve_server_killed_exits_with_its_signal(nb, tmp_path):
+    src = tmp_path / "src"
+    src.mkdir()
+    sock = tmp_path / "s.sock"
+    srv = serve(nb, src, sock)
+    wait_for(lambda: sandboxed(srv.pid))
+    os.kill(sandboxed(srv.pid), 9)
+    assert srv.wait(timeout=10) == 128 + 9
+    assert not sock.exists()

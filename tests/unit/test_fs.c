@@ -47,10 +47,10 @@ static void test_endpoint_peer_checks(void **state)
 	int sp[2];
 
 	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sp), 0);
-	assert_int_equal(nestfs_peer_ok(sp[0], "unix:/x", &e), 0);
+	assert_int_equal(nestfs_peer_ok(sp[0], "unix:/x", NESTFS_PEER_CID_ANY, &e), 0);
 	close(sp[0]);
 	close(sp[1]);
-	assert_int_equal(nestfs_peer_ok(0x7fff, "unix:/x", &e), -EBADF);
+	assert_int_equal(nestfs_peer_ok(0x7fff, "unix:/x", NESTFS_PEER_CID_ANY, &e), -EBADF);
 }
 
 static void test_endpoint_unix_roundtrip(void **state)
