@@ -15,6 +15,7 @@
 #include <sys/stat.h>
 
 #include "fs/ops.h"
+#include "fs/policy.h"
 
 /* The start every creation shares: a writable export and a good name; 0 or -errno. */
 static int creation_ok(const struct op *op, const char *name)
@@ -52,6 +53,7 @@ void op_mknod(struct op *op, struct fs_inode *in)
 		return fs_reply_err(op->c, op->unique, EINVAL);
 	}
 	ctx = op_ctx(op, m.umask);
+	m.mode = (m.mode & S_IFMT) | fs_policy_mode(op->c->srv, m.mode, m.mode & 07777);
 	rc = pt_mknod(op->c, in, name, m.mode, m.rdev, &ctx, &e);
 	op_reply_entry(op, rc, &e);
 }
@@ -70,7 +72,8 @@ void op_mkdir(struct op *op, struct fs_inode *in)
 	if (rc < 0)
 		return op_reply_rc(op, rc);
 	ctx = op_ctx(op, m.umask);
-	rc = pt_mkdir(op->c, in, name, m.mode & 07777, &ctx, &e);
+	rc = pt_mkdir(op->c, in, name, fs_policy_mode(op->c->srv, S_IFDIR, m.mode & 07777), &ctx,
+		      &e);
 	op_reply_entry(op, rc, &e);
 }
 

@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "fs/ops.h"
+#include "fs/policy.h"
 
 /* Open flags the peer may pass through to the host. */
 static int open_flags(uint32_t flags)
@@ -91,7 +92,7 @@ void op_create(struct op *op, struct fs_inode *in)
 	memset(&out, 0, sizeof(out));
 	ctx = op_ctx(op, ci.umask);
 	rc = pt_create(op->c, in, name, open_flags(ci.flags) | (int)(ci.flags & O_EXCL),
-		       ci.mode & 07777, &ctx, &e, &out.o.fh);
+		       fs_policy_mode(op->c->srv, S_IFREG, ci.mode & 07777), &ctx, &e, &out.o.fh);
 	if (rc < 0)
 		return op_reply_rc(op, rc);
 	op_fill_entry(op->c, &out.e, &e);

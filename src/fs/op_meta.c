@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "fs/ops.h"
+#include "fs/policy.h"
 #include "lib/log.h"
 
 void op_init(struct op *op, struct fs_inode *unused)
@@ -175,7 +176,7 @@ void op_setattr(struct op *op, struct fs_inode *in)
 	}
 	if (s.valid & FATTR_MODE) {
 		sa.valid |= PT_SET_MODE;
-		sa.mode = s.mode;
+		sa.mode = fs_policy_mode(op->c->srv, in->type, s.mode);
 	}
 	if (s.valid & FATTR_UID) {
 		sa.valid |= PT_SET_UID;

@@ -119,16 +119,15 @@ static void choose_transport(struct nb_launch *l)
 	l->vm.vhost_fd = l->vsock.vhost_fd;
 }
 
-/* One share more: @host exported at @guest. */
-static int add_share(struct nb_launch *l, const char *host, const char *guest, bool ro,
-		     bool root, struct nb_err *e)
+/* One share more: @want (its host, guest and flags) opened. */
+static int add_share(struct nb_launch *l, const struct nb_share *want, struct nb_err *e)
 {
 	struct nb_share *s = &l->shares[l->nshares];
 
 	if (l->nshares >= NB_MAX_SHARES)
 		return nb_err_set(e, E2BIG, "at most %u volumes", NB_MAX_VOLUMES);
-	*s = (struct nb_share){ .host = host, .guest = guest, .ro = ro, .root = root,
-				.qemu_fd = -1 };
+	*s = *want;
+	s->qemu_fd = -1;
 	if (nb_share_open(s, l->nshares, l->vsock.cid ? &l->vsock : NULL, e) < 0)
 		return -(e && e->code ? e->code : EIO);
 	l->nshares++;
@@ -137,15 +136,18 @@ static int add_share(struct nb_launch *l, const char *host, const char *guest, b
 	return 0;
 }
 
-/* The root, then every volume. */
+/* The root (read-only, a private tree), then every volume with its -v options. */
 static int open_shares(struct nb_launch *l, struct nb_err *e)
 {
-	int r = add_share(l, l->rootfs, "/", true, true, e);
+	int r = add_share(l, &(struct nb_share){ .host = l->rootfs, .guest = "/", .ro = true,
+						 .root = true }, e);
 
 	for (unsigned i = 0; r == 0 && i < l->opts.nvolumes; i++) {
 		const struct nb_volume *v = &l->opts.volumes[i];
 
-		r = add_share(l, v->host, v->guest, v->ro, false, e);
+		r = add_share(l, &(struct nb_share){ .host = v->host, .guest = v->guest,
+						     .ro = v->ro, .suid = v->suid, .dev = v->dev },
+			      e);
 	}
 	return r;
 }

@@ -49,11 +49,16 @@ struct nb_port {
  * @host:	the host directory, resolved (realpath) when parsed
  * @guest:	where the guest mounts it: absolute, not "/", no ".."
  * @ro:		read-only (enforced by the host's nestfs server)
+ * @suid:	`suid`: the guest may make set-id files and set security.* and
+ *		trusted.* xattrs on the host (off: the host sees it nosuid)
+ * @dev:	`dev`: the guest may make device nodes on the host (off: nodev)
  */
 struct nb_volume {
 	char host[PATH_MAX];
 	char guest[PATH_MAX];
 	bool ro;
+	bool suid;
+	bool dev;
 };
 
 /* enum nb_kernel_kind - which kernel --kernel chose */

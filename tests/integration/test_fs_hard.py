@@ -15,14 +15,16 @@ import time
 
 import pytest
 
-from nestfs_util import Chain, Share, mounted, wait_for
+from nestfs_util import Chain, Share, mounted, sandboxed, wait_for
 
 pytestmark = pytest.mark.skipif(not os.path.exists("/dev/fuse") or os.geteuid() != 0,
                                 reason="needs /dev/fuse and root")
 
 
 def nfds(pid):
-    return len(os.listdir(f"/proc/{pid}/fd"))
+    """Open fds of the server that `fs serve` PID runs (in its sandbox)."""
+    inner = sandboxed(pid)
+    return len(os.listdir(f"/proc/{inner}/fd")) if inner else 0
 
 
 def test_server_killed_mount_fails_fast_and_unmounts(nb, tmp_path):
