@@ -379,6 +379,41 @@ def test_lock_owner_flood_refused_past_the_cap(nb, tmp_path):
         srv.wait(timeout=10)
 
 
+CREATE = 35
+
+
+def test_create_of_an_existing_fifo_blocks_no_worker(nb, tmp_path):
+    """CREATE of a name the host has made since (a FIFO here): refused as OPEN refuses
+    it, without opening it (which would block the worker until a writer came); an
+    existing regular file is opened as it is."""
+    src = tmp_path / "src"
+    src.mkdir()
+    os.mkfifo(src / "fifo")
+    (src / "reg").write_text("kept")
+    sock = tmp_path / "s.sock"
+    srv = nb.popen("fs", "serve", src, "--listen", f"unix:{sock}", stderr=subprocess.DEVNULL)
+    try:
+        wait_for(lambda: os.path.exists(sock))
+        r = Raw(str(sock))
+        r.init()
+        body = lambda flags, name: struct.pack("<IIII", flags, 0o644, 0, 0) + name + b"\0"
+        sent = [r.send(CREATE, 1, body(os.O_WRONLY | os.O_CREAT, b"fifo")) for _ in range(9)]
+        for _ in sent:                 # 9 > the 8 workers: none may be left stuck
+            u, err, _ = r.recv()
+            assert u in sent and err == errno.EACCES
+        assert r.lookup(1, b"reg")[0] == 0
+        err, b = r.call(CREATE, 1, body(os.O_RDWR | os.O_CREAT, b"reg"))
+        assert err == 0
+        assert struct.unpack("<Q", b[40:48])[0] == os.stat(src / "reg").st_ino
+        assert (src / "reg").read_text() == "kept"
+        assert r.call(CREATE, 1, body(os.O_RDWR | os.O_CREAT | os.O_EXCL, b"reg"))[0] == \
+            errno.EEXIST
+        r.s.close()
+    finally:
+        srv.terminate()
+        srv.wait(timeout=10)
+
+
 # --- chains --------------------------------------------------------------------
 
 def exercise(top, src):
