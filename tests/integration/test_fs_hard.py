@@ -414,6 +414,37 @@ def test_create_of_an_existing_fifo_blocks_no_worker(nb, tmp_path):
         srv.wait(timeout=10)
 
 
+def test_read_only_share_takes_no_host_locks(nb, tmp_path):
+    """A read-only share offers no locks (the client's kernel keeps them to itself) and
+    refuses lock requests sent anyway: no host file is locked through it."""
+    src = tmp_path / "src"
+    src.mkdir()
+    (src / "f").write_text("data")
+    sock = tmp_path / "s.sock"
+    srv = nb.popen("fs", "serve", src, "--listen", f"unix:{sock}", "--read-only",
+                   stderr=subprocess.DEVNULL)
+    try:
+        wait_for(lambda: os.path.exists(sock))
+        r = Raw(str(sock))
+        flags = struct.unpack("<I", r.init()[12:16])[0]
+        assert not flags & (1 << 1) and not flags & (1 << 10)   # POSIX_LOCKS, FLOCK_LOCKS
+        err, node, _ = r.lookup(1, b"f")
+        err, b = r.call(OPEN, node, struct.pack("<II", os.O_RDONLY, 0))
+        assert err == 0
+        fh = struct.unpack("<Q", b[:8])[0]
+        for lk_flags in (0, 1):                                  # POSIX, FUSE_LK_FLOCK
+            assert r.call(SETLK, node, struct.pack("<QQQQIIII", fh, 7, 0, 1 << 62,
+                                                   fcntl.F_RDLCK, 0, lk_flags, 0))[0] == \
+                errno.ENOSYS
+        with open(src / "f", "r+") as f:                        # the host can lock it all
+            fcntl.lockf(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        r.s.close()
+    finally:
+        srv.terminate()
+        srv.wait(timeout=10)
+
+
 # --- chains --------------------------------------------------------------------
 
 def exercise(top, src):
