@@ -445,6 +445,30 @@ def test_read_only_share_takes_no_host_locks(nb, tmp_path):
         srv.wait(timeout=10)
 
 
+def test_dotdot_stays_inside_the_export(nb, tmp_path):
+    """LOOKUP ".." of a directory the host has moved out of the export finds nothing:
+    its parent is outside. Inside, ".." is the parent, and at the root the root."""
+    src = tmp_path / "src"
+    (src / "a" / "b").mkdir(parents=True)
+    sock = tmp_path / "s.sock"
+    srv = nb.popen("fs", "serve", src, "--listen", f"unix:{sock}", stderr=subprocess.DEVNULL)
+    try:
+        wait_for(lambda: os.path.exists(sock))
+        r = Raw(str(sock))
+        r.init()
+        err, a, _ = r.lookup(1, b"a")
+        err, b, _ = r.lookup(a, b"b")
+        assert err == 0
+        assert r.lookup(b, b"..")[1] == a
+        assert r.lookup(a, b"..")[1] == 1
+        os.rename(src / "a" / "b", tmp_path / "b-out")
+        assert r.lookup(b, b"..")[0] == errno.ENOENT
+        r.s.close()
+    finally:
+        srv.terminate()
+        srv.wait(timeout=10)
+
+
 # --- chains --------------------------------------------------------------------
 
 def exercise(top, src):
