@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
-/* boot/kernel: which kernel a VM boots (see boot.h).
+/* boot/kernel: which kernel a VM boots (see kernel.h).
  *
  * Theory of operation: a kernel is the file QEMU loads (an uncompressed ELF
  * vmlinux booted through its PVH entry, or a compressed bzImage booted through
@@ -20,8 +20,7 @@
  * A bzImage from any of them is booted through PVH where it can be: its
  * vmlinux extracted on the host into the cache (bzimage.c).
  */
-#include "boot/boot.h"
-#include "boot/boot_int.h"
+#include "boot/kernel.h"
 #include "boot/kstore.h"
 
 #include <dirent.h>
@@ -38,12 +37,13 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include "boot/bzimage.h"
 #include "lib/cleanup.h"
 #include "lib/fileio.h"
 #include "lib/log.h"
 #include "lib/paths.h"
 
-/* kernel_openat() - see boot_int.h */
+/* kernel_openat() - see kernel.h */
 int kernel_openat(int rootfd, const char *path, int flags)
 {
 	struct open_how how = {
@@ -61,7 +61,7 @@ int kernel_openat(int rootfd, const char *path, int flags)
 	return fd < 0 ? -errno : (int)fd;
 }
 
-/* kernel_open() - see boot_int.h */
+/* kernel_open() - see kernel.h */
 int kernel_open(const struct nb_kernel *k, const char *entry, struct nb_err *e)
 {
 	char path[PATH_MAX * 2 + 2];
@@ -112,7 +112,7 @@ static bool version_ok(const char *v, size_t cap)
 	return true;
 }
 
-/* nb_kernel_probe() - see boot.h */
+/* nb_kernel_probe() - see kernel.h */
 int nb_kernel_probe(int fd, bool *pvh, char *version, size_t len)
 {
 	unsigned char hdr[0x8000];
@@ -170,7 +170,16 @@ static bool is_dir(const char *path)
 	return stat(path, &st) == 0 && S_ISDIR(st.st_mode);
 }
 
-/* nb_kernel_find() - see boot.h */
+/* A bzImage boots through PVH where bzimage.c can extract its vmlinux; any
+ * failure leaves @k as it is. */
+static void try_pvh(struct nb_kernel *k)
+{
+	if (!k->pvh && bzimage_try_pvh(k->kernel, k->version, k->root[0] != 0, k->kernel,
+				       sizeof(k->kernel)))
+		k->pvh = true;
+}
+
+/* nb_kernel_find() - see kernel.h */
 int nb_kernel_find(const char *which, struct nb_kernel *k, struct nb_err *e)
 {
 	char dir[PATH_MAX], path[PATH_MAX + 32], file[PATH_MAX + 16] = "", hdrver[128];
@@ -242,7 +251,7 @@ int nb_kernel_find(const char *which, struct nb_kernel *k, struct nb_err *e)
 	}
 	nb_debug("kernel %s: %s (%s, %s), modules in %s", name, k->kernel, k->version,
 		 k->pvh ? "PVH vmlinux" : "bzImage", k->moddir);
-	kernel_try_pvh(k);
+	try_pvh(k);
 	return 0;
 }
 
@@ -356,7 +365,7 @@ static int fd_path(int fd, char *buf, size_t len, struct nb_err *e)
 	return 0;
 }
 
-/* nb_kernel_find_image() - see boot.h */
+/* nb_kernel_find_image() - see kernel.h */
 int nb_kernel_find_image(const char *root, const char *image, struct nb_kernel *k,
 			 struct nb_err *e)
 {
@@ -419,6 +428,6 @@ int nb_kernel_find_image(const char *root, const char *image, struct nb_kernel *
 		return nb_err_wrap(e, "image %s", image);
 	nb_debug("kernel image %s: %s (%s, %s), modules in %s", image, k->kernel, k->version,
 		 k->pvh ? "PVH vmlinux" : "bzImage", k->moddir);
-	kernel_try_pvh(k);
+	try_pvh(k);
 	return 0;
 }

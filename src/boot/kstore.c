@@ -26,7 +26,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "boot/boot.h"
+#include "boot/bzimage.h"
 #include "boot/kstore.h"
 #include "lib/cleanup.h"
 #include "lib/fileio.h"

@@ -18,6 +18,7 @@
 #include "lib/escape.h"
 #include "lib/fileio.h"
 #include "lib/paths.h"
+#include "lib/strv.h"
 
 static void test_err_set_and_wrap(void **state)
 {
@@ -221,6 +222,39 @@ static void test_io_all(void **state)
 	close(p[0]);
 }
 
+static void test_strv_grows_sets_env_and_steals(void **state)
+{
+	autostrv struct nb_strv sv = { 0 };
+	char **v;
+
+	for (int i = 0; i < 100; i++)
+		assert_int_equal(nb_strv_addf(&sv, "arg%d", i), 0);
+	assert_int_equal(sv.n, 100);
+	assert_string_equal(sv.v[99], "arg99");
+	assert_null(sv.v[100]);
+	nb_strv_clear(&sv);
+	assert_int_equal(nb_strv_setenv(&sv, "A=1"), 0);
+	assert_int_equal(nb_strv_setenv(&sv, "AB=2"), 0);
+	assert_int_equal(nb_strv_setenv(&sv, "A=3"), 0);
+	assert_int_equal(sv.n, 2);
+	assert_string_equal(sv.v[0], "A=3");
+	assert_string_equal(sv.v[1], "AB=2");
+	v = nb_strv_steal(&sv);
+	assert_null(sv.v);
+	assert_string_equal(v[1], "AB=2");
+	assert_null(v[2]);
+	nb_strv_free(v);
+	/* an empty vector is handed out as { NULL } */
+	v = nb_strv_steal(&sv);
+	assert_non_null(v);
+	assert_null(v[0]);
+	nb_strv_free(v);
+	/* after a failed add, every add fails and steal gives NULL */
+	sv.oom = true;
+	assert_int_equal(nb_strv_add(&sv, "x"), -ENOMEM);
+	assert_null(nb_strv_steal(&sv));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -234,6 +268,7 @@ int main(void)
 		cmocka_unit_test(test_strip),
 		cmocka_unit_test(test_cleanup),
 		cmocka_unit_test(test_io_all),
+		cmocka_unit_test(test_strv_grows_sets_env_and_steals),
 	};
 
 	return cmocka_run_group_tests_name("lib", tests, NULL, NULL);
