@@ -99,7 +99,8 @@ struct detach {
  * its command got as far as starting. */
 struct fgrec {
 	const struct nb_vm_state *st;
-	int output_log, console_log, listen_fd;
+	struct nb_log output_log, console_log;
+	int listen_fd;
 	bool cmd_started;
 };
 
@@ -201,7 +202,7 @@ static int launch_and_supervise(const struct nb_run_opts *o, struct detach *det,
 		struct nb_supervisor sv = {
 			.qemu_pid = l.qemu_pid, .qemu_pidfd = l.qemu_pidfd, .ctl = l.ctl,
 			.console = l.console, .ready_fd = det->ready_fd, .listen_fd = det->listen_fd,
-			.boot_timeout_ms = l.boot_timeout_ms,
+			.boot_timeout_ms = l.boot_timeout_ms, .log_size_mib = o->log_size_mib,
 			.st = det->st,
 		};
 
@@ -211,15 +212,15 @@ static int launch_and_supervise(const struct nb_run_opts *o, struct detach *det,
 		struct nb_session sess = {
 			.t0_ns = l.t0_ns, .qemu_start_ns = l.qemu_start_ns, .qemu_pid = l.qemu_pid,
 			.qemu_pidfd = l.qemu_pidfd, .ctl = l.ctl, .console = l.console,
-			.console_log = -1, .show_console = o->console, .tty = o->tty,
+			.show_console = o->console, .tty = o->tty,
 			.stdin_open = o->interactive, .in_fd = STDIN_FILENO, .out_fd = STDOUT_FILENO,
 			.err_fd = STDERR_FILENO, .boot_timeout_ms = l.boot_timeout_ms,
 		};
 
 		if (fg) {
-			sess.console_log = fg->console_log;
+			sess.console_log = &fg->console_log;
 			sess.log_output = true;
-			sess.output_log = fg->output_log;
+			sess.output_log = &fg->output_log;
 			sess.serve = true;
 			sess.listen_fd = fg->listen_fd;
 		}
@@ -290,18 +291,18 @@ static int new_record(const struct nb_run_opts *o, bool detached, struct nb_vm_s
 static int run_foreground(const struct nb_run_opts *o, struct nb_err *e)
 {
 	struct nb_vm_state st;
-	struct fgrec fg = { .st = &st, .output_log = -1, .console_log = -1, .listen_fd = -1 };
+	struct fgrec fg = { .st = &st, .output_log.fd = -1, .console_log.fd = -1, .listen_fd = -1 };
 	char path[PATH_MAX + 32];
 	int lockfd = new_record(o, false, &st, e), code;
 
 	if (lockfd < 0)
 		return NB_EXIT_FAILURE;
 	nb_state_path(&st, "output.log", path, sizeof(path));
-	fg.output_log = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+	code = nb_log_open(&fg.output_log, path, o->log_size_mib, true, e);
 	nb_state_path(&st, "console.log", path, sizeof(path));
-	fg.console_log = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
-	if (fg.output_log < 0 || fg.console_log < 0) {
-		nb_err_sys(e, errno, "create %s", path);
+	if (code == 0)
+		code = nb_log_open(&fg.console_log, path, o->log_size_mib, false, e);
+	if (code < 0) {
 		code = NB_EXIT_FAILURE;
 	} else {
 		/* exec, stop and wait reach it as they reach a detached VM. */
@@ -310,10 +311,8 @@ static int run_foreground(const struct nb_run_opts *o, struct nb_err *e)
 	}
 	if (fg.listen_fd >= 0)
 		close(fg.listen_fd);
-	if (fg.output_log >= 0)
-		close(fg.output_log);
-	if (fg.console_log >= 0)
-		close(fg.console_log);
+	nb_log_close(&fg.output_log);
+	nb_log_close(&fg.console_log);
 	if (e->code && !fg.cmd_started) {
 		/* nestbox failed before the command ran (bad input, no boot):
 		 * nothing is left, as with -d. A VM that died under a running

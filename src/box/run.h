@@ -35,6 +35,8 @@
  * @kernel:	--kernel
  * @accel:	--accel
  * @boot_timeout_ms: --boot-timeout (0: virt's default for the accelerator)
+ * @log_size_mib: --log-size: the cap of output.log and of console.log, each
+ *		(0: NB_LOG_SIZE_DEFAULT_MIB, box/outlog.h)
  */
 struct nb_run_opts {
 	const char *image;
@@ -55,6 +57,7 @@ struct nb_run_opts {
 	struct nb_kernel_sel kernel;
 	enum nb_accel_choice accel;
 	unsigned boot_timeout_ms;
+	uint64_t log_size_mib;
 };
 
 /**

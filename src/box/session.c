@@ -96,8 +96,8 @@ static void read_console(struct loop *l)
 
 	while ((n = read(l->s->console, buf, sizeof(buf))) > 0) {
 		con_keep(l, buf, (size_t)n);
-		if (l->s->console_log >= 0)
-			nb_write_all(l->s->console_log, buf, (size_t)n);
+		if (l->s->console_log)
+			nb_log_write(l->s->console_log, 1, buf, (size_t)n);
 		if (l->s->show_console)
 			nb_write_all(STDERR_FILENO, buf, (size_t)n);
 	}
@@ -160,8 +160,8 @@ static int on_data(void *ctx, const struct nb_ctl_frame *f)
 	if (!f->len)
 		return 0;
 	if (s->log_output &&
-	    nb_outlog_write(s->output_log, f->stream == NB_STREAM_STDERR ? 2 : 1, f->payload,
-			    f->len) < 0)
+	    nb_log_write(s->output_log, f->stream == NB_STREAM_STDERR ? 2 : 1, f->payload,
+			 f->len) < 0)
 		nb_debug("write output log: %s", strerror(errno));
 	if (nb_write_all(f->stream == NB_STREAM_STDERR ? s->err_fd : s->out_fd, f->payload,
 			 f->len) < 0 && errno != EPIPE)

@@ -12,6 +12,7 @@
 
 #include "control/proto.h"
 #include "lib/clock.h"
+#include "box/outlog.h"
 #include "lib/err.h"
 
 /**
@@ -19,12 +20,12 @@
  * @qemu_pid, @qemu_pidfd: the QEMU child
  * @ctl:	host end of the control port
  * @console:	host end of the serial console
- * @console_log: fd to append console output to (-1: none)
+ * @console_log: the capped log to append console output to (NULL: none)
  * @show_console: copy console output to stderr
  * @serve, @listen_fd: also serve exec/stop/wait clients on this socket
  *		(box/clients.h), as the -d supervisor does
- * @log_output, @output_log: also append the command's output to this fd as
- *		records (box/outlog.h), for `nestbox logs`
+ * @log_output, @output_log: also append the command's output to this capped
+ *		log as records (box/outlog.h), for `nestbox logs`
  * @tty:	raw mode on the terminal, follow its size
  * @stdin_open:	relay stdin (-i)
  * @boot_timeout_ms: deadline for nestbox-init's first phase report
@@ -41,10 +42,10 @@ struct nb_session {
 	int qemu_pidfd;
 	int ctl;
 	int console;
-	int console_log;
+	struct nb_log *console_log;
 	bool show_console;
 	bool log_output;
-	int output_log;
+	struct nb_log *output_log;
 	bool serve;
 	int listen_fd;
 	bool tty;

@@ -33,7 +33,7 @@ struct sup {
 	struct nb_ctl_buf out;
 	struct nb_ctlread rd;
 	struct nb_clients cl;
-	int console_log, output_log;
+	struct nb_log console_log, output_log;
 	char con[CON_TAIL];
 	size_t con_len;
 	bool started, cmd_started;
@@ -167,8 +167,8 @@ static int guest_data(void *ctx, const struct nb_ctl_frame *f)
 
 	if (f->proc == 0) {
 		if (f->len)
-			nb_outlog_write(u->output_log, f->stream == NB_STREAM_STDERR ? 2 : 1,
-					f->payload, f->len);
+			nb_log_write(&u->output_log, f->stream == NB_STREAM_STDERR ? 2 : 1,
+				     f->payload, f->len);
 		return 0;
 	}
 	nb_clients_guest(&u->cl, f, 0);
@@ -226,7 +226,7 @@ static void read_console(struct sup *u)
 	ssize_t n;
 
 	while ((n = read(u->s->console, buf, sizeof(buf))) > 0) {
-		nb_write_all(u->console_log, buf, (size_t)n);
+		nb_log_write(&u->console_log, 1, buf, (size_t)n);
 		if ((size_t)n >= CON_TAIL) {
 			memcpy(u->con, buf, CON_TAIL);
 			u->con_len = CON_TAIL;
@@ -255,10 +255,11 @@ int nb_supervise(struct nb_supervisor *s)
 	int code;
 
 	nb_ctlread_init(&u.rd, &guest_ops, &u);
+	/* A log that cannot be opened is closed: its writes are dropped. */
 	nb_state_path(s->st, "console.log", path, sizeof(path));
-	u.console_log = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+	nb_log_open(&u.console_log, path, s->log_size_mib, false, NULL);
 	nb_state_path(s->st, "output.log", path, sizeof(path));
-	u.output_log = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+	nb_log_open(&u.output_log, path, s->log_size_mib, true, NULL);
 	u.ep = epoll_create1(EPOLL_CLOEXEC);
 	nb_clients_init(&u.cl, u.ep, EV_CLIENT, s->listen_fd, &u.out, s->qemu_pid);
 	fcntl(s->ctl, F_SETFL, fcntl(s->ctl, F_GETFL) | O_NONBLOCK);
@@ -331,8 +332,8 @@ int nb_supervise(struct nb_supervisor *s)
 	s->st->finished = (int64_t)time(NULL);
 	nb_state_write(s->st, NULL);
 	nb_clients_finish(&u.cl, code);
-	close(u.console_log);
-	close(u.output_log);
+	nb_log_close(&u.console_log);
+	nb_log_close(&u.output_log);
 	close(u.ep);
 	nb_ctl_buf_free(&u.out);
 	nb_ctlread_free(&u.rd);

@@ -10,6 +10,7 @@
 #define NESTBOX_BOX_SUPERVISE_H
 
 #include <stddef.h>
+#include <stdint.h>
 #include <sys/types.h>
 
 #include "lib/err.h"
@@ -19,6 +20,7 @@
  * struct nb_supervisor - one detached VM
  * @ready_fd:	pipe to the `run -d` CLI: "ok", "err MSG" or "exit N MSG"; -1 after
  * @listen_fd:	the control socket (abstract, see nb_supervisor_addr())
+ * @log_size_mib: the cap of output.log and console.log, each (0: the default)
  */
 struct nb_supervisor {
 	pid_t qemu_pid;
@@ -28,6 +30,7 @@ struct nb_supervisor {
 	int ready_fd;
 	int listen_fd;
 	unsigned boot_timeout_ms;
+	uint64_t log_size_mib;
 	struct nb_vm_state *st;
 };
 
