@@ -23,6 +23,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "lib/escape.h"
 #include "lib/fileio.h"
 #include "lib/log.h"
 #include "box/clients.h"
@@ -106,7 +107,8 @@ static void read_console(struct loop *l)
 	}
 }
 
-/* The last @lines lines of the console, for error messages. */
+/* The last @lines lines of the console, for error messages: guest text,
+ * so escaped (lines kept). */
 static void console_tail(struct loop *l, char *out, size_t len, int lines)
 {
 	size_t start = l->con_len;
@@ -117,7 +119,7 @@ static void console_tail(struct loop *l, char *out, size_t len, int lines)
 			break;
 		start--;
 	}
-	snprintf(out, len, "%.*s", (int)(l->con_len - start), l->con + start);
+	nb_escape(l->con + start, l->con_len - start, out, len, true);
 }
 
 static void fail(struct loop *l, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -177,8 +179,12 @@ static int on_cmd_exit(void *ctx, const struct nb_ctl_frame *f, uint32_t code, c
 		nb_clients_guest(&l->cl, f, code);
 	if (f->proc != 0)
 		return 0;
-	if (*msg)
-		nb_error("%s", msg);
+	if (*msg) {
+		char safe[1024];
+
+		nb_escape_str(msg, safe, sizeof(safe));
+		nb_error("%s", safe);
+	}
 	l->exited = true;
 	l->code = (int)(code & 0xff);
 	nb_debug("command exited: %u; host %.1f ms", code,
@@ -189,9 +195,12 @@ static int on_cmd_exit(void *ctx, const struct nb_ctl_frame *f, uint32_t code, c
 static int on_error(void *ctx, const char *msg)
 {
 	struct loop *l = ctx;
+	char safe[1024];
 
-	if (msg)
-		fail(l, "guest: %s", msg);
+	if (msg) {
+		nb_escape_str(msg, safe, sizeof(safe));
+		fail(l, "guest: %s", safe);
+	}
 	else
 		fail(l, "guest: setup failed");
 	return 0;
@@ -424,7 +433,7 @@ int nb_session_run(struct nb_session *s, struct nb_err *e)
 	if (s->console >= 0)
 		read_console(&l);
 	if (l.failed) {
-		char tail[CON_TAIL + 1];
+		char tail[4 * CON_TAIL + 1]; /* escaped: up to four bytes for one */
 
 		console_tail(&l, tail, sizeof(tail), 12);
 		if (tail[0])

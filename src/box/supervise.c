@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "control/proto.h"
+#include "lib/escape.h"
 #include "lib/fileio.h"
 #include "box/clients.h"
 #include "box/ctlread.h"
@@ -115,12 +116,12 @@ static void con_tail(struct sup *u, char *out, size_t len)
 			break;
 		start--;
 	}
-	snprintf(out, len, "%.*s", (int)(u->con_len - start), u->con + start);
+	nb_escape(u->con + start, u->con_len - start, out, len, true); /* guest text */
 }
 
 static void fail(struct sup *u, const char *why)
 {
-	char msg[CON_TAIL + 1200], tail[CON_TAIL + 1];
+	char msg[4 * CON_TAIL + 1200], tail[4 * CON_TAIL + 1];
 
 	con_tail(u, tail, sizeof(tail));
 	snprintf(msg, sizeof(msg), "err %s%s%s", why, tail[0] ? "; last console lines:\n" : "",
@@ -180,10 +181,11 @@ static int guest_exit(void *ctx, const struct nb_ctl_frame *f, uint32_t code, co
 	struct sup *u = ctx;
 
 	if (f->proc == 0) {
-		char msg[1200];
+		char msg[1200], safe[1024];
 
 		/* Failed before it ran (not found, not executable): say so. */
-		snprintf(msg, sizeof(msg), "exit %u %s", code, str);
+		nb_escape_str(str, safe, sizeof(safe));
+		snprintf(msg, sizeof(msg), "exit %u %s", code, safe);
 		report(u, msg);
 	}
 	nb_clients_guest(&u->cl, f, code);
@@ -193,11 +195,12 @@ static int guest_exit(void *ctx, const struct nb_ctl_frame *f, uint32_t code, co
 static int guest_error(void *ctx, const char *str)
 {
 	struct sup *u = ctx;
-	char why[1100];
+	char why[1100], safe[1024];
 
 	if (!str)
 		return 0;
-	snprintf(why, sizeof(why), "guest: %s", str);
+	nb_escape_str(str, safe, sizeof(safe));
+	snprintf(why, sizeof(why), "guest: %s", safe);
 	fail(u, why);
 	return 0;
 }

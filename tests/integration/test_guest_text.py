@@ -1,8 +1,12 @@
 """What a guest sends that nestbox itself stores or prints: the output and
 console logs are capped (run --log-size), the oldest output dropped first and
-`logs` saying so, while the command's stdout and stderr stay byte-exact."""
+`logs` saying so; the guest's own strings in nestbox's messages (a failed
+exec's, the console tail) have their control characters escaped, while the
+command's stdout and stderr stay byte-exact."""
 import glob
 import os
+
+import pytest
 
 from test_run import rootfs  # noqa: F401  (fixture)
 
@@ -66,6 +70,25 @@ def test_log_size_is_checked(nb, rootfs):  # noqa: F811
         msg = one_line_125(nb.run("run", "--rm", "--log-size", bad, "--rootfs", rootfs,
                                   "--", "true"))
         assert "--log-size" in msg and word in msg, msg
+
+
+HOSTILE = "\x1b]0;pwned\x07\x1b[2J\rnestbox: fake"
+SHOWN = "\\e]0;pwned\\a\\e[2J\\rnestbox: fake"
+
+
+@pytest.mark.parametrize("detach", [False, True])
+def test_guest_strings_in_messages_are_escaped(nb, rootfs, detach):  # noqa: F811
+    mode = ["-d"] if detach else ["--rm"]
+    # the guest's exec failure names the command it was given
+    p = nb.run("run", *mode, "--rootfs", rootfs, "--", "/no" + HOSTILE)
+    assert p.returncode == 127, (p.returncode, p.stderr)
+    assert "\x1b" not in p.stderr and "\r" not in p.stderr, repr(p.stderr)
+    assert f"/no{SHOWN}" in p.stderr, repr(p.stderr)
+    assert len(p.stderr.strip().splitlines()) == 1, repr(p.stderr)
+    # and so does its failure to find a user (-u splits at ':')
+    p = nb.run("run", *mode, "--rootfs", rootfs, "-u", "bob\x1b[2J\x9b1m", "--", "true")
+    assert p.returncode != 0 and "\x1b" not in p.stderr, repr(p.stderr)
+    assert "bob\\e[2J\\u009b1m" in p.stderr, repr(p.stderr)
 
 
 def test_the_commands_own_output_stays_byte_exact(nb, rootfs):  # noqa: F811
