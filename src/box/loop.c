@@ -22,6 +22,7 @@
 #include "box/ctlread.h"
 #include "box/outlog.h"
 #include "lib/cleanup.h"
+#include "lib/escape.h"
 #include "lib/fileio.h"
 #include "lib/log.h"
 
@@ -49,7 +50,7 @@ void nb_loop_init(struct nb_loop *s, int ctl)
 {
 	memset(s, 0, sizeof(*s));
 	s->t0_ns = nb_mono_ns();
-	s->qemu_pidfd = s->console = s->console_log = s->output_log = -1;
+	s->qemu_pidfd = s->console = -1;
 	s->in_fd = s->out_fd = s->err_fd = s->listen_fd = s->ready_fd = -1;
 	s->ctl = ctl;
 	s->code = NB_EXIT_FAILURE;
@@ -73,7 +74,8 @@ static void report(struct loop *l, const char *msg)
 	l->s->ready_fd = -1;
 }
 
-/* The last CON_TAIL_LINES lines of the console, for error messages. */
+/* The last CON_TAIL_LINES lines of the console, for error messages: guest
+ * text, so escaped (its lines kept). */
 static void console_tail(struct loop *l, char *out, size_t len)
 {
 	size_t start = l->con_len;
@@ -84,13 +86,13 @@ static void console_tail(struct loop *l, char *out, size_t len)
 			break;
 		start--;
 	}
-	snprintf(out, len, "%.*s", (int)(l->con_len - start), l->con + start);
+	nb_escape(l->con + start, l->con_len - start, out, len, true);
 }
 
 /* @msg with the console's tail, as a failed VM is reported. */
 static void with_tail(struct loop *l, const char *prefix, char *out, size_t len)
 {
-	char tail[CON_TAIL + 1];
+	char tail[4 * CON_TAIL + 1]; /* escaped: up to four bytes for one */
 
 	console_tail(l, tail, sizeof(tail));
 	snprintf(out, len, "%s%s%s%s", prefix, l->msg, tail[0] ? "; last console lines:\n" : "",
@@ -112,7 +114,7 @@ static void fail(struct loop *l, const char *fmt, ...)
 	va_end(ap);
 	l->failed = true;
 	if (l->s->ready_fd >= 0) {
-		char m[CON_TAIL + sizeof(l->msg) + 64];
+		char m[4 * CON_TAIL + sizeof(l->msg) + 64];
 
 		with_tail(l, "err ", m, sizeof(m));
 		report(l, m);
@@ -148,8 +150,8 @@ static void read_console(struct loop *l)
 		return;
 	while ((n = read(l->s->console, buf, sizeof(buf))) > 0) {
 		con_keep(l, buf, (size_t)n);
-		if (l->s->console_log >= 0)
-			nb_write_all(l->s->console_log, buf, (size_t)n);
+		if (l->s->console_log)
+			nb_log_write(l->s->console_log, 1, buf, (size_t)n);
 		if (l->s->show_console)
 			nb_write_all(STDERR_FILENO, buf, (size_t)n);
 	}
@@ -189,7 +191,7 @@ static int on_data(void *ctx, const struct nb_ctl_frame *f)
 	}
 	if (!f->len)
 		return 0;
-	if (s->output_log >= 0 && nb_outlog_write(s->output_log, stream, f->payload, f->len) < 0)
+	if (s->output_log && nb_log_write(s->output_log, (uint8_t)stream, f->payload, f->len) < 0)
 		nb_debug("write output log: %s", strerror(errno));
 	if (s->relay && nb_write_all(stream == 2 ? s->err_fd : s->out_fd, f->payload, f->len) < 0 &&
 	    errno != EPIPE)
@@ -201,19 +203,21 @@ static int on_cmd_exit(void *ctx, const struct nb_ctl_frame *f, uint32_t code, c
 {
 	struct loop *l = ctx;
 	struct nb_loop *s = l->s;
+	char safe[1024]; /* the guest's words: escaped */
 
 	if (s->listen_fd >= 0)
 		nb_clients_guest(&l->cl, f, code);
 	if (f->proc != 0)
 		return 0;
+	nb_escape_str(msg, safe, sizeof(safe));
 	if (s->ready_fd >= 0) {
 		char m[1200];
 
 		/* Failed before it ran (not found, not executable): say so. */
-		snprintf(m, sizeof(m), "exit %u %s", code, msg);
+		snprintf(m, sizeof(m), "exit %u %s", code, safe);
 		report(l, m);
 	} else if (*msg) {
-		nb_error("%s", msg);
+		nb_error("%s", safe);
 	}
 	s->exited = true;
 	s->code = (int)(code & 0xff);
@@ -225,10 +229,12 @@ static int on_cmd_exit(void *ctx, const struct nb_ctl_frame *f, uint32_t code, c
 static int on_error(void *ctx, const char *msg)
 {
 	struct loop *l = ctx;
+	char safe[1024]; /* the guest's words: escaped */
 
-	if (msg)
-		fail(l, "guest: %s", msg);
-	else
+	if (msg) {
+		nb_escape_str(msg, safe, sizeof(safe));
+		fail(l, "guest: %s", safe);
+	} else
 		fail(l, "guest: setup failed");
 	return 0;
 }
@@ -523,7 +529,7 @@ int nb_loop_run(struct nb_loop *s, struct nb_err *e)
 		nb_clients_finish(&l.cl, s->code);
 	}
 	if (l.failed && !s->until_poweroff) {
-		char m[CON_TAIL + sizeof(l.msg) + 64];
+		char m[4 * CON_TAIL + sizeof(l.msg) + 64];
 
 		with_tail(&l, "", m, sizeof(m));
 		nb_err_set(e, EIO, "%s", m);

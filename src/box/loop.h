@@ -21,6 +21,7 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "box/outlog.h"
 #include "box/state.h"
 #include "control/proto.h"
 #include "lib/clock.h"
@@ -32,10 +33,10 @@
  * @qemu_pidfd:	a pidfd for it (-1 for exec)
  * @ctl:	the host end of the control stream (exec: the VM's control socket)
  * @console:	the host end of the serial console (-1: none)
- * @console_log: fd the console is appended to (-1: none)
+ * @console_log: the capped log the console is appended to (NULL: none)
  * @show_console: copy the console to stderr (--console)
- * @output_log:	fd the command's output is appended to as records
- *		(box/outlog.h) for `nestbox logs` (-1: none)
+ * @output_log:	the capped log the command's output is appended to as
+ *		records (box/outlog.h) for `nestbox logs` (NULL: none)
  * @relay:	write the command's output to @out_fd and @err_fd (the
  *		foreground and exec; -d only logs it)
  * @in_fd, @out_fd, @err_fd: the terminal side of the command's stdio
@@ -66,9 +67,9 @@ struct nb_loop {
 	int qemu_pidfd;
 	int ctl;
 	int console;
-	int console_log;
+	struct nb_log *console_log;
 	bool show_console;
-	int output_log;
+	struct nb_log *output_log;
 	bool relay;
 	int in_fd, out_fd, err_fd;
 	bool stdin_open;

@@ -11,6 +11,7 @@
 #include <sys/file.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "control/proto.h"
@@ -243,33 +244,75 @@ int nb_vm_rm(const char *name, bool force, struct nb_err *e)
 	return 0;
 }
 
+/* replay_file() - replay all of the output log at @path (absent: nothing).
+ * Return: 0, -EPIPE when an output closed, or negative errno with @e set */
+static int replay_file(const char *path, int out, int err, struct nb_err *e)
+{
+	autoclose int fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+	off_t pos = 0;
+
+	if (fd < 0)
+		return errno == ENOENT ? 0 : nb_err_sys(e, errno, "open %s", path);
+	return nb_outlog_replay(fd, &pos, out, err, path, NULL, e);
+}
+
 /* nb_vm_logs() - see manage.h */
 int nb_vm_logs(const char *name, int out, int err, bool follow, struct nb_err *e)
 {
-	char path[PATH_MAX + 32];
+	char path[PATH_MAX + 32], older[PATH_MAX + 40];
 	struct nb_vm_state st;
 	autoclose int fd = -1;
+	struct stat a, b;
+	uint64_t dropped;
 	off_t pos = 0;
 	int r = nb_state_find(name, &st, e);
 
 	if (r < 0)
 		return r;
 	nb_state_path(&st, "output.log", path, sizeof(path));
-	fd = open(path, O_RDONLY | O_CLOEXEC);
+	snprintf(older, sizeof(older), "%s.1", path);
+	fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
 	if (fd < 0 && errno != ENOENT)
 		return nb_err_sys(e, errno, "open %s", path);
+	/* A capped log: the older half first, after saying what went before it. */
+	dropped = fd >= 0 ? nb_outlog_dropped(fd) : 0;
+	if (dropped)
+		nb_warn("logs: %s: the oldest %llu bytes of output were dropped (the log is "
+			"capped: run --log-size)", name, (unsigned long long)dropped);
+	r = replay_file(older, out, err, e);
+	if (r < 0)
+		return r == -EPIPE ? 0 : r;
 	for (;;) {
 		/* Whether it ran before this pass: then the pass saw all it wrote. */
 		bool done = !follow || nb_state_lock_free(&st);
 
 		if (fd < 0)
-			fd = open(path, O_RDONLY | O_CLOEXEC);
+			fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
 		if (fd >= 0) {
-			r = nb_outlog_replay(fd, &pos, out, err, path, e);
+			r = nb_outlog_replay(fd, &pos, out, err, path, NULL, e);
 			if (r == -EPIPE)
 				return 0;
 			if (r < 0)
 				return r;
+			/* Rotated meanwhile: this file, read to its end, is the
+			 * older half now (or gone, when it rotated twice: then the
+			 * older half is one this pass has not seen). */
+			if (!done && fstat(fd, &a) == 0 &&
+			    (stat(path, &b) < 0 || a.st_ino != b.st_ino || a.st_dev != b.st_dev)) {
+				/* what was appended before it rotated */
+				r = nb_outlog_replay(fd, &pos, out, err, path, NULL, e);
+				if (r < 0)
+					return r == -EPIPE ? 0 : r;
+				if (a.st_nlink == 0) {
+					r = replay_file(older, out, err, e);
+					if (r < 0)
+						return r == -EPIPE ? 0 : r;
+				}
+				close(fd);
+				fd = -1;
+				pos = 0;
+				continue;
+			}
 		}
 		if (done)
 			return 0;

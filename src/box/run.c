@@ -92,8 +92,8 @@ static void make_id(char *id, size_t len)
  * struct rec - the record of a run that keeps one (-d, or the foreground
  * without --rm) and what its loop needs of it
  * @st:		the record (state.json)
- * @output_log:	its output.log (the command's output, for `nestbox logs`)
- * @console_log: its console.log
+ * @output_log:	its output.log (the command's output, for `nestbox logs`), capped
+ * @console_log: its console.log, capped
  * @listen_fd:	the VM's control socket: exec, stop and wait reach it there
  * @ready_fd:	-d: the pipe to the waiting `run -d` (-1 once told); -1 in
  *		the foreground
@@ -101,23 +101,26 @@ static void make_id(char *id, size_t len)
  */
 struct rec {
 	struct nb_vm_state *st;
-	int output_log, console_log, listen_fd, ready_fd;
+	struct nb_log output_log, console_log;
+	int listen_fd, ready_fd;
 	bool cmd_started;
 };
 
-/* A record's logs and control socket; -errno with @e set. */
-static int rec_open(struct rec *r, struct nb_err *e)
+/* A record's logs (capped at @log_mib each, --log-size) and control socket;
+ * -errno with @e set. */
+static int rec_open(struct rec *r, uint64_t log_mib, struct nb_err *e)
 {
 	char path[PATH_MAX + 32];
+	int ret;
 
 	nb_state_path(r->st, "output.log", path, sizeof(path));
-	r->output_log = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
-	if (r->output_log < 0)
-		return nb_err_sys(e, errno, "create %s", path);
+	ret = nb_log_open(&r->output_log, path, log_mib, true, e);
+	if (ret < 0)
+		return ret;
 	nb_state_path(r->st, "console.log", path, sizeof(path));
-	r->console_log = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
-	if (r->console_log < 0)
-		return nb_err_sys(e, errno, "create %s", path);
+	ret = nb_log_open(&r->console_log, path, log_mib, false, e);
+	if (ret < 0)
+		return ret;
 	r->listen_fd = nb_supervisor_listen(r->st->id, e);
 	return r->listen_fd < 0 ? r->listen_fd : 0;
 }
@@ -125,13 +128,11 @@ static int rec_open(struct rec *r, struct nb_err *e)
 /* Close what rec_open() opened (the ready pipe stays: its owner says the end). */
 static void rec_close(struct rec *r)
 {
-	if (r->output_log >= 0)
-		close(r->output_log);
-	if (r->console_log >= 0)
-		close(r->console_log);
+	nb_log_close(&r->output_log);
+	nb_log_close(&r->console_log);
 	if (r->listen_fd >= 0)
 		close(r->listen_fd);
-	r->output_log = r->console_log = r->listen_fd = -1;
+	r->listen_fd = -1;
 }
 
 /* The record's end: exited with @code (-1: unknown). */
@@ -217,8 +218,8 @@ static void loop_for(const struct nb_run_opts *o, struct rec *r, const struct nb
 	lp->t0_ns = l->t0_ns;
 	lp->qemu_start_ns = l->qemu_start_ns;
 	if (r) {
-		lp->console_log = r->console_log;
-		lp->output_log = r->output_log;
+		lp->console_log = &r->console_log;
+		lp->output_log = &r->output_log;
 		lp->listen_fd = r->listen_fd;
 	}
 	if (o->detach && r) {
@@ -342,7 +343,7 @@ static int new_record(const struct nb_run_opts *o, bool detached, struct nb_vm_s
 static int run_foreground(const struct nb_run_opts *o, struct nb_err *e)
 {
 	struct nb_vm_state st;
-	struct rec r = { .st = &st, .output_log = -1, .console_log = -1, .listen_fd = -1,
+	struct rec r = { .st = &st, .output_log.fd = -1, .console_log.fd = -1, .listen_fd = -1,
 			 .ready_fd = -1 };
 	autoclose int lockfd = new_record(o, false, &st, e);
 	int code;
@@ -350,7 +351,7 @@ static int run_foreground(const struct nb_run_opts *o, struct nb_err *e)
 	if (lockfd < 0)
 		return NB_EXIT_FAILURE;
 	/* exec, stop and wait reach it as they reach a detached VM. */
-	code = rec_open(&r, e) < 0 ? NB_EXIT_FAILURE : run_vm(o, &r, e);
+	code = rec_open(&r, o->log_size_mib, e) < 0 ? NB_EXIT_FAILURE : run_vm(o, &r, e);
 	rec_close(&r);
 	if (e->code && !r.cmd_started) {
 		/* nestbox failed before the command ran (bad input, no boot):
@@ -384,7 +385,7 @@ static int run_detached(const struct nb_run_opts *o, struct nb_err *e)
 	}
 	pid = fork();
 	if (pid == 0) {
-		struct rec rc = { .st = &st, .output_log = -1, .console_log = -1, .listen_fd = -1,
+		struct rec rc = { .st = &st, .output_log.fd = -1, .console_log.fd = -1, .listen_fd = -1,
 				  .ready_fd = ready[1] };
 		struct nb_err se = NB_ERR_INIT;
 		int nul, code;
@@ -399,7 +400,7 @@ static int run_detached(const struct nb_run_opts *o, struct nb_err *e)
 		dup2(nul, 2);
 		st.pid = getpid();
 		nb_state_write(&st, NULL);
-		code = rec_open(&rc, &se) < 0 ? NB_EXIT_FAILURE : run_vm(o, &rc, &se);
+		code = rec_open(&rc, o->log_size_mib, &se) < 0 ? NB_EXIT_FAILURE : run_vm(o, &rc, &se);
 		rec_close(&rc);
 		if (rc.ready_fd >= 0) {
 			char m[sizeof(se.msg) + 8];

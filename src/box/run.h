@@ -30,6 +30,8 @@
  * @user:	-u (NULL: the image's, else root)
  * @vm:		what the VM is made of: kernel, volumes, ports, memory, cpus,
  *		accelerator, boot timeout
+ * @log_size_mib: --log-size: the cap of output.log and of console.log, each
+ *		(0: NB_LOG_SIZE_DEFAULT_MIB, box/outlog.h)
  */
 struct nb_run_opts {
 	const char *image;
@@ -42,6 +44,7 @@ struct nb_run_opts {
 	const char *workdir;
 	const char *user;
 	struct nb_vm_opts vm;
+	uint64_t log_size_mib;
 };
 
 /**

@@ -14,6 +14,7 @@
 #include "lib/log.h"
 #include "lib/strv.h"
 #include "vm/qemu.h"
+#include "box/outlog.h"
 #include "box/run.h"
 
 static void run_usage(FILE *f)
@@ -41,6 +42,7 @@ static void run_usage(FILE *f)
 		"      --accel auto|kvm|tcg\n"
 		"      --boot-timeout DUR\n"
 		"      --console        show the guest's console on stderr\n"
+		"      --log-size SIZE  cap of the output and console logs, each (default 16M)\n"
 		"      --rootfs DIR     use a directory as the root instead of an image\n");
 }
 
@@ -100,7 +102,7 @@ static void *grow(void *arr, unsigned n, size_t size)
 int cmd_run(int argc, char **argv)
 {
 	enum { O_RM = 256, O_NAME, O_ENVFILE, O_CPUS, O_ENTRY, O_KERNEL, O_ACCEL, O_BOOTTO,
-	       O_CONSOLE, O_ROOTFS };
+	       O_CONSOLE, O_ROOTFS, O_LOGSIZE };
 	static const struct option opts[] = {
 		{ "rm", no_argument, NULL, O_RM },
 		{ "name", required_argument, NULL, O_NAME },
@@ -121,6 +123,7 @@ int cmd_run(int argc, char **argv)
 		{ "boot-timeout", required_argument, NULL, O_BOOTTO },
 		{ "console", no_argument, NULL, O_CONSOLE },
 		{ "rootfs", required_argument, NULL, O_ROOTFS },
+		{ "log-size", required_argument, NULL, O_LOGSIZE },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -201,6 +204,16 @@ int cmd_run(int argc, char **argv)
 			}
 			if (o.vm.mem_mib < 64) {
 				nb_error("run: --memory %s: at least 64M", optarg);
+				goto out;
+			}
+			break;
+		case O_LOGSIZE:
+			if (nb_parse_size_mib(optarg, &o.log_size_mib, &e) < 0) {
+				bad_value("--log-size", optarg, &e);
+				goto out;
+			}
+			if (o.log_size_mib < NB_LOG_SIZE_MIN_MIB) {
+				nb_error("run: --log-size %s: at least 1M", optarg);
 				goto out;
 			}
 			break;

@@ -15,6 +15,7 @@
 
 #include "lib/cleanup.h"
 #include "lib/err.h"
+#include "lib/escape.h"
 #include "lib/fileio.h"
 #include "lib/paths.h"
 #include "lib/strv.h"
@@ -113,6 +114,33 @@ static void test_atomic_write_no_follow(void **state)
 	assert_int_equal(nb_read_file("", path, buf, sizeof(buf), &e), 3);
 	assert_false(nb_path_exists("", tmp));
 	assert_int_equal(nb_rm_rf(dir), 0);
+}
+
+/* Guest text in nestbox's messages: what a terminal acts on is made visible. */
+static void test_escape(void **state)
+{
+	char out[256];
+	static const char hostile[] = "ok\x1b]0;pwned\x07\r\nnestbox: fake\x7f\\";
+
+	size_t n = nb_escape(hostile, sizeof(hostile) - 1, out, sizeof(out), false);
+
+	assert_int_equal(n, strlen(out));
+	assert_string_equal(out, "ok\\e]0;pwned\\a\\r\\nnestbox: fake\\x7f\\\\");
+	/* a console tail keeps its lines, never a carriage return */
+	nb_escape("a\r\nb\n", 5, out, sizeof(out), true);
+	assert_string_equal(out, "a\\r\nb\n");
+	/* UTF-8 stays, C1 controls (CSI as U+009B) and broken bytes do not */
+	nb_escape_str("caf\xc3\xa9 \xc2\x9b" "2J \xff\xc3", out, sizeof(out));
+	assert_string_equal(out, "caf\xc3\xa9 \\u009b2J \\xff\\xc3");
+	/* overlong and surrogate encodings are not UTF-8 */
+	nb_escape_str("\xc0\x8a\xed\xa0\x80", out, sizeof(out));
+	assert_string_equal(out, "\\xc0\\x8a\\xed\\xa0\\x80");
+	/* a NUL is escaped, and the output is cut before an escape that does not fit */
+	nb_escape("a\0b", 3, out, sizeof(out), false);
+	assert_string_equal(out, "a\\x00b");
+	assert_int_equal(nb_escape("ab\x1b", 3, out, 4, false), 2);
+	assert_string_equal(out, "ab");
+	assert_int_equal(nb_escape("x", 1, out, 0, false), 0);
 }
 
 static void test_files(void **state)
@@ -235,6 +263,7 @@ int main(void)
 		cmocka_unit_test(test_err_truncates),
 		cmocka_unit_test(test_data_dir),
 		cmocka_unit_test(test_atomic_write_no_follow),
+		cmocka_unit_test(test_escape),
 		cmocka_unit_test(test_files),
 		cmocka_unit_test(test_strip),
 		cmocka_unit_test(test_cleanup),

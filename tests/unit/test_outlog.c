@@ -12,9 +12,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "lib/err.h"
+#include "lib/fileio.h"
 #include "box/outlog.h"
 
 static int tmpfile_fd(void)
@@ -69,12 +71,14 @@ static void test_parse_rejects(void **state)
 {
 	struct nb_outlog_rec rec;
 	const uint8_t zero_len[] = { 1, 0, 0, 0, 0 };
-	const uint8_t bad_stream[] = { 3, 1, 0, 0, 0, 'x' };
+	const uint8_t bad_stream[] = { 4, 1, 0, 0, 0, 'x' };
+	const uint8_t short_mark[] = { NB_OUTLOG_DROPPED, 1, 0, 0, 0, 'x' };
 	const uint8_t too_big[] = { 2, 0x01, 0x00, 0x10, 0x00 }; /* 1 MiB + 1 */
 	const uint8_t text[] = "hello\n"; /* an old plain-text log */
 
 	assert_int_equal(nb_outlog_parse(zero_len, sizeof(zero_len), &rec), -EPROTO);
 	assert_int_equal(nb_outlog_parse(bad_stream, 1, &rec), -EPROTO);
+	assert_int_equal(nb_outlog_parse(short_mark, sizeof(short_mark), &rec), -EPROTO);
 	assert_int_equal(nb_outlog_parse(too_big, sizeof(too_big), &rec), -EPROTO);
 	assert_int_equal(nb_outlog_parse(text, sizeof(text) - 1, &rec), -EPROTO);
 }
@@ -93,7 +97,7 @@ static void test_split_large(void **state)
 	for (size_t i = 0; i < big; i++)
 		data[i] = (uint8_t)(i * 7);
 	assert_int_equal(nb_outlog_write(fd, 2, data, big), 0);
-	assert_int_equal(nb_outlog_replay(fd, &pos, out, err, "log", &e), 0);
+	assert_int_equal(nb_outlog_replay(fd, &pos, out, err, "log", NULL, &e), 0);
 	assert_int_equal(pos, (off_t)(big + 3 * NB_OUTLOG_HDR_LEN));
 	assert_int_equal(slurp(out, back, big + 1), 0);
 	assert_int_equal(slurp(err, back, big + 1), big);
@@ -121,20 +125,20 @@ static void test_replay_order_and_tail(void **state)
 	whole = lseek(fd, 0, SEEK_END);
 	/* A writer killed mid-record: header and half the bytes. */
 	assert_int_equal(write(fd, "\2\4\0\0\0ta", 7), 7);
-	assert_int_equal(nb_outlog_replay(fd, &pos, p[1], p[1], "log", &e), 0);
+	assert_int_equal(nb_outlog_replay(fd, &pos, p[1], p[1], "log", NULL, &e), 0);
 	assert_int_equal(pos, whole);
 	n = read(p[0], buf, sizeof(buf));
 	assert_int_equal(n, 8);
 	assert_memory_equal(buf, "o1 e1 o2", 8);
 	/* The rest arrives: a follower picks it up from where it stopped. */
 	assert_int_equal(write(fd, "il", 2), 2);
-	assert_int_equal(nb_outlog_replay(fd, &pos, p[1], p[1], "log", &e), 0);
+	assert_int_equal(nb_outlog_replay(fd, &pos, p[1], p[1], "log", NULL, &e), 0);
 	n = read(p[0], buf, sizeof(buf));
 	assert_int_equal(n, 4);
 	assert_memory_equal(buf, "tail", 4);
 	/* Garbage after it: an error naming where. */
 	assert_int_equal(write(fd, "junk", 4), 4);
-	assert_int_equal(nb_outlog_replay(fd, &pos, p[1], p[1], "log", &e), -EPROTO);
+	assert_int_equal(nb_outlog_replay(fd, &pos, p[1], p[1], "log", NULL, &e), -EPROTO);
 	assert_non_null(strstr(e.msg, "offset"));
 	close(p[0]);
 	close(p[1]);
@@ -152,9 +156,108 @@ static void test_replay_epipe(void **state)
 	assert_int_equal(pipe(p), 0);
 	close(p[0]);
 	nb_outlog_write(fd, 1, "x", 1);
-	assert_int_equal(nb_outlog_replay(fd, &pos, p[1], p[1], "log", &e), -EPIPE);
+	assert_int_equal(nb_outlog_replay(fd, &pos, p[1], p[1], "log", NULL, &e), -EPIPE);
 	close(p[1]);
 	close(fd);
+}
+
+/* file_size() - bytes in @path (0 when absent) */
+static uint64_t file_size(const char *path)
+{
+	struct stat st;
+
+	return stat(path, &st) == 0 ? (uint64_t)st.st_size : 0;
+}
+
+/* A capped output log: 40 MiB through a 2 MiB cap keeps at most 2 MiB on
+ * disk, the newest output in order, and a marker saying how much went. */
+static void test_capped_output_log(void **state)
+{
+	char dir[] = "/tmp/nb-caplog-XXXXXX", path[128], older[140];
+	struct nb_err e = NB_ERR_INIT;
+	struct nb_log l;
+	size_t chunk = 100000, total = 0;
+	uint8_t *buf = malloc(chunk), *back = malloc(4 << 20);
+	uint64_t seq = 0, first = 0, dropped = 0;
+	int out = tmpfile_fd(), fd;
+	off_t pos = 0;
+	size_t n;
+
+	assert_non_null(buf);
+	assert_non_null(back);
+	assert_non_null(mkdtemp(dir));
+	snprintf(path, sizeof(path), "%s/output.log", dir);
+	snprintf(older, sizeof(older), "%s.1", path);
+	assert_int_equal(nb_log_open(&l, path, 2, true, &e), 0);
+	while (total < (40u << 20)) {
+		/* each 8-byte slot holds its own index: order is checkable */
+		for (size_t i = 0; i < chunk / 8; i++, seq++)
+			memcpy(buf + 8 * i, &seq, 8);
+		assert_int_equal(nb_log_write(&l, 1, buf, chunk / 8 * 8), 0);
+		total += chunk / 8 * 8;
+		assert_true(file_size(path) + file_size(older) <= (2u << 20));
+	}
+	nb_log_close(&l);
+	/* the older half, then the current one (its marker first) */
+	fd = open(path, O_RDONLY);
+	assert_true(fd >= 0);
+	dropped = nb_outlog_dropped(fd);
+	assert_true(dropped > 0);
+	close(fd);
+	fd = open(older, O_RDONLY);
+	assert_int_equal(nb_outlog_replay(fd, &pos, out, out, "log.1", NULL, &e), 0);
+	close(fd);
+	fd = open(path, O_RDONLY);
+	pos = 0;
+	uint64_t seen = 0;
+
+	assert_int_equal(nb_outlog_replay(fd, &pos, out, out, "log", &seen, &e), 0);
+	assert_int_equal(seen, dropped);
+	close(fd);
+	n = slurp(out, back, 4 << 20);
+	/* what is kept is the end of the output, whole and in order */
+	assert_int_equal(dropped + n, total);
+	assert_int_equal(n % 8, 0);
+	memcpy(&first, back, 8);
+	assert_int_equal(first * 8, dropped);
+	for (size_t i = 0; i < n / 8; i++) {
+		uint64_t v;
+
+		memcpy(&v, back + 8 * i, 8);
+		assert_int_equal(v, first + i);
+	}
+	free(buf);
+	free(back);
+	close(out);
+	assert_int_equal(nb_rm_rf(dir), 0);
+}
+
+/* A capped console log says in its text what was dropped; a symlink planted
+ * where a log goes is not followed. */
+static void test_capped_console_log(void **state)
+{
+	char dir[] = "/tmp/nb-conlog-XXXXXX", path[128], text[256];
+	struct nb_err e = NB_ERR_INIT;
+	static char line[4096];
+	struct nb_log l;
+
+	assert_non_null(mkdtemp(dir));
+	memset(line, 'c', sizeof(line) - 1);
+	line[sizeof(line) - 1] = '\n';
+	snprintf(path, sizeof(path), "%s/console.log", dir);
+	assert_int_equal(nb_log_open(&l, path, 1, false, &e), 0);
+	for (int i = 0; i < 1024; i++)
+		assert_int_equal(nb_log_write(&l, 1, line, sizeof(line)), 0);
+	nb_log_close(&l);
+	assert_true(nb_read_file("", path, text, sizeof(text), &e) > 0);
+	assert_non_null(strstr(text, "[nestbox: "));
+	assert_non_null(strstr(text, " bytes of older console output dropped]\n"));
+	snprintf(path, sizeof(path), "%s/link.log", dir);
+	assert_int_equal(symlink("/etc/passwd", path), 0);
+	assert_int_equal(nb_log_open(&l, path, 1, false, &e), -ELOOP);
+	assert_int_equal(l.fd, -1);
+	assert_int_equal(nb_log_write(&l, 1, "x", 1), -EBADF);
+	assert_int_equal(nb_rm_rf(dir), 0);
 }
 
 int main(void)
@@ -165,6 +268,8 @@ int main(void)
 		cmocka_unit_test(test_split_large),
 		cmocka_unit_test(test_replay_order_and_tail),
 		cmocka_unit_test(test_replay_epipe),
+		cmocka_unit_test(test_capped_output_log),
+		cmocka_unit_test(test_capped_console_log),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
