@@ -27,7 +27,7 @@ import re
 import sys
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-PARTS = ["src/lib", "src/virt", "src/boot", "src/guest", "src/control", "src/image"]
+PARTS = ["src/lib", "src/virt", "src/boot", "src/guest", "src/control", "src/image", "src/vm", "src/box", "src/cli", "src/fs"]
 
 FUNC_START = re.compile(r"^(?!typedef\b)(?:[A-Za-z_][\w \t\*]*?[\s\*])?(\w+)\(")
 KEYWORDS = {"if", "for", "while", "switch", "return", "sizeof", "do"}

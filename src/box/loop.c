@@ -31,7 +31,23 @@ enum { EV_CTL = 1, EV_CON, EV_IN, EV_SIG, EV_QEMU, EV_LISTEN, EV_CLIENT };
 #define CON_TAIL       8192
 #define CON_TAIL_LINES 12
 
-/* The loop's own state beside the caller's struct nb_loop. */
+/**
+ * struct loop - the loop's own state beside the caller's struct nb_loop
+ * @s:			the caller's loop (fds, QEMU's pid, exit code), not owned
+ * @ep:			epoll fd; its events carry an EV_* kind in data.u64
+ * @sfd:		signalfd for SIGINT, SIGTERM, SIGHUP and SIGWINCH when @s->signals, else -1
+ * @out:		frames queued for the guest's control channel
+ * @rd:			frames read from the control channel, not yet whole
+ * @cl:			attached clients (exec, attach) on @s->listen_fd
+ * @con:		the console's last CON_TAIL bytes, for boot failure messages
+ * @con_len:		bytes of @con in use
+ * @qemu_gone:		QEMU exited and was reaped (or seen gone via its pidfd)
+ * @ctl_eof:		the control channel reached EOF (the guest closed it)
+ * @in_eof:		stdin reached EOF; STDIN's end was sent to the guest
+ * @in_unpollable:	stdin cannot be polled (regular file, /dev/null): read each round
+ * @msg:		the first failure's reason, set by fail()
+ * @failed:		the VM failed (@msg says why); the loop ends once QEMU is gone
+ */
 struct loop {
 	struct nb_loop *s;
 	int ep, sfd;

@@ -26,7 +26,14 @@
 #include "lib/strv.h"
 #include "vm/launch.h"
 
-/* What the image's config says about the command (all may be NULL). */
+/**
+ * struct image_cfg - what the image's config says about the command (all may be NULL)
+ * @entrypoint:	ENTRYPOINT argv, NULL-terminated; borrowed from struct root's @cfg
+ * @cmd:	CMD argv, NULL-terminated, appended to @entrypoint unless the user gave one
+ * @env:	"KEY=VALUE" strings, NULL-terminated, before -e and --env-file
+ * @workdir:	WorkingDir, used unless --workdir is given
+ * @user:	User ("uid[:gid]" or a name), used unless --user is given
+ */
 struct image_cfg {
 	char **entrypoint, **cmd, **env;
 	const char *workdir, *user;
@@ -147,9 +154,9 @@ static void rec_finish(struct rec *r, int code)
 /* A leased image root (or a --rootfs directory) and the image's config,
  * released when it leaves scope. */
 struct root {
-	char dir[PATH_MAX];
-	bool leased;
-	struct nb_image_config *cfg;
+	char dir[PATH_MAX]; /* absolute path of the root directory */
+	bool leased; /* @dir is a lease from nb_image_open_rootfs(), released on cleanup */
+	struct nb_image_config *cfg; /* the image's config, owned; NULL for --rootfs */
 };
 
 static void root_release(struct root *r)

@@ -212,11 +212,12 @@ int nb_state_list(int (*fn)(const struct nb_vm_state *st, void *ctx), void *ctx,
 	return 0;
 }
 
+/* What nb_state_find() and nb_state_name_taken() look for, and found. */
 struct find {
-	const char *name;
-	struct nb_vm_state found;
-	int matches;
-	bool exact;
+	const char *name; /* a VM name, a full id or an id prefix */
+	struct nb_vm_state found; /* the last VM that matched */
+	int matches; /* how many VMs matched (exact matches only, once one did) */
+	bool exact; /* a VM matched by its full name or id, which beats prefixes */
 };
 
 static int find_one(const struct nb_vm_state *st, void *ctx)
@@ -273,9 +274,10 @@ bool nb_state_name_taken(const char *name)
 	return f.matches > 0;
 }
 
+/* The VM that holds a name, for nb_state_check_name(). */
 struct owner {
-	const char *name;
-	char id[16];
+	const char *name; /* the name asked about */
+	char id[16]; /* the id of the VM named @name, "" when none is */
 };
 
 static int owner_of(const struct nb_vm_state *st, void *ctx)

@@ -223,9 +223,10 @@ static int fs_serve(int argc, char **argv)
 	return rc;
 }
 
+/* What the mount's signal thread waits for, and what it stops then. */
 struct sigwaiter {
-	sigset_t set;
-	struct nestfs_mount *m;
+	sigset_t set; /* SIGINT, SIGTERM, SIGHUP, SIGUSR1 (the mount ended by itself); blocked */
+	struct nestfs_mount *m; /* the mount sig_main() stops; owned by fs_mount() */
 };
 
 static void *sig_main(void *arg)
@@ -359,6 +360,7 @@ static int fs_mount(int argc, char **argv)
 	return 0;
 }
 
+/* cmd_fs() - see commands.h */
 int cmd_fs(int argc, char **argv)
 {
 	if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {

@@ -22,6 +22,7 @@ static void human(long long n, char *buf, size_t len)
 	snprintf(buf, len, u ? "%.3g %s" : "%.0f %s", v, unit[u]);
 }
 
+/* cmd_images() - see commands.h */
 int cmd_images(int argc, char **argv)
 {
 	static const struct option opts[] = {

@@ -8,6 +8,7 @@
 #include "image/image.h"
 #include "lib/log.h"
 
+/* cmd_import() - see commands.h */
 int cmd_import(int argc, char **argv)
 {
 	static const struct option opts[] = {

@@ -7,6 +7,7 @@
 #include "image/image.h"
 #include "lib/log.h"
 
+/* cmd_load() - see commands.h */
 int cmd_load(int argc, char **argv)
 {
 	static const struct option opts[] = {

@@ -7,6 +7,7 @@
 #include "image/image.h"
 #include "lib/log.h"
 
+/* cmd_prune() - see commands.h */
 int cmd_prune(int argc, char **argv)
 {
 	static const struct option opts[] = {

@@ -17,9 +17,20 @@
 
 /* The table, collected first so each column is as wide as its widest cell. */
 struct row {
-	char *cell[NCOLS];
+	char *cell[NCOLS]; /* ID, IMAGE, COMMAND, CREATED, STATUS, PORTS, NAMES; owned */
 };
 
+/**
+ * struct ps_ctx - what one `nestbox ps` collects and prints
+ * @all:	-a: list exited VMs too
+ * @now:	wall-clock time at the start, seconds since the epoch, for "ago"
+ * @arr:	--format json: the JSON array printed instead of the table, owned; else NULL
+ * @rows:	the table's rows (without the header), owned
+ * @nrows:	entries in @rows
+ * @vms:	every VM record, collected before sorting newest first; owned
+ * @nvms:	entries in @vms
+ * @oom:	an allocation failed: ps fails rather than print a partial list
+ */
 struct ps_ctx {
 	bool all;
 	int64_t now;

@@ -9,6 +9,7 @@
 #include "image/image.h"
 #include "lib/log.h"
 
+/* cmd_pull() - see commands.h */
 int cmd_pull(int argc, char **argv)
 {
 	static const struct option opts[] = {

@@ -8,6 +8,7 @@
 #include "image/image.h"
 #include "lib/log.h"
 
+/* cmd_rmi() - see commands.h */
 int cmd_rmi(int argc, char **argv)
 {
 	static const struct option opts[] = {

@@ -73,43 +73,45 @@
 /* Knocks pumping threads out of blocking calls when stopping (see knock_all). */
 #define NESTFS_KNOCK_SIGNAL (SIGRTMIN + 4)
 
+/* A request in flight: which clone its reply must be written to. */
 struct route {
-	struct route *next;
-	uint64_t unique;
-	unsigned reader;
+	struct route *next;		/* next in its bucket, or on the free list */
+	uint64_t unique;		/* the request's unique, to match its reply */
+	unsigned reader;		/* index of the clone (devfd[]) that read the request */
 };
 
+/* A mounted nestfs share: the pump's fds, threads, write batch, routes and state. */
 struct nestfs_mount {
-	int stream;
-	int stopfd;
-	int devfd[MAX_READERS];
-	unsigned nreaders;
+	int stream;			/* the stream to the server, owned (closed at join) */
+	int stopfd;			/* eventfd, written once to wake every wait on stop */
+	int devfd[MAX_READERS];		/* /dev/fuse and its clones, one per reader; -1 unused */
+	unsigned nreaders;		/* entries of devfd[] opened */
 	dev_t dev;			/* the mount's device, to detach only our own */
-	char mountpoint[PATH_MAX];
+	char mountpoint[PATH_MAX];	/* where it is mounted, for the detach */
 
-	pthread_t readers[MAX_READERS];
-	unsigned started;
-	pthread_t sreader;
-	bool sreader_started;
+	pthread_t readers[MAX_READERS];	/* the device reader threads, one per devfd[] */
+	unsigned started;		/* readers[] created, to knock and join */
+	pthread_t sreader;		/* the stream reader thread (replies to the clones) */
+	bool sreader_started;		/* sreader was created */
 
 	pthread_mutex_t wmu;		/* the batch below and the writer flag */
 	pthread_cond_t wcv;		/* the batch has room again */
 	uint8_t *batch;			/* requests waiting while another reader writes */
-	size_t batch_len;
-	bool writing;
+	size_t batch_len;		/* bytes in batch, at most BATCH_MAX */
+	bool writing;			/* a reader is writing the stream: others queue in batch */
 	pthread_mutex_t rmu;		/* routes */
-	struct route *routes[ROUTE_BUCKETS];
+	struct route *routes[ROUTE_BUCKETS];	/* unique -> reader, hashed by unique */
 	struct route *spare;		/* free list */
 
 	pthread_mutex_t mu;		/* state below */
-	pthread_cond_t cv;
-	uint64_t init_unique;
-	bool init_seen;
-	bool ready;
-	bool stopping;
-	bool unmounted;
-	bool stream_gone;
-	bool joined;
+	pthread_cond_t cv;		/* ready or stopping changed */
+	uint64_t init_unique;		/* unique of the kernel's FUSE_INIT, once init_seen */
+	bool init_seen;			/* a reader forwarded FUSE_INIT */
+	bool ready;			/* the server accepted INIT: the mount works */
+	bool stopping;			/* stop asked or forced: every thread returns */
+	bool unmounted;			/* the device read failed with ENODEV: the mount is gone */
+	bool stream_gone;		/* the stream ended or failed */
+	bool joined;			/* mount_join() ran: threads joined, fds closed */
 	unsigned exited;		/* pumping threads that returned */
 };
 
@@ -311,9 +313,10 @@ static int forward(struct nestfs_mount *m, const uint8_t *req, size_t len)
 	return rc;
 }
 
+/* What a device reader thread is started with. */
 struct reader_arg {
-	struct nestfs_mount *m;
-	unsigned idx;
+	struct nestfs_mount *m;		/* the mount the thread pumps for */
+	unsigned idx;			/* its reader index: devfd[idx], readers[idx] */
 };
 
 /* Note routes (and INIT) for the requests in one device read. */

@@ -25,6 +25,7 @@ static int creation_ok(const struct op *op, const char *name)
 	return op_check_name(name, false);
 }
 
+/* op_mknod() - FUSE_MKNOD: create a file, FIFO or socket; a device node only with allow_devices */
 void op_mknod(struct op *op, struct fs_inode *in)
 {
 	struct fuse_mknod_in m;
@@ -58,6 +59,7 @@ void op_mknod(struct op *op, struct fs_inode *in)
 	op_reply_entry(op, rc, &e);
 }
 
+/* op_mkdir() - FUSE_MKDIR: create a directory, mode through the share's policy, umask applied */
 void op_mkdir(struct op *op, struct fs_inode *in)
 {
 	struct fuse_mkdir_in m;
@@ -77,6 +79,7 @@ void op_mkdir(struct op *op, struct fs_inode *in)
 	op_reply_entry(op, rc, &e);
 }
 
+/* op_symlink() - FUSE_SYMLINK: create a symlink (target non-empty, under PATH_MAX) */
 void op_symlink(struct op *op, struct fs_inode *in)
 {
 	const char *name = cur_str(&op->body), *target = cur_str(&op->body);
@@ -106,11 +109,13 @@ static void unlink_name(struct op *op, struct fs_inode *in, bool dir)
 	op_reply_rc(op, pt_unlink(in, name, dir));
 }
 
+/* op_unlink() - FUSE_UNLINK: remove a non-directory name */
 void op_unlink(struct op *op, struct fs_inode *in)
 {
 	unlink_name(op, in, false);
 }
 
+/* op_rmdir() - FUSE_RMDIR: remove an empty directory */
 void op_rmdir(struct op *op, struct fs_inode *in)
 {
 	unlink_name(op, in, true);
@@ -148,16 +153,19 @@ static void rename_name(struct op *op, struct fs_inode *in, bool v2)
 	op_reply_rc(op, rc);
 }
 
+/* op_rename() - FUSE_RENAME: move a name, within or between directories */
 void op_rename(struct op *op, struct fs_inode *in)
 {
 	rename_name(op, in, false);
 }
 
+/* op_rename2() - FUSE_RENAME2: RENAME with renameat2() flags (NOREPLACE, EXCHANGE, WHITEOUT) */
 void op_rename2(struct op *op, struct fs_inode *in)
 {
 	rename_name(op, in, true);
 }
 
+/* op_link() - FUSE_LINK: a new hard link to an inode in a directory */
 void op_link(struct op *op, struct fs_inode *newparent)
 {
 	struct fuse_link_in l;
@@ -179,6 +187,7 @@ void op_link(struct op *op, struct fs_inode *newparent)
 	op_reply_entry(op, rc, &e);
 }
 
+/* op_opendir() - FUSE_OPENDIR: open a directory for reading; its handle is the reply's fh */
 void op_opendir(struct op *op, struct fs_inode *in)
 {
 	struct fuse_open_in o;
@@ -305,16 +314,19 @@ static void read_dir(struct op *op, bool plus)
 	fs_reply_send(op->c, rep);
 }
 
+/* op_readdir() - FUSE_READDIR: a directory's next entries (names, inode numbers, types) */
 void op_readdir(struct op *op, struct fs_inode *unused)
 {
 	read_dir(op, false);
 }
 
+/* op_readdirplus() - FUSE_READDIRPLUS: READDIR with each entry looked up (attributes too) */
 void op_readdirplus(struct op *op, struct fs_inode *unused)
 {
 	read_dir(op, true);
 }
 
+/* op_releasedir() - FUSE_RELEASEDIR: close a directory handle from OPENDIR */
 void op_releasedir(struct op *op, struct fs_inode *unused)
 {
 	struct fuse_release_in r;
@@ -324,6 +336,7 @@ void op_releasedir(struct op *op, struct fs_inode *unused)
 	op_reply_rc(op, pt_release(op->c, r.fh, false));
 }
 
+/* op_fsyncdir() - FUSE_FSYNCDIR: fsync a directory handle, as FUSE_FSYNC */
 void op_fsyncdir(struct op *op, struct fs_inode *in)
 {
 	op_fsync(op, in);

@@ -43,6 +43,7 @@ static bool wants_write(uint32_t flags)
 	return (flags & O_ACCMODE) != O_RDONLY || (flags & O_TRUNC);
 }
 
+/* op_open() - FUSE_OPEN: open a regular file; write modes are EROFS on a read-only share */
 void op_open(struct op *op, struct fs_inode *in)
 {
 	struct fuse_open_in o;
@@ -70,6 +71,7 @@ void op_open(struct op *op, struct fs_inode *in)
 	fs_reply_buf(op->c, op->unique, &out, sizeof(out));
 }
 
+/* op_create() - FUSE_CREATE: create and open a regular file, answered with its entry and handle */
 void op_create(struct op *op, struct fs_inode *in)
 {
 	struct fuse_create_in ci;
@@ -112,6 +114,7 @@ static struct fs_handle *file_handle(struct op *op, uint64_t fh)
 	return h;
 }
 
+/* op_read() - FUSE_READ: read up to NESTFS_MAX_WRITE bytes from an open handle at an offset */
 void op_read(struct op *op, struct fs_inode *unused)
 {
 	struct fuse_read_in r;
@@ -150,6 +153,7 @@ void op_read(struct op *op, struct fs_inode *unused)
 	fs_reply_send(op->c, rep);
 }
 
+/* op_write() - FUSE_WRITE: write up to NESTFS_MAX_WRITE bytes to an open handle at an offset */
 void op_write(struct op *op, struct fs_inode *unused)
 {
 	struct fuse_write_in w;
@@ -174,6 +178,7 @@ void op_write(struct op *op, struct fs_inode *unused)
 	fs_reply_buf(op->c, op->unique, &out, sizeof(out));
 }
 
+/* op_release() - FUSE_RELEASE: close a file handle, and its flock() when the kernel says so */
 void op_release(struct op *op, struct fs_inode *unused)
 {
 	struct fuse_release_in r;
@@ -183,6 +188,7 @@ void op_release(struct op *op, struct fs_inode *unused)
 	op_reply_rc(op, pt_release(op->c, r.fh, r.release_flags & FUSE_RELEASE_FLOCK_UNLOCK));
 }
 
+/* op_flush() - FUSE_FLUSH: a close() of the handle: drop the POSIX locks its lock owner holds */
 void op_flush(struct op *op, struct fs_inode *in)
 {
 	struct fuse_flush_in f;
@@ -199,6 +205,7 @@ void op_flush(struct op *op, struct fs_inode *in)
 	fs_reply_err(op->c, op->unique, 0);
 }
 
+/* op_fsync() - FUSE_FSYNC: fsync (or fdatasync) an open handle */
 void op_fsync(struct op *op, struct fs_inode *unused)
 {
 	struct fuse_fsync_in f;
@@ -215,6 +222,7 @@ void op_fsync(struct op *op, struct fs_inode *unused)
 	op_reply_rc(op, rc);
 }
 
+/* op_fallocate() - FUSE_FALLOCATE: fallocate(2) on an open handle (EROFS on a read-only share) */
 void op_fallocate(struct op *op, struct fs_inode *unused)
 {
 	struct fuse_fallocate_in f;
@@ -234,6 +242,7 @@ void op_fallocate(struct op *op, struct fs_inode *unused)
 	op_reply_rc(op, rc);
 }
 
+/* op_lseek() - FUSE_LSEEK: SEEK_DATA or SEEK_HOLE on an open handle (other whences: EINVAL) */
 void op_lseek(struct op *op, struct fs_inode *unused)
 {
 	struct fuse_lseek_in l;
@@ -256,6 +265,7 @@ void op_lseek(struct op *op, struct fs_inode *unused)
 	fs_reply_buf(op->c, op->unique, &out, sizeof(out));
 }
 
+/* op_copy_file_range() - FUSE_COPY_FILE_RANGE: copy between two open handles on the host */
 void op_copy_file_range(struct op *op, struct fs_inode *unused)
 {
 	struct fuse_copy_file_range_in cf;

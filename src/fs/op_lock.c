@@ -34,6 +34,7 @@ static bool lock_refused(const struct op *op, bool flock)
 	return !(op->c->flags & (flock ? FUSE_FLOCK_LOCKS : FUSE_POSIX_LOCKS));
 }
 
+/* op_getlk() - FUSE_GETLK: the POSIX lock that would block the one asked about (F_GETLK) */
 void op_getlk(struct op *op, struct fs_inode *in)
 {
 	struct fuse_lk_in l;
@@ -84,11 +85,13 @@ static void set_lock(struct op *op, struct fs_inode *in, bool wait)
 	op_reply_rc(op, rc);
 }
 
+/* op_setlk() - FUSE_SETLK: take or release a POSIX lock or flock(), failing at once when held */
 void op_setlk(struct op *op, struct fs_inode *in)
 {
 	set_lock(op, in, false);
 }
 
+/* op_setlkw() - FUSE_SETLKW: SETLK that waits until the lock is free */
 void op_setlkw(struct op *op, struct fs_inode *in)
 {
 	set_lock(op, in, true);

@@ -18,6 +18,7 @@
 #include "fs/policy.h"
 #include "lib/log.h"
 
+/* op_init() - FUSE_INIT: negotiate the protocol version and features, once per connection */
 void op_init(struct op *op, struct fs_inode *unused)
 {
 	struct fuse_init_in in = { 0 };
@@ -67,11 +68,13 @@ void op_init(struct op *op, struct fs_inode *unused)
 	fs_reply_buf(c, op->unique, &out, outlen);
 }
 
+/* op_destroy() - FUSE_DESTROY: the kernel is done with the mount; answered with 0 */
 void op_destroy(struct op *op, struct fs_inode *unused)
 {
 	fs_reply_err(op->c, op->unique, 0);
 }
 
+/* op_interrupt() - FUSE_INTERRUPT: interrupt the request it names, if still pending (no reply) */
 void op_interrupt(struct op *op, struct fs_inode *unused)
 {
 	struct fuse_interrupt_in i;
@@ -81,11 +84,13 @@ void op_interrupt(struct op *op, struct fs_inode *unused)
 	fs_noreply(op->c);
 }
 
+/* op_notify_reply() - FUSE_NOTIFY_REPLY: dropped, we send no notifications (no reply) */
 void op_notify_reply(struct op *op, struct fs_inode *unused)
 {
 	fs_noreply(op->c);
 }
 
+/* op_lookup() - FUSE_LOOKUP: a name in a directory as an entry (one more lookup reference) */
 void op_lookup(struct op *op, struct fs_inode *in)
 {
 	const char *name = cur_str(&op->body);
@@ -100,6 +105,7 @@ void op_lookup(struct op *op, struct fs_inode *in)
 	op_reply_entry(op, rc, &e);
 }
 
+/* op_forget() - FUSE_FORGET: drop nlookup references to an inode (no reply) */
 void op_forget(struct op *op, struct fs_inode *unused)
 {
 	struct fuse_forget_in f;
@@ -109,6 +115,7 @@ void op_forget(struct op *op, struct fs_inode *unused)
 	fs_noreply(op->c);
 }
 
+/* op_batch_forget() - FUSE_BATCH_FORGET: FORGET for up to NESTFS_MAX_FORGETS inodes (no reply) */
 void op_batch_forget(struct op *op, struct fs_inode *unused)
 {
 	struct fuse_batch_forget_in b;
@@ -124,6 +131,7 @@ void op_batch_forget(struct op *op, struct fs_inode *unused)
 	fs_noreply(op->c);
 }
 
+/* op_getattr() - FUSE_GETATTR: an inode's attributes, through its open handle when one is named */
 void op_getattr(struct op *op, struct fs_inode *in)
 {
 	struct fuse_getattr_in g = { 0 };
@@ -159,6 +167,7 @@ static struct timespec fuse_ts(uint32_t valid, uint32_t bit, uint32_t now_bit, u
 	return ts;
 }
 
+/* op_setattr() - FUSE_SETATTR: change mode, owner, size or times (EROFS on a read-only share) */
 void op_setattr(struct op *op, struct fs_inode *in)
 {
 	struct fuse_setattr_in s;
@@ -204,6 +213,7 @@ void op_setattr(struct op *op, struct fs_inode *in)
 	op_reply_attr(op, &st);
 }
 
+/* op_readlink() - FUSE_READLINK: a symlink's target */
 void op_readlink(struct op *op, struct fs_inode *in)
 {
 	char buf[PATH_MAX];
@@ -214,6 +224,7 @@ void op_readlink(struct op *op, struct fs_inode *in)
 	fs_reply_buf(op->c, op->unique, buf, (size_t)n);
 }
 
+/* op_statfs() - FUSE_STATFS: statfs of the host filesystem that holds the inode */
 void op_statfs(struct op *op, struct fs_inode *in)
 {
 	struct fuse_statfs_out out = { 0 };
@@ -233,6 +244,7 @@ void op_statfs(struct op *op, struct fs_inode *in)
 	fs_reply_buf(op->c, op->unique, &out, sizeof(out));
 }
 
+/* op_access() - FUSE_ACCESS: access(2) on the host inode; W_OK is EROFS on a read-only share */
 void op_access(struct op *op, struct fs_inode *in)
 {
 	struct fuse_access_in a;

@@ -42,16 +42,19 @@ static void get_xattr(struct op *op, struct fs_inode *in, bool list)
 	reply_xattr(op, g.size, n, buf);
 }
 
+/* op_getxattr() - FUSE_GETXATTR: an xattr's value, or only its size when asked for 0 bytes */
 void op_getxattr(struct op *op, struct fs_inode *in)
 {
 	get_xattr(op, in, false);
 }
 
+/* op_listxattr() - FUSE_LISTXATTR: the names of an inode's extended attributes, or their size */
 void op_listxattr(struct op *op, struct fs_inode *in)
 {
 	get_xattr(op, in, true);
 }
 
+/* op_setxattr() - FUSE_SETXATTR: set an extended attribute the share's policy allows */
 void op_setxattr(struct op *op, struct fs_inode *in)
 {
 	struct fuse_setxattr_in s = { 0 };
@@ -69,6 +72,7 @@ void op_setxattr(struct op *op, struct fs_inode *in)
 	op_reply_rc(op, pt_setxattr(in, name, value, s.size, (int)s.flags));
 }
 
+/* op_removexattr() - FUSE_REMOVEXATTR: remove an extended attribute the share's policy allows */
 void op_removexattr(struct op *op, struct fs_inode *in)
 {
 	const char *name = cur_str(&op->body);

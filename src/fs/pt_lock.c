@@ -40,7 +40,7 @@ int pt_getlk(struct fs_conn *c, struct fs_inode *in, uint64_t owner, struct floc
 
 /* A blocking call: one of the two below. */
 struct wait_call {
-	int fd;
+	int fd;			/* the lock owner's OFD fd, or the handle's fd for flock */
 	int how;		/* flock: LOCK_SH or LOCK_EX */
 	struct flock *fl;	/* OFD lock, or NULL for flock */
 };

@@ -125,8 +125,8 @@ int nb_vsock_listen(struct nb_vsock *v, struct nestfs_server *srv, uint32_t *por
 
 /* One direction of the control relay. */
 struct pipe_buf {
-	char data[RELAY_BUF];
-	size_t len;
+	char data[RELAY_BUF]; /* bytes read from the source, not yet written on */
+	size_t len; /* how many of @data are pending, from its start */
 	bool eof; /* the source said EOF (or failed) */
 };
 
