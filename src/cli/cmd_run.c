@@ -16,7 +16,8 @@ static void run_usage(FILE *f)
 {
 	fprintf(f,
 		"Usage: nestbox run [OPTIONS] IMAGE [CMD ARGS...]\n"
-		"       nestbox run [OPTIONS] --rootfs DIR [--] CMD ARGS...\n\n"
+		"       nestbox run [OPTIONS] --rootfs DIR [--] CMD ARGS...\n"
+		"       nestbox run --system [OPTIONS] IMAGE [-- CMD ARGS...]\n\n"
 		"  --rm                 keep no record of the VM (ps -a, logs) after it exits\n"
 		"  --name NAME          name (and hostname) of the VM\n"
 		"  -d, --detach         run in the background\n"
@@ -37,7 +38,9 @@ static void run_usage(FILE *f)
 		"      --accel auto|kvm|tcg\n"
 		"      --boot-timeout DUR\n"
 		"      --console        show the guest's console on stderr\n"
-		"      --rootfs DIR     use a directory as the root instead of an image\n");
+		"      --rootfs DIR     use a directory as the root instead of an image\n"
+		"      --system         boot the image's own kernel and init (systemd);\n"
+		"                       CMD runs over ssh (nestbox-run(1), nestbox-ssh(1))\n");
 }
 
 /* Names are hostnames too: podman's rule, [a-zA-Z0-9][a-zA-Z0-9_.-]*, at most 63. */
@@ -106,7 +109,7 @@ static int read_env_file(const char *path, struct list *env, struct list *keep)
 int cmd_run(int argc, char **argv)
 {
 	enum { O_RM = 256, O_NAME, O_ENVFILE, O_CPUS, O_ENTRY, O_KERNEL, O_ACCEL, O_BOOTTO,
-	       O_CONSOLE, O_ROOTFS };
+	       O_CONSOLE, O_ROOTFS, O_SYSTEM };
 	static const struct option opts[] = {
 		{ "rm", no_argument, NULL, O_RM },
 		{ "name", required_argument, NULL, O_NAME },
@@ -127,6 +130,7 @@ int cmd_run(int argc, char **argv)
 		{ "boot-timeout", required_argument, NULL, O_BOOTTO },
 		{ "console", no_argument, NULL, O_CONSOLE },
 		{ "rootfs", required_argument, NULL, O_ROOTFS },
+		{ "system", no_argument, NULL, O_SYSTEM },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -239,6 +243,9 @@ int cmd_run(int argc, char **argv)
 			break;
 		case O_ROOTFS:
 			o.rootfs = optarg;
+			break;
+		case O_SYSTEM:
+			o.system = true;
 			break;
 		case 'h':
 			run_usage(stdout);

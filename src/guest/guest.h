@@ -14,18 +14,25 @@
 #ifndef NESTBOX_GUEST_GUEST_H
 #define NESTBOX_GUEST_GUEST_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
 #include "control/proto.h"
 
 #define NB_CONTROL_PORT "nestbox.control"
+/* Where the new root is put together before init moves into it. */
+#define GUEST_NEWROOT "/mnt/root"
 
 /**
  * struct guest - the state of PID 1
  * @ctl:	the control port, O_NONBLOCK
  * @out:	frames not yet written to @ctl
  * @spec:	the spec file's bytes (CONFIG and SPAWN point into it)
+ * @spec_len:	its length
+ * @cfg:	the decoded CONFIG frame
+ * @spawn_frame: the SPAWN frame, decoded by the agent or guest_system_run()
+ * @argv0:	PID 1's argv[0], which the root storage daemon marks with '@'
  */
 struct guest {
 	int ctl;
@@ -34,6 +41,7 @@ struct guest {
 	size_t spec_len;
 	struct nb_ctl_config cfg;
 	struct nb_ctl_frame spawn_frame;
+	char *argv0;
 };
 
 /* guest_log() - a line on the console (the serial log the host keeps) */
@@ -61,11 +69,20 @@ void guest_early_mounts(void);
 int guest_load_modules(const char *list);
 int guest_open_port(const char *name);
 void guest_control_port(char *buf, size_t len);
+/* guest_cmdline_has() - whether the kernel command line has the word @word */
+bool guest_cmdline_has(const char *word);
 int guest_read_spec(struct guest *g);
 int guest_setup_root(struct guest *g, char *err, size_t errlen);
+int guest_mount_root(struct guest *g, char *err, size_t errlen);
 void guest_setup_net(const struct nb_ctl_config *cfg);
 
 /* agent.c: start the spec's command and relay until it exits; returns its code */
 int guest_agent_run(struct guest *g);
+
+/* sysroot.c: run --system. Mount the root in a child that stays as the root
+ * storage daemon, then switch_root and exec the image's init; never returns. */
+__attribute__((noreturn)) void guest_system_run(struct guest *g);
+/* guest_spec_is_system() - whether the spec's SPAWN has NB_SPAWN_SYSTEM */
+bool guest_spec_is_system(const struct guest *g);
 
 #endif

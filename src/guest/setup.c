@@ -24,7 +24,7 @@
 #include "fs/client.h"
 #include "lib/err.h"
 
-#define NEWROOT "/mnt/root"
+#define NEWROOT GUEST_NEWROOT
 #define LOWER	"/mnt/lower"
 #define RW	"/mnt/rw"
 
@@ -212,6 +212,25 @@ void guest_control_port(char *buf, size_t len)
 	}
 }
 
+/* guest_cmdline_has() - see guest.h */
+bool guest_cmdline_has(const char *word)
+{
+	char cmdline[4096];
+	int fd = open("/proc/cmdline", O_RDONLY | O_CLOEXEC);
+	ssize_t n = fd < 0 ? -1 : read(fd, cmdline, sizeof(cmdline) - 1);
+	size_t wl = strlen(word);
+
+	if (fd >= 0)
+		close(fd);
+	if (n <= 0)
+		return false;
+	cmdline[n] = 0;
+	for (char *p = cmdline; (p = strstr(p, word)); p += wl)
+		if ((p == cmdline || p[-1] == ' ') && (!p[wl] || p[wl] == ' ' || p[wl] == '\n'))
+			return true;
+	return false;
+}
+
 /**
  * guest_read_spec() - read /nestbox/spec, decode its CONFIG and SPAWN frames
  * Return: 0, or negative errno
@@ -332,13 +351,13 @@ static void write_etc(const struct nb_ctl_config *cfg)
 }
 
 /**
- * guest_setup_root() - mount the root share under a tmpfs overlay, the
- * volumes, the pseudo filesystems, /etc files; then move into it
+ * guest_mount_root() - mount the root share under a tmpfs overlay at
+ * GUEST_NEWROOT, the volumes, the pseudo filesystems, /etc files
  * @err:	a message on failure
  *
  * Return: 0, or negative errno
  */
-int guest_setup_root(struct guest *g, char *err, size_t errlen)
+int guest_mount_root(struct guest *g, char *err, size_t errlen)
 {
 	const struct nb_ctl_share *root = NULL;
 	int r;
@@ -399,6 +418,21 @@ int guest_setup_root(struct guest *g, char *err, size_t errlen)
 	symlink("pts/ptmx", NEWROOT "/dev/ptmx");
 	write_etc(&g->cfg);
 	sethostname(g->cfg.hostname, strlen(g->cfg.hostname));
+	return 0;
+}
+
+/**
+ * guest_setup_root() - guest_mount_root(), then move into the new root
+ * @err:	a message on failure
+ *
+ * Return: 0, or negative errno
+ */
+int guest_setup_root(struct guest *g, char *err, size_t errlen)
+{
+	int r = guest_mount_root(g, err, errlen);
+
+	if (r < 0)
+		return r;
 	if (chdir(NEWROOT) < 0 || mount(NEWROOT, "/", NULL, MS_MOVE, NULL) < 0 ||
 	    chroot(".") < 0 || chdir("/") < 0) {
 		snprintf(err, errlen, "switch to the new root: %s", strerror(errno));

@@ -25,6 +25,7 @@
 #include "vmm/session.h"
 #include "vmm/state.h"
 #include "vmm/supervise.h"
+#include "vmm/sysrun.h"
 #include "vmm/vsock.h"
 #include <fcntl.h>
 #include <sys/file.h>
@@ -32,6 +33,7 @@
 #include <time.h>
 #include "fs/server.h"
 #include "image/image.h"
+#include "system/system.h"
 
 /* nb_parse_size() - see run.h */
 uint64_t nb_parse_size(const char *s)
@@ -370,6 +372,7 @@ struct detach {
 	struct nb_vm_state *st;
 	int ready_fd;
 	int listen_fd;
+	int lifeline; /* -1, or the read end of the caller's lifeline pipe */
 };
 
 /* A foreground run's record (without --rm): where its logs go, and whether
@@ -379,6 +382,35 @@ struct fgrec {
 	int output_log, console_log, listen_fd;
 	bool cmd_started;
 };
+
+/* --system: the spec's SPAWN is the image's init and the host key; the
+ * client key goes as a credential by SMBIOS (-M q35) and/or the kernel
+ * command line, as NESTBOX_SYSTEM_CREDENTIALS says (default: both). */
+static int system_spawn(const struct nb_sys *sys, struct strv *argv, struct strv *env,
+			struct nb_vm_config *vm, char *cmdline, size_t cmdlen, char *smbios,
+			size_t smlen, struct nb_err *e)
+{
+	unsigned creds = nb_sys_creds_choice();
+	autofree char *key = NULL, *pub = NULL;
+
+	if (!creds)
+		return nb_err_set(e, EINVAL, "NESTBOX_SYSTEM_CREDENTIALS=%s: expected smbios, "
+				  "cmdline or both", getenv("NESTBOX_SYSTEM_CREDENTIALS"));
+	if (asprintf(&key, NB_SYSTEM_ENV_HOST_KEY "=%s", sys->host_key) < 0 ||
+	    asprintf(&pub, NB_SYSTEM_ENV_HOST_PUB "=%s\n", sys->host_pub) < 0 ||
+	    strv_add(argv, "/sbin/init") < 0 || strv_add(env, key) < 0 || strv_add(env, pub) < 0)
+		return nb_err_set(e, ENOMEM, "out of memory");
+	if ((creds & NB_CREDS_CMDLINE) && nb_sys_cred_cmdline(sys, cmdline, cmdlen) < 0)
+		return nb_err_set(e, EINVAL, "%s/ssh: the client key does not fit a command line",
+				  sys->dir);
+	if ((creds & NB_CREDS_SMBIOS) && nb_sys_cred_smbios(sys, smbios, smlen) < 0)
+		return nb_err_set(e, EINVAL, "%s/ssh: the client key does not fit SMBIOS", sys->dir);
+	vm->append = creds & NB_CREDS_CMDLINE ? cmdline : NULL;
+	vm->smbios = creds & NB_CREDS_SMBIOS ? smbios : NULL;
+	/* microvm has no SMBIOS tables; q35's firmware makes them. */
+	vm->q35 = creds & NB_CREDS_SMBIOS;
+	return 0;
+}
 
 /* Boot the VM and supervise it: in the foreground (@det NULL; @fg its
  * record, or NULL with --rm) or as the daemon of a detached VM. Returns the
@@ -406,6 +438,8 @@ static int run_vm(const struct nb_run_opts *o, struct detach *det, struct fgrec 
 	struct nb_image_config *icfg = NULL;
 	bool leased = false;
 	unsigned boot_to;
+	struct nb_sys sys;
+	char cred_cmdline[512], cred_smbios[600];
 
 	/* Signals are taken by the session's signalfd; block them before any
 	 * thread (nestfs servers) exists, so none of those catches them. */
@@ -434,7 +468,17 @@ static int run_vm(const struct nb_run_opts *o, struct detach *det, struct fgrec 
 			ic.user = icfg->user;
 		}
 	}
-	if (build_spawn(o, &ic, &argv, &env, e) < 0) {
+	if (o->system) {
+		if (!det) {
+			nb_err_set(e, EINVAL, "--system runs under a supervisor");
+			goto out;
+		}
+		if (nb_sys_check_image(rootfs, o->image ? o->image : o->rootfs, e) < 0 ||
+		    nb_sys_prepare(det->st->dir, o->ssh_port, &sys, e) < 0 ||
+		    system_spawn(&sys, &argv, &env, &vm, cred_cmdline, sizeof(cred_cmdline),
+				 cred_smbios, sizeof(cred_smbios), e) < 0)
+			goto out;
+	} else if (build_spawn(o, &ic, &argv, &env, e) < 0) {
 		if (!e->code)
 			nb_err_set(e, ENOMEM, "out of memory");
 		goto out;
@@ -460,8 +504,9 @@ static int run_vm(const struct nb_run_opts *o, struct detach *det, struct fgrec 
 	vm.depth = facts.depth;
 	boot_to = o->boot_timeout_ms ? o->boot_timeout_ms
 		  : virt_boot_timeout_ms(vm.kvm ? VIRT_ACCEL_KVM : VIRT_ACCEL_TCG, vm.depth);
-	/* --kernel image: the kernel the image ships, found in its root */
-	if ((o->kernel && strcmp(o->kernel, "image") == 0
+	/* --kernel image: the kernel the image ships, found in its root;
+	 * --system always boots it. */
+	if ((o->system || (o->kernel && strcmp(o->kernel, "image") == 0)
 		     ? nb_kernel_find_image(rootfs, o->image ? o->image : o->rootfs, &k, e)
 		     : nb_kernel_find(o->kernel, &k, e)) < 0 ||
 	    nb_init_path(init, sizeof(init), e) < 0 ||
@@ -493,7 +538,8 @@ static int run_vm(const struct nb_run_opts *o, struct detach *det, struct fgrec 
 			      o->volumes[i].ro, false, vs.cid ? vs.port[2 + i] : 0, e) < 0)
 			goto out;
 	/* Detached, nobody feeds stdin: the command gets /dev/null. */
-	sp.flags = (o->tty ? NB_SPAWN_TTY : 0) | (o->interactive && !det ? NB_SPAWN_STDIN : 0);
+	sp.flags = (o->tty ? NB_SPAWN_TTY : 0) | (o->interactive && !det ? NB_SPAWN_STDIN : 0) |
+		   (o->system ? NB_SPAWN_SYSTEM : 0);
 	if (o->tty) {
 		struct winsize ws;
 
@@ -547,7 +593,7 @@ static int run_vm(const struct nb_run_opts *o, struct detach *det, struct fgrec 
 			.qemu_pid = sess.qemu_pid, .qemu_pidfd = sess.qemu_pidfd, .ctl = ctl[0],
 			.console = con[0], .ready_fd = det->ready_fd, .listen_fd = det->listen_fd,
 			.boot_timeout_ms = boot_to,
-			.st = det->st,
+			.st = det->st, .lifeline_fd = det->lifeline,
 		};
 
 		code = nb_supervise(&sv) < 0 ? NB_EXIT_FAILURE : 0;
@@ -699,8 +745,10 @@ static int run_foreground(const struct nb_run_opts *o, struct nb_err *e)
 }
 
 /* -d: state dir and lock, then a daemon (double fork, setsid) that runs the
- * VM; this side waits for its word that the command started. */
-static int run_detached(const struct nb_run_opts *o, struct nb_err *e)
+ * VM; this side waits for its word that the command started. With @out, the
+ * record goes there and nothing is printed (nb_run_detached()). */
+static int run_detached(const struct nb_run_opts *o, int lifeline, struct nb_vm_state *out,
+			struct nb_err *e)
 {
 	struct nb_vm_state st;
 	char msg[8192];
@@ -719,7 +767,9 @@ static int run_detached(const struct nb_run_opts *o, struct nb_err *e)
 	}
 	pid = fork();
 	if (pid == 0) {
-		struct detach det = { .st = &st, .ready_fd = ready[1], .listen_fd = -1 };
+		struct detach det = {
+			.st = &st, .ready_fd = ready[1], .listen_fd = -1, .lifeline = lifeline,
+		};
 		struct nb_err se = NB_ERR_INIT;
 		int nul, code;
 
@@ -747,6 +797,8 @@ static int run_detached(const struct nb_run_opts *o, struct nb_err *e)
 	}
 	close(ready[1]);
 	close(lockfd);
+	if (lifeline >= 0)
+		close(lifeline); /* the daemon holds it now */
 	if (pid < 0) {
 		close(ready[0]);
 		nb_state_remove(st.dir);
@@ -765,8 +817,11 @@ static int run_detached(const struct nb_run_opts *o, struct nb_err *e)
 	}
 	close(ready[0]);
 	msg[got] = 0;
+	if (out)
+		*out = st;
 	if (strcmp(msg, "ok") == 0) {
-		printf("%s\n", st.id);
+		if (!out)
+			printf("%s\n", st.id);
 		return 0;
 	}
 	if (strncmp(msg, "exit ", 5) == 0) {
@@ -777,18 +832,28 @@ static int run_detached(const struct nb_run_opts *o, struct nb_err *e)
 			nb_error("%s", end + 1);
 		if (code != 0 || !end[0] || !end[1])
 			return (int)code;
-		printf("%s\n", st.id);
+		if (!out)
+			printf("%s\n", st.id);
 		return 0;
 	}
 	return nb_err_set(e, EIO, "%s", strncmp(msg, "err ", 4) == 0 ? msg + 4
 					  : "the VM's supervisor died while starting");
 }
 
+/* nb_run_detached() - see run.h */
+int nb_run_detached(const struct nb_run_opts *o, int lifeline, struct nb_vm_state *st,
+		    struct nb_err *e)
+{
+	return run_detached(o, lifeline, st, e);
+}
+
 /* nb_run() - see run.h */
 int nb_run(const struct nb_run_opts *o, struct nb_err *e)
 {
+	if (o->system)
+		return nb_system_run(o, e);
 	if (o->detach)
-		return run_detached(o, e);
+		return run_detached(o, -1, NULL, e);
 	if (!o->rm)
 		return run_foreground(o, e);
 	/* --rm in the foreground leaves no record, but takes no name in use. */

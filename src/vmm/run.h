@@ -50,6 +50,8 @@ struct nb_run_opts {
 	const char *kernel;
 	enum nb_accel_choice accel;
 	unsigned boot_timeout_ms;
+	bool system;	   /* --system: the image's kernel and init, reached over ssh */
+	unsigned ssh_port; /* --system: the 127.0.0.1 port forwarded to the guest's 22 */
 };
 
 /**
@@ -58,6 +60,19 @@ struct nb_run_opts {
  * nestbox itself failed
  */
 int nb_run(const struct nb_run_opts *o, struct nb_err *e);
+
+struct nb_vm_state;
+/**
+ * nb_run_detached() - start a VM in the background (its supervisor), as -d
+ * does, and wait until its command (with --system: its init) has started
+ * @lifeline:	-1, or a pipe's read end: the VM is killed once the write end
+ *		(which the caller keeps) closes, e.g. when the caller dies
+ * @st:		output: the VM's record
+ * Return: 0 once it started; the command's exit code if it ended at once;
+ * 125 or negative errno with @e set when it failed
+ */
+int nb_run_detached(const struct nb_run_opts *o, int lifeline, struct nb_vm_state *st,
+		    struct nb_err *e);
 
 /**
  * nb_parse_port() - "[IP:]HOST:GUEST[/tcp|udp]" into a QEMU hostfwd rule

@@ -25,7 +25,7 @@
 
 #define CON_TAIL    4096
 
-enum { EV_CTL = 1, EV_CON, EV_LISTEN, EV_QEMU, EV_CLIENT };
+enum { EV_CTL = 1, EV_CON, EV_LISTEN, EV_QEMU, EV_CLIENT, EV_LIFELINE };
 
 struct sup {
 	struct nb_supervisor *s;
@@ -267,6 +267,8 @@ int nb_supervise(struct nb_supervisor *s)
 	ep_set(&u, s->console, EPOLLIN, EV_CON);
 	ep_set(&u, s->listen_fd, EPOLLIN, EV_LISTEN);
 	ep_set(&u, s->qemu_pidfd, EPOLLIN, EV_QEMU);
+	if (s->lifeline_fd >= 0)
+		ep_set(&u, s->lifeline_fd, EPOLLIN, EV_LIFELINE);
 	while (!qemu_gone) {
 		struct epoll_event evs[16];
 		int timeout = -1, n;
@@ -306,6 +308,11 @@ int nb_supervise(struct nb_supervisor *s)
 				break;
 			case EV_CLIENT:
 				nb_clients_read(&u.cl, (unsigned)(ck >> 8));
+				break;
+			case EV_LIFELINE:
+				/* Whoever the VM lived for is gone: so is the VM. */
+				epoll_ctl(u.ep, EPOLL_CTL_DEL, s->lifeline_fd, NULL);
+				kill(s->qemu_pid, SIGKILL);
 				break;
 			case EV_QEMU:
 				read_guest(&u);

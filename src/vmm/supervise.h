@@ -19,6 +19,8 @@
  * struct nb_supervisor - one detached VM
  * @ready_fd:	pipe to the `run -d` CLI: "ok", "err MSG" or "exit N MSG"; -1 after
  * @listen_fd:	the control socket (abstract, see nb_supervisor_addr())
+ * @lifeline_fd: -1, or a pipe's read end: when it reads EOF (the process that
+ *		holds the write end died or let go), QEMU is killed
  */
 struct nb_supervisor {
 	pid_t qemu_pid;
@@ -29,6 +31,7 @@ struct nb_supervisor {
 	int listen_fd;
 	unsigned boot_timeout_ms;
 	struct nb_vm_state *st;
+	int lifeline_fd;
 };
 
 /**
