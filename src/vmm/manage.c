@@ -233,6 +233,22 @@ int nb_vm_rm(const char *name, bool force, struct nb_err *e)
 	return 0;
 }
 
+/* A --system VM has no command output of its own: its log is the console,
+ * which carries the kernel, systemd and (forwarded) the journal. Copies
+ * what @fd holds from *@pos to @out. */
+static int copy_console(int fd, off_t *pos, int out, const char *path, struct nb_err *e)
+{
+	char buf[16384];
+	ssize_t n;
+
+	while ((n = pread(fd, buf, sizeof(buf), *pos)) > 0) {
+		if (nb_write_all(out, buf, (size_t)n) < 0)
+			return -EPIPE;
+		*pos += n;
+	}
+	return n < 0 ? nb_err_sys(e, errno, "read %s", path) : 0;
+}
+
 /* nb_vm_logs() - see manage.h */
 int nb_vm_logs(const char *name, int out, int err, bool follow, struct nb_err *e)
 {
@@ -241,10 +257,13 @@ int nb_vm_logs(const char *name, int out, int err, bool follow, struct nb_err *e
 	autoclose int fd = -1;
 	off_t pos = 0;
 	int r = nb_state_find(name, &st, e);
+	bool system;
 
 	if (r < 0)
 		return r;
-	nb_state_path(&st, "output.log", path, sizeof(path));
+	nb_state_path(&st, "ssh/port", path, sizeof(path));
+	system = access(path, F_OK) == 0;
+	nb_state_path(&st, system ? "console.log" : "output.log", path, sizeof(path));
 	fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0 && errno != ENOENT)
 		return nb_err_sys(e, errno, "open %s", path);
@@ -255,7 +274,8 @@ int nb_vm_logs(const char *name, int out, int err, bool follow, struct nb_err *e
 		if (fd < 0)
 			fd = open(path, O_RDONLY | O_CLOEXEC);
 		if (fd >= 0) {
-			r = nb_outlog_replay(fd, &pos, out, err, path, e);
+			r = system ? copy_console(fd, &pos, out, path, e)
+				   : nb_outlog_replay(fd, &pos, out, err, path, e);
 			if (r == -EPIPE)
 				return 0;
 			if (r < 0)

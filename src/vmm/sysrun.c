@@ -145,7 +145,7 @@ static int wait_ssh(const struct nb_vm_state *st, const struct nb_sys *sys, uint
 /* nb_system_run() - see sysrun.h */
 int nb_system_run(const struct nb_run_opts *o, struct nb_err *e)
 {
-	struct phases ph = { .tty = isatty(STDERR_FILENO) && nb_log_level() >= NB_LOG_INFO,
+	struct phases ph = { .tty = isatty(STDERR_FILENO) && nb_log_level() >= NB_LOG_WARN,
 			     .t0 = nb_mono_ns() };
 	bool has_cmd = o->cmd && o->cmd[0], tty = !has_cmd && isatty(STDIN_FILENO);
 	autofree struct nb_run_opts *so = malloc(sizeof(*so));
