@@ -12,6 +12,7 @@
 #include <sys/random.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include "boot/boot.h"
@@ -372,7 +373,7 @@ struct detach {
 	struct nb_vm_state *st;
 	int ready_fd;
 	int listen_fd;
-	int lifeline; /* -1, or the read end of the caller's lifeline pipe */
+	int lifeline; /* -1, or a pidfd of the process the VM lives for */
 };
 
 /* A foreground run's record (without --rm): where its logs go, and whether
@@ -747,7 +748,7 @@ static int run_foreground(const struct nb_run_opts *o, struct nb_err *e)
 /* -d: state dir and lock, then a daemon (double fork, setsid) that runs the
  * VM; this side waits for its word that the command started. With @out, the
  * record goes there and nothing is printed (nb_run_detached()). */
-static int run_detached(const struct nb_run_opts *o, int lifeline, struct nb_vm_state *out,
+static int run_detached(const struct nb_run_opts *o, pid_t owner, struct nb_vm_state *out,
 			struct nb_err *e)
 {
 	struct nb_vm_state st;
@@ -768,7 +769,7 @@ static int run_detached(const struct nb_run_opts *o, int lifeline, struct nb_vm_
 	pid = fork();
 	if (pid == 0) {
 		struct detach det = {
-			.st = &st, .ready_fd = ready[1], .listen_fd = -1, .lifeline = lifeline,
+			.st = &st, .ready_fd = ready[1], .listen_fd = -1, .lifeline = -1,
 		};
 		struct nb_err se = NB_ERR_INIT;
 		int nul, code;
@@ -783,7 +784,13 @@ static int run_detached(const struct nb_run_opts *o, int lifeline, struct nb_vm_
 		dup2(nul, 2);
 		st.pid = getpid();
 		nb_state_write(&st, NULL);
-		det.listen_fd = nb_supervisor_listen(st.id, &se);
+		if (owner > 0) {
+			/* Taken while the owner waits on ready[0]: it is alive now. */
+			det.lifeline = (int)syscall(SYS_pidfd_open, owner, 0);
+			if (det.lifeline < 0)
+				nb_err_sys(&se, errno, "pidfd_open %d", (int)owner);
+		}
+		det.listen_fd = se.code ? -1 : nb_supervisor_listen(st.id, &se);
 		code = det.listen_fd < 0 ? NB_EXIT_FAILURE : run_vm(o, &det, NULL, &se);
 		if (det.ready_fd >= 0) {
 			char m[sizeof(se.msg) + 8];
@@ -797,8 +804,6 @@ static int run_detached(const struct nb_run_opts *o, int lifeline, struct nb_vm_
 	}
 	close(ready[1]);
 	close(lockfd);
-	if (lifeline >= 0)
-		close(lifeline); /* the daemon holds it now */
 	if (pid < 0) {
 		close(ready[0]);
 		nb_state_remove(st.dir);
@@ -841,10 +846,10 @@ static int run_detached(const struct nb_run_opts *o, int lifeline, struct nb_vm_
 }
 
 /* nb_run_detached() - see run.h */
-int nb_run_detached(const struct nb_run_opts *o, int lifeline, struct nb_vm_state *st,
+int nb_run_detached(const struct nb_run_opts *o, pid_t owner, struct nb_vm_state *st,
 		    struct nb_err *e)
 {
-	return run_detached(o, lifeline, st, e);
+	return run_detached(o, owner, st, e);
 }
 
 /* nb_run() - see run.h */
@@ -853,7 +858,7 @@ int nb_run(const struct nb_run_opts *o, struct nb_err *e)
 	if (o->system)
 		return nb_system_run(o, e);
 	if (o->detach)
-		return run_detached(o, -1, NULL, e);
+		return run_detached(o, 0, NULL, e);
 	if (!o->rm)
 		return run_foreground(o, e);
 	/* --rm in the foreground leaves no record, but takes no name in use. */

@@ -8,6 +8,7 @@
 #include <limits.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #include "lib/err.h"
 
@@ -65,13 +66,12 @@ struct nb_vm_state;
 /**
  * nb_run_detached() - start a VM in the background (its supervisor), as -d
  * does, and wait until its command (with --system: its init) has started
- * @lifeline:	-1, or a pipe's read end: the VM is killed once the write end
- *		(which the caller keeps) closes, e.g. when the caller dies
+ * @owner:	0, or a process (the caller): the VM is killed when it dies
  * @st:		output: the VM's record
  * Return: 0 once it started; the command's exit code if it ended at once;
  * 125 or negative errno with @e set when it failed
  */
-int nb_run_detached(const struct nb_run_opts *o, int lifeline, struct nb_vm_state *st,
+int nb_run_detached(const struct nb_run_opts *o, pid_t owner, struct nb_vm_state *st,
 		    struct nb_err *e);
 
 /**

@@ -19,8 +19,7 @@
  * struct nb_supervisor - one detached VM
  * @ready_fd:	pipe to the `run -d` CLI: "ok", "err MSG" or "exit N MSG"; -1 after
  * @listen_fd:	the control socket (abstract, see nb_supervisor_addr())
- * @lifeline_fd: -1, or a pipe's read end: when it reads EOF (the process that
- *		holds the write end died or let go), QEMU is killed
+ * @lifeline_fd: -1, or a pidfd: when that process exits, QEMU is killed
  */
 struct nb_supervisor {
 	pid_t qemu_pid;

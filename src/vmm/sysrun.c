@@ -149,12 +149,11 @@ int nb_system_run(const struct nb_run_opts *o, struct nb_err *e)
 			     .t0 = nb_mono_ns() };
 	bool has_cmd = o->cmd && o->cmd[0], tty = !has_cmd && isatty(STDIN_FILENO);
 	autofree struct nb_run_opts *so = malloc(sizeof(*so));
-	autoclose int life = -1;
 	struct nb_vm_state st;
 	struct nb_sys sys;
 	unsigned boot_to = o->boot_timeout_ms ? o->boot_timeout_ms : NB_SYSTEM_BOOT_TIMEOUT_MS;
 	uint64_t deadline = ph.t0 + (uint64_t)boot_to * 1000000ull;
-	int lf[2] = { -1, -1 }, port, r, code;
+	int port, r, code;
 
 	if (!so)
 		return nb_err_set(e, ENOMEM, "out of memory");
@@ -175,13 +174,9 @@ int nb_system_run(const struct nb_run_opts *o, struct nb_err *e)
 	so->ssh_port = (unsigned)port;
 	snprintf(so->ports[so->nports++], sizeof(so->ports[0]), "tcp:127.0.0.1:%d-:22", port);
 	so->boot_timeout_ms = boot_to;
-	if (!o->detach) {
-		if (pipe2(lf, O_CLOEXEC) < 0)
-			return nb_err_sys(e, errno, "pipe");
-		life = lf[1];
-	}
 	phase(&ph, "kernel", o->image);
-	r = nb_run_detached(so, lf[0], &st, e);
+	/* Without -d the VM lives as long as this process (SIGKILL too). */
+	r = nb_run_detached(so, o->detach ? 0 : getpid(), &st, e);
 	if (r != 0)
 		return r < 0 || e->code ? NB_EXIT_FAILURE : r;
 	phase(&ph, "systemd", NULL);
