@@ -25,8 +25,10 @@ $(BUILD)/build.ninja:
 build: deps $(BUILD)/build.ninja
 	@ninja -C $(BUILD) >/dev/null || ninja -C $(BUILD)
 
-kernel: deps
-	@bash scripts/prepare-kernel.sh "$(DATA_DIR)"
+# The default guest kernel: Debian's, fetched and made bootable by `nestbox kernel
+# prepare` (a second call only re-resolves the package name).
+kernel: build
+	@NESTBOX_HOME="$(DATA_DIR)" $(NESTBOX) --quiet kernel prepare >/dev/null
 
 # The demo image: busybox-static with an entrypoint and an httpd, as an OCI
 # layout in the build dir, imported into the store as localhost/demo:latest

@@ -21,8 +21,10 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "boot/boot_int.h"
+#include "boot/cache.h"
 #include "boot/cpio.h"
+#include "boot/decompress.h"
+#include "boot/kernel.h"
 #include "config.h"
 #include "lib/cleanup.h"
 #include "lib/fileio.h"
@@ -323,97 +325,6 @@ static int module_filter(const char *entry)
 	return ARCHIVE_FILTER_NONE;
 }
 
-/* boot_decompress() - see boot_int.h. Modules are decompressed here, on the
- * host, rather than by the guest kernel: in-kernel module decompression
- * (CONFIG_MODULE_DECOMPRESS, finit_module's MODULE_INIT_COMPRESSED_FILE)
- * exists only since 5.17 and only for the one algorithm a kernel was built
- * with, and Debian's kernels do not enable it. A bzImage's payload is
- * decompressed here too (see bzimage.c). */
-int boot_decompress(int fd, const void *mem, size_t memlen, int filter, size_t max,
-		    size_t want, const char *what, char **out, size_t *len, struct nb_err *e)
-{
-	struct archive *a = archive_read_new();
-	struct archive_entry *ae;
-	autofree char *buf = NULL;
-	size_t cap = 0, used = 0;
-	int r = 0, ok;
-
-	if (!a)
-		return nb_err_set(e, ENOMEM, "%s: out of memory", what);
-	switch (filter) {
-	case ARCHIVE_FILTER_XZ: ok = archive_read_support_filter_xz(a); break;
-	case ARCHIVE_FILTER_ZSTD: ok = archive_read_support_filter_zstd(a); break;
-	case ARCHIVE_FILTER_GZIP: ok = archive_read_support_filter_gzip(a); break;
-	case ARCHIVE_FILTER_LZ4: ok = archive_read_support_filter_lz4(a); break;
-	case ARCHIVE_FILTER_BZIP2: ok = archive_read_support_filter_bzip2(a); break;
-	case ARCHIVE_FILTER_LZMA: ok = archive_read_support_filter_lzma(a); break;
-	default: ok = ARCHIVE_FATAL; break;
-	}
-	/* ARCHIVE_WARN: only through an external program; not for us */
-	if (ok != ARCHIVE_OK) {
-		r = nb_err_set(e, ENOTSUP, "%s: this libarchive cannot decompress it", what);
-		goto out;
-	}
-	archive_read_support_format_raw(a);
-	if ((mem ? archive_read_open_memory(a, mem, memlen) : archive_read_open_fd(a, fd, 65536)) !=
-		    ARCHIVE_OK ||
-	    archive_read_next_header(a, &ae) != ARCHIVE_OK) {
-		r = nb_err_set(e, EINVAL, "%s: %s", what, archive_error_string(a));
-		goto out;
-	}
-	/* "raw" takes any bytes: make sure the named compression was found */
-	if (archive_filter_code(a, 0) != filter) {
-		r = nb_err_set(e, EINVAL, "%s: not compressed as expected", what);
-		goto out;
-	}
-	if (want > max) {
-		r = nb_err_set(e, EFBIG, "%s: larger than %zu MiB", what, max >> 20);
-		goto out;
-	}
-	for (;;) {
-		la_ssize_t n;
-
-		if (want && used == want)
-			break; /* what follows (a size trailer) is no concern of ours */
-		if (cap - used < 65536 && !(want && cap == want)) {
-			char *nb;
-
-			if (cap >= max) {
-				r = nb_err_set(e, EFBIG, "%s: larger than %zu MiB", what, max >> 20);
-				goto out;
-			}
-			cap = want ? want : cap ? cap * 2 : 1u << 20;
-			nb = realloc(buf, cap);
-			if (!nb) {
-				r = nb_err_set(e, ENOMEM, "%s: out of memory", what);
-				goto out;
-			}
-			buf = nb;
-		}
-		n = archive_read_data(a, buf + used, cap - used);
-		if (n < 0) {
-			r = nb_err_set(e, EINVAL, "%s: %s", what, archive_error_string(a));
-			goto out;
-		}
-		if (n == 0)
-			break;
-		used += (size_t)n;
-	}
-	if (want && used != want) {
-		r = nb_err_set(e, EINVAL, "%s: %zu bytes decompressed, not %zu", what, used, want);
-		goto out;
-	}
-	if (used < 4 || memcmp(buf, "\177ELF", 4) != 0) {
-		r = nb_err_set(e, ENOEXEC, "%s: not an ELF object once decompressed", what);
-		goto out;
-	}
-	*len = used;
-	*out = steal_pointer(&buf);
-out:
-	archive_read_free(a);
-	return r;
-}
-
 /* "kernel/fs/fuse/fuse.ko.xz" -> "fuse.ko" */
 static void module_base(const char *entry, char *out, size_t len)
 {
@@ -599,34 +510,6 @@ static int write_archive(FILE *f, const char *init, char **core, char **all, cha
 	if (pci && (r = add_modules(&c, pci, core, "nestbox/modules.pci", k, &seq, e)) < 0)
 		return r;
 	return nb_cpio_finish(&c, e);
-}
-
-/* boot_prune_cache() - see boot_int.h */
-void boot_prune_cache(const char *dir, const char *keep, const char *const *suffixes,
-		      time_t max_age)
-{
-	autodir DIR *d = opendir(dir);
-	struct dirent *de;
-	time_t now = time(NULL);
-
-	while (d && (de = readdir(d))) {
-		char p[PATH_MAX + 300];
-		struct stat st;
-		size_t n = strlen(de->d_name);
-		bool match = false;
-
-		for (const char *const *x = suffixes; *x && !match; x++) {
-			size_t xn = strlen(*x);
-
-			match = n >= xn && strcmp(de->d_name + n - xn, *x) == 0;
-		}
-		if (!match)
-			continue;
-		snprintf(p, sizeof(p), "%s/%s", dir, de->d_name);
-		if (strcmp(p, keep) != 0 && stat(p, &st) == 0 && now - st.st_atime > max_age &&
-		    now - st.st_mtime > max_age)
-			unlink(p);
-	}
 }
 
 /* A version as part of a file name: anything odd becomes '_'. */

@@ -14,8 +14,7 @@
  * booted as it is; an image's kernel is untrusted input, so every header
  * field is checked against the file.
  */
-#include "boot/boot.h"
-#include "boot/boot_int.h"
+#include "boot/bzimage.h"
 
 #include <archive.h>
 #include <elf.h>
@@ -32,6 +31,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "boot/cache.h"
+#include "boot/decompress.h"
 #include "lib/cleanup.h"
 #include "lib/fileio.h"
 #include "lib/log.h"
@@ -60,7 +61,7 @@ static uint64_t le64(const unsigned char *p)
 	return (uint64_t)le32(p) | (uint64_t)le32(p + 4) << 32;
 }
 
-/* nb_bzimage_payload() - see boot.h */
+/* nb_bzimage_payload() - see bzimage.h */
 int nb_bzimage_payload(const void *hdr, size_t hdrlen, uint64_t filesize, uint64_t *off,
 		       size_t *len, struct nb_err *e)
 {
@@ -114,7 +115,7 @@ static int payload_filter(const unsigned char *p, size_t len, const char **name)
 	return ARCHIVE_FILTER_NONE;
 }
 
-/* nb_elf_has_pvh() - see boot.h */
+/* nb_elf_has_pvh() - see bzimage.h */
 bool nb_elf_has_pvh(const void *elf, size_t len)
 {
 	const unsigned char *b = elf;
@@ -151,7 +152,7 @@ bool nb_elf_has_pvh(const void *elf, size_t len)
 	return false;
 }
 
-/* nb_bzimage_vmlinux() - see boot.h */
+/* nb_bzimage_vmlinux() - see bzimage.h */
 int nb_bzimage_vmlinux(const void *payload, size_t len, char **out, size_t *outlen,
 		       struct nb_err *e)
 {
@@ -299,8 +300,9 @@ static bool for_good(int r)
 	return r == -ENOEXEC || r == -ENOTSUP || r == -EFBIG || r == -EINVAL;
 }
 
-/* kernel_try_pvh() - see boot_int.h */
-void kernel_try_pvh(struct nb_kernel *k)
+/* bzimage_try_pvh() - see bzimage.h */
+bool bzimage_try_pvh(const char *kernel, const char *version, bool in_image, char *out,
+		     size_t len)
 {
 	char path[PATH_MAX + 128], dir[PATH_MAX + 32], no[PATH_MAX + 128];
 	struct nb_err e = NB_ERR_INIT;
@@ -308,49 +310,47 @@ void kernel_try_pvh(struct nb_kernel *k)
 	struct stat st;
 	int r;
 
-	if (k->pvh)
-		return;
 	/* an image's: the resolved host path of what was found inside it */
-	fd = open(k->kernel, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY |
-				     (k->root[0] ? O_NOFOLLOW : 0));
+	fd = open(kernel,
+		  O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY | (in_image ? O_NOFOLLOW : 0));
 	if (fd < 0 || fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
-		nb_debug("kernel: booting bzImage %s: cannot open it again", k->kernel);
-		return;
+		nb_debug("kernel: booting bzImage %s: cannot open it again", kernel);
+		return false;
 	}
-	if (cache_path(&st, k->version, path, sizeof(path), dir, sizeof(dir), &e) < 0) {
-		nb_debug("kernel: booting bzImage %s: %s", k->kernel, e.msg);
-		return;
+	if (cache_path(&st, version, path, sizeof(path), dir, sizeof(dir), &e) < 0) {
+		nb_debug("kernel: booting bzImage %s: %s", kernel, e.msg);
+		return false;
 	}
-	if (strlen(path) >= sizeof(k->kernel)) {
-		nb_debug("kernel: booting bzImage %s: cache path too long", k->kernel);
-		return;
+	if (strlen(path) >= len) {
+		nb_debug("kernel: booting bzImage %s: cache path too long", kernel);
+		return false;
 	}
 	/* "<key>.nopvh": this bzImage cannot be booted through PVH; a kernel
 	 * without CONFIG_PVH is not decompressed again on every run */
 	snprintf(no, sizeof(no), "%.*s.nopvh", (int)(strlen(path) - 8), path);
 	if (access(no, F_OK) == 0) {
 		utimensat(AT_FDCWD, no, NULL, 0);
-		nb_debug("kernel: booting bzImage %s: no PVH vmlinux in it (cached)", k->kernel);
-		return;
+		nb_debug("kernel: booting bzImage %s: no PVH vmlinux in it (cached)", kernel);
+		return false;
 	}
 	if (access(path, R_OK) == 0) {
 		utimensat(AT_FDCWD, path, NULL, 0); /* used: boot_prune_cache() keeps it */
-		nb_debug("kernel: bzImage %s -> PVH vmlinux %s (cached)", k->kernel, path);
+		nb_debug("kernel: bzImage %s -> PVH vmlinux %s (cached)", kernel, path);
 	} else if ((r = extract_to(fd, &st, dir, path, &e)) < 0) {
-		nb_debug("kernel: booting bzImage %s: %s", k->kernel, e.msg);
+		nb_debug("kernel: booting bzImage %s: %s", kernel, e.msg);
 		if (for_good(r) && nb_mkdir_p(dir, 0755, NULL) == 0) {
 			int nfd = open(no, O_WRONLY | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0644);
 
 			if (nfd >= 0)
 				close(nfd);
 		}
-		return;
+		return false;
 	} else {
-		nb_debug("kernel: bzImage %s -> PVH vmlinux %s (extracted)", k->kernel, path);
+		nb_debug("kernel: bzImage %s -> PVH vmlinux %s (extracted)", kernel, path);
 		/* cached vmlinux files (~66 MB each) and .nopvh marks unused for a day */
 		boot_prune_cache(dir, path, (const char *const[]){ ".vmlinux", ".nopvh", NULL },
 				 86400);
 	}
-	snprintf(k->kernel, sizeof(k->kernel), "%s", path);
-	k->pvh = true;
+	snprintf(out, len, "%s", path);
+	return true;
 }

@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
-/* boot/kernel: which kernel a VM boots (see boot.h).
+/* boot/kernel: which kernel a VM boots (see kernel.h).
  *
  * Theory of operation: a kernel is the file QEMU loads (an uncompressed ELF
  * vmlinux booted through its PVH entry, or a compressed bzImage booted through
@@ -20,8 +20,8 @@
  * A bzImage from any of them is booted through PVH where it can be: its
  * vmlinux extracted on the host into the cache (bzimage.c).
  */
-#include "boot/boot.h"
-#include "boot/boot_int.h"
+#include "boot/kernel.h"
+#include "boot/kstore.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -37,12 +37,13 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include "boot/bzimage.h"
 #include "lib/cleanup.h"
 #include "lib/fileio.h"
 #include "lib/log.h"
 #include "lib/paths.h"
 
-/* kernel_openat() - see boot_int.h */
+/* kernel_openat() - see kernel.h */
 int kernel_openat(int rootfd, const char *path, int flags)
 {
 	struct open_how how = {
@@ -60,7 +61,7 @@ int kernel_openat(int rootfd, const char *path, int flags)
 	return fd < 0 ? -errno : (int)fd;
 }
 
-/* kernel_open() - see boot_int.h */
+/* kernel_open() - see kernel.h */
 int kernel_open(const struct nb_kernel *k, const char *entry, struct nb_err *e)
 {
 	char path[PATH_MAX * 2 + 2];
@@ -111,7 +112,7 @@ static bool version_ok(const char *v, size_t cap)
 	return true;
 }
 
-/* nb_kernel_probe() - see boot.h */
+/* nb_kernel_probe() - see kernel.h */
 int nb_kernel_probe(int fd, bool *pvh, char *version, size_t len)
 {
 	unsigned char hdr[0x8000];
@@ -169,26 +170,16 @@ static bool is_dir(const char *path)
 	return stat(path, &st) == 0 && S_ISDIR(st.st_mode);
 }
 
-static int kernels_dir(char *buf, size_t len, struct nb_err *e)
+/* A bzImage boots through PVH where bzimage.c can extract its vmlinux; any
+ * failure leaves @k as it is. */
+static void try_pvh(struct nb_kernel *k)
 {
-	const char *env = getenv("NESTBOX_KERNELS");
-	char data[PATH_MAX];
-	int r;
-
-	if (env && *env) {
-		if ((size_t)snprintf(buf, len, "%s", env) >= len)
-			return nb_err_set(e, ENAMETOOLONG, "NESTBOX_KERNELS: too long");
-		return 0;
-	}
-	r = nb_data_dir(data, sizeof(data), e);
-	if (r < 0)
-		return r;
-	if ((size_t)snprintf(buf, len, "%s/kernels", data) >= len)
-		return nb_err_set(e, ENAMETOOLONG, "kernels directory: too long");
-	return 0;
+	if (!k->pvh && bzimage_try_pvh(k->kernel, k->version, k->root[0] != 0, k->kernel,
+				       sizeof(k->kernel)))
+		k->pvh = true;
 }
 
-/* nb_kernel_find() - see boot.h */
+/* nb_kernel_find() - see kernel.h */
 int nb_kernel_find(const char *which, struct nb_kernel *k, struct nb_err *e)
 {
 	char dir[PATH_MAX], path[PATH_MAX + 32], file[PATH_MAX + 16] = "", hdrver[128];
@@ -198,7 +189,7 @@ int nb_kernel_find(const char *which, struct nb_kernel *k, struct nb_err *e)
 
 	memset(k, 0, sizeof(*k));
 	if (!which || strcmp(which, "default") == 0) {
-		r = kernels_dir(dir, sizeof(dir), e);
+		r = nb_kstore_dir(dir, sizeof(dir), e);
 		if (r < 0)
 			return r;
 		size_t dl = strlen(dir);
@@ -217,8 +208,12 @@ int nb_kernel_find(const char *which, struct nb_kernel *k, struct nb_err *e)
 		if ((size_t)snprintf(dir, sizeof(dir), "%s", which) >= sizeof(dir))
 			return nb_err_set(e, ENAMETOOLONG, "kernel %s: path too long", which);
 	}
-	if (!realpath(dir, k->dir))
+	if (!realpath(dir, k->dir)) {
+		if (errno == ENOENT && (!which || strcmp(which, "default") == 0))
+			return nb_err_set(e, ENOENT, "no default kernel in %.*s: fetch Debian's with "
+					  "`nestbox kernel prepare`", (int)(strlen(dir) - 8), dir);
 		return nb_err_sys(e, errno, "kernel %s (%s)", name, dir);
+	}
 	if (!file[0]) {
 		/* a kernel directory: the vmlinux (PVH, fast) if there is one */
 		snprintf(file, sizeof(file), "%s/vmlinux", k->dir);
@@ -256,7 +251,7 @@ int nb_kernel_find(const char *which, struct nb_kernel *k, struct nb_err *e)
 	}
 	nb_debug("kernel %s: %s (%s, %s), modules in %s", name, k->kernel, k->version,
 		 k->pvh ? "PVH vmlinux" : "bzImage", k->moddir);
-	kernel_try_pvh(k);
+	try_pvh(k);
 	return 0;
 }
 
@@ -370,7 +365,7 @@ static int fd_path(int fd, char *buf, size_t len, struct nb_err *e)
 	return 0;
 }
 
-/* nb_kernel_find_image() - see boot.h */
+/* nb_kernel_find_image() - see kernel.h */
 int nb_kernel_find_image(const char *root, const char *image, struct nb_kernel *k,
 			 struct nb_err *e)
 {
@@ -433,6 +428,6 @@ int nb_kernel_find_image(const char *root, const char *image, struct nb_kernel *
 		return nb_err_wrap(e, "image %s", image);
 	nb_debug("kernel image %s: %s (%s, %s), modules in %s", image, k->kernel, k->version,
 		 k->pvh ? "PVH vmlinux" : "bzImage", k->moddir);
-	kernel_try_pvh(k);
+	try_pvh(k);
 	return 0;
 }

@@ -8,7 +8,7 @@
 
 #include "cli/commands.h"
 #include "lib/log.h"
-#include "vmm/manage.h"
+#include "box/manage.h"
 
 /* cmd_exec() - see commands.h */
 int cmd_exec(int argc, char **argv)

@@ -6,7 +6,7 @@
 
 #include "cli/commands.h"
 #include "lib/log.h"
-#include "vmm/manage.h"
+#include "box/manage.h"
 
 /* cmd_logs() - see commands.h */
 int cmd_logs(int argc, char **argv)

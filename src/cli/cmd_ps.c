@@ -9,8 +9,9 @@
 #include <time.h>
 
 #include "cli/commands.h"
+#include "cli/parse.h"
 #include "lib/log.h"
-#include "vmm/state.h"
+#include "box/state.h"
 
 #define NCOLS 7
 
@@ -107,13 +108,27 @@ static void human(int64_t secs, char *buf, size_t len)
 		snprintf(buf, len, "%lld weeks", (long long)(secs / (7 * 86400)));
 }
 
+/* The published ports as podman's ps shows them: "127.0.0.1:8080->80/tcp, ...". */
+static void join_ports(const struct nb_vm_state *st, char *buf, size_t len)
+{
+	size_t used = 0;
+
+	buf[0] = 0;
+	for (unsigned i = 0; i < st->nports && used + 2 < len; i++) {
+		if (used)
+			used += (size_t)snprintf(buf + used, len - used, ", ");
+		used += nb_port_format(&st->ports[i], buf + used, len - used);
+	}
+}
+
 static void ps_one(struct ps_ctx *p, const struct nb_vm_state *st)
 {
 	bool exited = !st->alive || strcmp(st->status, "exited") == 0;
-	char status[96], ago[48], created[64];
+	char status[96], ago[48], created[64], ports[NB_MAX_PORTS * 64];
 
 	if (!p->all && !st->alive)
 		return;
+	join_ports(st, ports, sizeof(ports));
 	human(p->now - st->created, ago, sizeof(ago));
 	snprintf(created, sizeof(created), "%s ago", ago);
 	if (exited && st->exit_code < 0) {
@@ -149,11 +164,11 @@ static void ps_one(struct ps_ctx *p, const struct nb_vm_state *st)
 		json_object_object_add(o, "ExitedAt", json_object_new_int64(st->finished));
 		json_object_object_add(o, "AutoRemove", json_object_new_boolean(st->rm));
 		json_object_object_add(o, "Detached", json_object_new_boolean(st->detached));
-		json_object_object_add(o, "Ports", json_object_new_string(st->ports));
+		json_object_object_add(o, "Ports", json_object_new_string(ports));
 		json_object_array_add(p->arr, o);
 	} else {
 		const char *const cells[NCOLS] = { st->id, st->image, st->command, created,
-						   status, st->ports, st->name };
+						   status, ports, st->name };
 
 		add_row(p, cells);
 	}

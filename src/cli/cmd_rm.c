@@ -5,7 +5,7 @@
 
 #include "cli/commands.h"
 #include "lib/log.h"
-#include "vmm/manage.h"
+#include "box/manage.h"
 
 /* cmd_rm() - see commands.h */
 int cmd_rm(int argc, char **argv)

@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
-/* nestbox run [OPTIONS] IMAGE [CMD ARGS...]: parse, call vmm/run, exit with its code. */
+/* nestbox run [OPTIONS] IMAGE [CMD ARGS...]: parse, call box/run, exit with its code. */
 #include <ctype.h>
 #include <errno.h>
 #include <stdbool.h>
@@ -9,8 +9,12 @@
 #include <string.h>
 
 #include "cli/commands.h"
+#include "cli/parse.h"
+#include "lib/cleanup.h"
 #include "lib/log.h"
-#include "vmm/run.h"
+#include "lib/strv.h"
+#include "vm/qemu.h"
+#include "box/run.h"
 
 static void run_usage(FILE *f)
 {
@@ -25,8 +29,8 @@ static void run_usage(FILE *f)
 		"  -t, --tty            allocate a terminal\n"
 		"  -e, --env K=V        set an environment variable\n"
 		"      --env-file FILE  read K=V lines\n"
-		"  -v, --volume HOST:GUEST[:ro]\n"
-		"  -p, --publish [IP:]HOST:GUEST[/tcp|udp]\n"
+		"  -v, --volume HOST:GUEST[:ro]  (at most 31)\n"
+		"  -p, --publish [IP:]HOST:GUEST[/tcp|udp]  (IPv4 IP; at most 32)\n"
 		"  -m, --memory SIZE    guest memory (default 512M)\n"
 		"      --cpus N         virtual CPUs (default 1)\n"
 		"  -w, --workdir DIR    working directory of the command\n"
@@ -56,28 +60,11 @@ static bool valid_name(const char *s)
 	return true;
 }
 
-struct list {
-	char **v;
-	size_t n;
-};
-
-static int list_add(struct list *l, const char *s)
+/* Append the env-file's K=V lines to @env; blank and '#' lines are skipped. */
+static int read_env_file(const char *path, struct nb_strv *env)
 {
-	char **v = realloc(l->v, (l->n + 2) * sizeof(*v));
-
-	if (!v)
-		return -ENOMEM;
-	l->v = v;
-	l->v[l->n++] = (char *)s;
-	l->v[l->n] = NULL;
-	return 0;
-}
-
-/* Keep the env-file's lines alive until the run ends. */
-static int read_env_file(const char *path, struct list *env, struct list *keep)
-{
-	FILE *f = fopen(path, "re");
-	char *line = NULL;
+	autofclose FILE *f = fopen(path, "re");
+	autofree char *line = NULL;
 	size_t cap = 0;
 	ssize_t n;
 
@@ -86,23 +73,30 @@ static int read_env_file(const char *path, struct list *env, struct list *keep)
 		return -1;
 	}
 	while ((n = getline(&line, &cap, f)) >= 0) {
-		char *s = line, *d;
+		char *s = line;
 
 		while (n > 0 && (s[n - 1] == '\n' || s[n - 1] == '\r'))
 			s[--n] = 0;
 		while (*s == ' ' || *s == '\t')
 			s++;
-		if (!*s || *s == '#')
-			continue;
-		d = strdup(s);
-		if (!d || list_add(keep, d) < 0 || list_add(env, d) < 0) {
-			free(d);
-			break;
+		if (*s && *s != '#' && nb_strv_add(env, s) < 0) {
+			nb_error("run: --env-file %s: out of memory", path);
+			return -1;
 		}
 	}
-	free(line);
-	fclose(f);
 	return 0;
+}
+
+/* "run: OPTION VALUE: REASON", the one line a bad value gets. */
+static void bad_value(const char *opt, const char *value, const struct nb_err *e)
+{
+	nb_error("run: %s %s: %s", opt, value, e->msg);
+}
+
+/* Room for one more element in a growing array of @size-byte elements. */
+static void *grow(void *arr, unsigned n, size_t size)
+{
+	return realloc(arr, (n + 1) * size);
 }
 
 /* cmd_run() - see commands.h */
@@ -134,13 +128,14 @@ int cmd_run(int argc, char **argv)
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
-	static struct nb_run_opts o;
+	struct nb_run_opts o = { 0 };
+	autofree struct nb_volume *volumes = NULL;
+	autofree struct nb_port *ports = NULL;
 	struct nb_err e = NB_ERR_INIT;
-	struct list env = { 0 }, keep = { 0 };
+	autostrv struct nb_strv env = { 0 };
 	int c, code = NB_EXIT_FAILURE;
-	char *end;
+	void *more;
 
-	memset(&o, 0, sizeof(o));
 	while ((c = getopt_long(argc, argv, "+dite:v:p:m:w:u:h", opts, NULL)) != -1) {
 		switch (c) {
 		case O_RM:
@@ -164,40 +159,58 @@ int cmd_run(int argc, char **argv)
 			o.tty = true;
 			break;
 		case 'e':
-			if (list_add(&env, optarg) < 0)
-				goto out;
+			if (nb_strv_add(&env, optarg) < 0)
+				goto oom;
 			break;
 		case O_ENVFILE:
-			if (read_env_file(optarg, &env, &keep) < 0)
+			if (read_env_file(optarg, &env) < 0)
 				goto out;
 			break;
 		case 'v':
-			if (o.nvolumes >= NB_RUN_MAX_VOLUMES) {
-				nb_error("run: too many volumes");
+			if (o.nvolumes >= NB_MAX_VOLUMES) {
+				nb_error("run: --volume %s: at most %d volumes", optarg,
+					 NB_MAX_VOLUMES);
 				goto out;
 			}
-			if (nb_parse_volume(optarg, &o.volumes[o.nvolumes++], &e) < 0)
-				goto err;
+			more = grow(volumes, o.nvolumes, sizeof(*volumes));
+			if (!more)
+				goto oom;
+			volumes = more;
+			if (nb_parse_volume(optarg, &volumes[o.nvolumes], &e) < 0) {
+				bad_value("--volume", optarg, &e);
+				goto out;
+			}
+			o.nvolumes++;
 			break;
 		case 'p':
-			if (o.nports >= NB_RUN_MAX_PORTS) {
-				nb_error("run: too many ports");
+			if (o.nports >= NB_MAX_PORTS) {
+				nb_error("run: --publish %s: at most %d ports", optarg, NB_MAX_PORTS);
 				goto out;
 			}
-			if (nb_parse_port(optarg, o.ports[o.nports++], sizeof(o.ports[0]), &e) < 0)
-				goto err;
+			more = grow(ports, o.nports, sizeof(*ports));
+			if (!more)
+				goto oom;
+			ports = more;
+			if (nb_parse_port(optarg, &ports[o.nports], &e) < 0 ||
+			    nb_qemu_port_ok(&ports[o.nports], &e) < 0) {
+				bad_value("--publish", optarg, &e);
+				goto out;
+			}
+			o.nports++;
 			break;
 		case 'm':
-			o.mem_mib = nb_parse_size(optarg);
+			if (nb_parse_size_mib(optarg, &o.mem_mib, &e) < 0) {
+				bad_value("--memory", optarg, &e);
+				goto out;
+			}
 			if (o.mem_mib < 64) {
-				nb_error("run: --memory %s: expected a size of at least 64M", optarg);
+				nb_error("run: --memory %s: at least 64M", optarg);
 				goto out;
 			}
 			break;
 		case O_CPUS:
-			o.cpus = (unsigned)strtoul(optarg, &end, 10);
-			if (*end || o.cpus < 1 || o.cpus > 64) {
-				nb_error("run: --cpus %s: expected a number from 1 to 64", optarg);
+			if (nb_parse_uint(optarg, 1, 64, &o.cpus, &e) < 0) {
+				bad_value("--cpus", optarg, &e);
 				goto out;
 			}
 			break;
@@ -215,8 +228,10 @@ int cmd_run(int argc, char **argv)
 			o.entrypoint = optarg;
 			break;
 		case O_KERNEL:
-			/* "default", "image" (the image's own) or a path: vmm/run decides */
-			o.kernel = optarg;
+			if (nb_parse_kernel(optarg, &o.kernel, &e) < 0) {
+				bad_value("--kernel", optarg, &e);
+				goto out;
+			}
 			break;
 		case O_ACCEL:
 			if (strcmp(optarg, "auto") == 0)
@@ -231,10 +246,8 @@ int cmd_run(int argc, char **argv)
 			}
 			break;
 		case O_BOOTTO:
-			o.boot_timeout_ms = nb_parse_duration_ms(optarg);
-			if (!o.boot_timeout_ms) {
-				nb_error("run: --boot-timeout %s: expected a duration (30s, 500ms, 2m)",
-					 optarg);
+			if (nb_parse_duration_ms(optarg, &o.boot_timeout_ms, &e) < 0) {
+				bad_value("--boot-timeout", optarg, &e);
 				goto out;
 			}
 			break;
@@ -267,17 +280,16 @@ int cmd_run(int argc, char **argv)
 	}
 	o.cmd = argv + optind;
 	o.env = env.v;
+	o.volumes = volumes;
+	o.ports = ports;
 	code = nb_run(&o, &e);
-	if (e.code)
-		goto err;
+	if (e.code) {
+		nb_error("run: %s", e.msg);
+		code = NB_EXIT_FAILURE;
+	}
 	goto out;
-err:
-	nb_error("run: %s", e.msg);
-	code = NB_EXIT_FAILURE;
+oom:
+	nb_error("run: out of memory");
 out:
-	for (size_t i = 0; i < keep.n; i++)
-		free(keep.v[i]);
-	free(keep.v);
-	free(env.v);
 	return code;
 }

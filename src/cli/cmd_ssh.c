@@ -6,7 +6,7 @@
 
 #include "cli/commands.h"
 #include "lib/log.h"
-#include "vmm/sysrun.h"
+#include "box/sysrun.h"
 
 /* cmd_ssh() - see commands.h */
 int cmd_ssh(int argc, char **argv)

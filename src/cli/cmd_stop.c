@@ -6,7 +6,7 @@
 
 #include "cli/commands.h"
 #include "lib/log.h"
-#include "vmm/manage.h"
+#include "box/manage.h"
 
 /* cmd_stop() - see commands.h */
 int cmd_stop(int argc, char **argv)

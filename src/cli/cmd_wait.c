@@ -5,7 +5,7 @@
 
 #include "cli/commands.h"
 #include "lib/log.h"
-#include "vmm/manage.h"
+#include "box/manage.h"
 
 /* cmd_wait() - see commands.h */
 int cmd_wait(int argc, char **argv)

@@ -22,6 +22,7 @@ int cmd_fs(int argc, char **argv);
 int cmd_images(int argc, char **argv);
 int cmd_import(int argc, char **argv);
 int cmd_inspect(int argc, char **argv);
+int cmd_kernel(int argc, char **argv);
 int cmd_load(int argc, char **argv);
 int cmd_prune(int argc, char **argv);
 int cmd_pull(int argc, char **argv);

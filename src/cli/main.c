@@ -16,6 +16,7 @@ static const struct nb_command commands[] = {
 	{ "images", cmd_images, "list the images in the store" },
 	{ "import", cmd_import, "import an OCI image layout (oci:DIR[:TAG])" },
 	{ "inspect", cmd_inspect, "show an image's record and config as JSON" },
+	{ "kernel", cmd_kernel, "list, prepare (fetch) and remove guest kernels" },
 	{ "load", cmd_load, "load a docker-archive or oci-archive file" },
 	{ "prune", cmd_prune, "remove what no image name reaches" },
 	{ "pull", cmd_pull, "pull an image from a registry" },

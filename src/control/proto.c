@@ -119,7 +119,7 @@ int nb_ctl_decode_config(const struct nb_ctl_frame *f, struct nb_ctl_config *cfg
 	nb_ctl_cur_init(&c, f);
 	nb_ctl_get_str(&c, &cfg->hostname);
 	nb_ctl_get_u32(&c, &cfg->net);
-	if (nb_ctl_get_u32(&c, &cfg->nshares) < 0 || cfg->nshares > NB_CTL_MAX_SHARES)
+	if (nb_ctl_get_u32(&c, &cfg->nshares) < 0 || cfg->nshares > NB_MAX_SHARES)
 		return -EPROTO;
 	for (uint32_t i = 0; i < cfg->nshares; i++) {
 		nb_ctl_get_str(&c, &cfg->shares[i].port);
@@ -356,7 +356,7 @@ void nb_ctl_put_config(struct nb_ctl_buf *b, const struct nb_ctl_config *cfg)
 	pl_str(&p, cfg->hostname ? cfg->hostname : "nestbox");
 	pl_u32(&p, cfg->net);
 	pl_u32(&p, cfg->nshares);
-	for (uint32_t i = 0; i < cfg->nshares && i < NB_CTL_MAX_SHARES; i++) {
+	for (uint32_t i = 0; i < cfg->nshares && i < NB_MAX_SHARES; i++) {
 		pl_str(&p, cfg->shares[i].port);
 		pl_str(&p, cfg->shares[i].target);
 		pl_u32(&p, cfg->shares[i].flags);

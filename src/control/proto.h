@@ -21,7 +21,10 @@
 #define NB_CTL_HDR_LEN 8
 #define NB_CTL_MAX_PAYLOAD (256u * 1024u)
 #define NB_CTL_MAX_STRINGS 4096 /* argv or env entries in one SPAWN */
-#define NB_CTL_MAX_SHARES 64
+/* The one limit on nestfs shares of a VM (the root and its volumes): the
+ * host's share table, QEMU's ports and fds, the vsock listeners and the
+ * guest's CONFIG decoder all hold this many. */
+#define NB_MAX_SHARES 32
 #define NB_CTL_DATA_CHUNK (32u * 1024u) /* stdio bytes per DATA frame */
 
 /* Frame types; "g>h" is sent by the guest, "h>g" by the host. */
@@ -99,7 +102,7 @@ struct nb_ctl_config {
 	const char *hostname;
 	uint32_t net;
 	uint32_t nshares;
-	struct nb_ctl_share shares[NB_CTL_MAX_SHARES];
+	struct nb_ctl_share shares[NB_MAX_SHARES];
 };
 
 /**

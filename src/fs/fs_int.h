@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
-/* fs/fs_int: what server.c (connections, threads, tables) and ops.c (the FUSE
- * operations) share. Private to src/fs. */
+/* fs/fs_int: the limits on what a peer can make the server hold, and the
+ * server itself. Private to src/fs. */
 #ifndef NESTBOX_FS_FS_INT_H
 #define NESTBOX_FS_FS_INT_H
 
@@ -24,152 +24,22 @@
 #define NESTFS_MAX_XATTR	65536u
 #define NESTFS_MAX_FORGETS	65536u
 
-/* An inode the peer knows by node id: an O_PATH fd, looked up by (dev, ino). */
-struct fs_inode {
-	int fd;
-	uint32_t gen;
-	uint32_t idx;
-	dev_t dev;
-	ino_t ino;
-	mode_t type;		/* S_IFMT bits, fixed for the life of an inode */
-	uint64_t nlookup;	/* the peer's references */
-	uint32_t refs;		/* ours: workers and handles using @fd */
-	bool used;		/* slot holds an inode */
-	bool hashed;		/* findable by (dev, ino) */
-	int32_t hnext;		/* hash chain */
-	struct fs_plock *plocks; /* POSIX lock owners: one open file description each */
-};
+struct fs_conn;
 
-/* An open file or directory the peer knows by fh. */
-struct fs_handle {
-	int fd;
-	uint32_t gen;
-	uint32_t idx;
-	uint32_t refs;
-	bool used;
-	bool is_dir;
-	struct fs_inode *inode;	/* holds a ref */
-	pthread_mutex_t dir_mu;	/* readdir position */
-	uint64_t dir_pos;	/* offset the next entry we would emit has */
-	uint64_t fd_pos;	/* where the fd's position is */
-	/* POSIX lock owners that locked through this handle (under tmu): an
-	 * OFD lock's owner is its open file, and the kernel tells the server
-	 * about its close only with RELEASE, so RELEASE drops their locks. */
-	uint64_t owners[8];
-	unsigned nowners;
-};
-
-struct fs_plock {
-	struct fs_plock *next;
-	uint64_t owner;
-	int fd;
-};
-
-struct fs_req {
-	struct fs_req *next;
-	uint32_t len;
-	uint32_t pad;		/* data 8-aligned: headers are read in place */
-	uint8_t data[];		/* fuse_in_header + body */
-};
-
-struct fs_reply {
-	struct fs_reply *next;
-	uint32_t len;
-	uint32_t pad;		/* data 8-aligned: headers are written in place */
-	uint8_t data[];		/* fuse_out_header + body */
-};
-
-/* A worker blocked in a call the peer may interrupt (SETLKW). */
-struct fs_waiter {
-	struct fs_waiter *next;
-	uint64_t unique;
-	pthread_t thread;
-	bool interrupted;
-	bool active;
-};
-
-struct fs_conn {
-	struct nestfs_server *srv;
-	struct fs_conn *next;
-	pthread_t reader;	/* the keeper: joins the workers, frees the connection */
-	pthread_t *workers;
-	uint8_t *rbuf;		/* the stream's read side (under rmu) */
-	size_t rhave, roff;
-	struct fs_reply *ohead, *otail;	/* replies waiting for the writer (under omu) */
-	struct fs_waiter *waiters;	/* under imu */
-
-	/* tables, under tmu */
-	struct fs_inode **inodes;
-	uint32_t *ifree;
-	int32_t *buckets;
-	struct fs_handle **handles;
-	uint32_t *hfree;
-	uint32_t ninodes, cap_inodes, live_inodes, nifree, nbuckets;
-	uint32_t nhandles, cap_handles, live_handles, nhfree;
-
-	pthread_mutex_t rmu;	/* held by the worker taking a frame */
-	pthread_mutex_t qmu;	/* the pool */
-	pthread_cond_t scv;	/* stopping became true */
-	pthread_mutex_t omu;
-	pthread_mutex_t imu;
-	pthread_mutex_t tmu;
-
-	int fd;			/* stream, -1 when replies are discarded (fuzzing) */
-	int stopfd;		/* eventfd: readable once the connection must stop */
-	int epfd;		/* epoll: the stream and wakefd, EPOLLEXCLUSIVE */
-	int wakefd;		/* eventfd: a worker left whole frames in the buffer */
-	unsigned inflight;	/* requests taken and not yet answered (under qmu) */
-	unsigned nworkers, blocked, exited;
-
-	/* negotiated by INIT */
-	uint32_t minor;
-	uint32_t flags;
-	bool initialized;
-
-	bool done;		/* workers finished, only the struct is left */
-	bool reof;		/* the stream ended (under rmu) */
-	bool stopping;
-	bool writing;		/* a worker is writing replies (under omu) */
-	bool broken;		/* writing failed: drop replies */
-};
-
+/**
+ * struct nestfs_server - one exported directory and the connections serving it
+ * @root_fd:	O_PATH fd of the export
+ * @o:		options, defaults filled in
+ * @as_root:	we run as root: creations switch fsuid/fsgid to the requester's
+ * @mu:		guards @conns and each connection's done flag
+ * @conns:	connections, finished ones until reaped
+ */
 struct nestfs_server {
-	int root_fd;			/* O_PATH of the export */
+	int root_fd;
 	struct nestfs_server_opts o;
-	bool as_root;			/* switch fsuid/fsgid for creations */
+	bool as_root;
 	pthread_mutex_t mu;
 	struct fs_conn *conns;
 };
-
-/* server.c */
-void fs_reply_send(struct fs_conn *c, struct fs_reply *r);
-struct fs_reply *fs_reply_new(uint64_t unique, size_t body);
-void fs_reply_err(struct fs_conn *c, uint64_t unique, int err);
-void fs_reply_buf(struct fs_conn *c, uint64_t unique, const void *body, size_t len);
-void fs_noreply(struct fs_conn *c);
-
-int fs_inode_root(struct fs_conn *c);
-struct fs_inode *fs_inode_get(struct fs_conn *c, uint64_t nodeid);
-void fs_inode_put(struct fs_conn *c, struct fs_inode *in);
-int fs_inode_add(struct fs_conn *c, int fd, const struct stat *st, uint64_t *nodeid);
-void fs_inode_forget(struct fs_conn *c, uint64_t nodeid, uint64_t n);
-uint64_t fs_inode_id(const struct fs_inode *in);
-
-int fs_handle_new(struct fs_conn *c, int fd, bool is_dir, struct fs_inode *in, uint64_t *fh);
-struct fs_handle *fs_handle_get(struct fs_conn *c, uint64_t fh);
-void fs_handle_put(struct fs_conn *c, struct fs_handle *h);
-int fs_handle_release(struct fs_conn *c, uint64_t fh);
-void fs_handle_note_owner(struct fs_conn *c, struct fs_handle *h, uint64_t owner);
-
-int fs_plock_fd(struct fs_conn *c, struct fs_inode *in, uint64_t owner, bool create);
-void fs_plock_drop(struct fs_conn *c, struct fs_inode *in, uint64_t owner);
-
-struct fs_waiter;
-void fs_block_begin(struct fs_conn *c, struct fs_waiter *w, uint64_t unique);
-void fs_block_end(struct fs_conn *c, struct fs_waiter *w);
-void fs_interrupt(struct fs_conn *c, uint64_t unique);
-
-/* ops.c */
-void fs_dispatch(struct fs_conn *c, struct fs_req *r);
 
 #endif

@@ -1,7 +1,6 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
- * nestfs server: connections, threads and the tables that stand between the
- * peer and the host's file descriptors.
+ * nestfs server: the server and the life of its connections.
  *
  * Theory of operation
  * -------------------
@@ -10,1217 +9,83 @@
  * fuse_out_header + body, and each header's len frames it. The peer (the
  * client pump, usually inside a guest) is untrusted.
  *
- * Each connection has a pool of worker threads (no thread is created per
- * request) that take turns at the stream: idle workers sleep in
- * epoll_wait() on the stream with EPOLLEXCLUSIVE, so data wakes one of
- * them, not the pool. The woken worker takes the read lock, reads what the
- * stream has (many frames per read when busy), takes one frame, and if more
- * whole frames are buffered, wakes one more worker through an eventfd (also
- * EPOLLEXCLUSIVE) before working on its own. A request thus costs one
- * wakeup on the server, like a FUSE daemon reading /dev/fuse, and no
- * hand-off between a reader thread and a worker sits on its path: on a
- * busy host every wakeup costs, and a chain of hops pays each one per hop.
- * A header whose length is below the header size or above
- * NESTFS_MAX_FRAME ends the connection: the stream can no longer be
- * framed. Requests not yet taken wait in the socket, so the peer can have
- * hundreds in flight while the memory we hold stays bounded by the pool.
+ * A connection (conn.h) is its stream, read and written by stream.c; its
+ * pool of workers, which read, run and answer requests themselves
+ * (pool.c); and its tables (tables.h: inode.c, handle.c, plock.c), which
+ * stand between the peer's node ids and fhs and the host's file
+ * descriptors. Requests are decoded by dispatch.c into the operations by
+ * family (op_*.c), which do their host system calls through the
+ * passthrough layer (pt_*.c).
  *
- * Replies leave in any order (the peer matches them by unique). They are
- * queued on the connection; the first worker to find no writer active
- * becomes the writer and sends everything queued, as one writev of many
- * replies, until the queue is empty ("flat combining"): the stream sees
- * batched writes, and no worker waits for another's write to finish.
- *
- * A worker about to block for an unbounded time (F_OFD_SETLKW, flock)
- * registers as a waiter; if no worker would be left idle, the pool grows
- * (up to NESTFS_MAX_WORKERS), so a blocked lock can never starve the
- * unlock that would release it. FUSE_INTERRUPT for a waiter sends its
- * thread a signal whose handler does nothing, so the call fails with EINTR.
- *
- * The tables: node ids and file handles on the wire are (generation << 32 |
- * index) into per-connection arrays of pointers, checked on every use; a
- * freed slot's generation moves on, so a stale or forged id finds nothing.
- * Inodes are O_PATH fds found again by (dev, ino) through a hash. A worker
- * using an inode or handle holds a reference, so FORGET or RELEASE from the
- * peer never closes an fd under a running operation.
- *
- * Stopping works on any kind of fd (sockets, pipes, virtio-serial char
- * devices) without shutdown(): the keeper sends every worker a signal whose
- * handler does nothing, so epoll_wait, lock waits and blocked writes return
- * EINTR, and the workers see the stop flag.
- * When a worker sees EOF or an error, every worker stops, the blocked
- * ones are knocked out of their calls, and the connection's keeper thread
- * joins them and closes every fd the connection held.
+ * This file makes and frees the server and its connections: a connection's
+ * keeper thread (pool.c) releases what it held when it ends; the server
+ * reaps finished connections as new ones come, and joins the rest when it
+ * is freed.
  */
 #include <errno.h>
 #include <fcntl.h>
-#include <limits.h>
-#include <poll.h>
-#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/epoll.h>
-#include <sys/eventfd.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
-#include <sys/uio.h>
 #include <unistd.h>
 
-#include "fs/fs_int.h"
-#include "fs/stopwait.h"
+#include "fs/conn.h"
 #include "lib/cleanup.h"
-#include "lib/log.h"
 
-#define RBUF_SIZE (256u * 1024u)
-#define WRITE_BATCH 64
-
-/* The signal that knocks a worker out of a blocking call (FUSE_INTERRUPT). */
-#define FS_INTR_SIGNAL (SIGRTMIN + 3)
-
-static void intr_handler(int sig)
+void fs_conn_release(struct fs_conn *c)
 {
-	(void)sig;
-}
-
-static void conn_stop(struct fs_conn *c);
-
-/* ---- replies ---------------------------------------------------------- */
-
-/* fs_reply_new() - a reply with room for @body bytes after the header; NULL if out of memory */
-struct fs_reply *fs_reply_new(uint64_t unique, size_t body)
-{
-	struct fs_reply *r = malloc(sizeof(*r) + sizeof(struct fuse_out_header) + body);
-	struct fuse_out_header oh = { 0 };
-
-	if (!r)
-		return NULL;
-	r->next = NULL;
-	r->len = (uint32_t)(sizeof(oh) + body);
-	oh.len = r->len;
-	oh.unique = unique;
-	memcpy(r->data, &oh, sizeof(oh));
-	return r;
-}
-
-/* Retire one answered request: the reader may read more. */
-static void inflight_done(struct fs_conn *c, unsigned n)
-{
-	pthread_mutex_lock(&c->qmu);
-	c->inflight = c->inflight > n ? c->inflight - n : 0;
-	pthread_mutex_unlock(&c->qmu);
-}
-
-/* fs_noreply() - account a request that gets no reply (FORGET, INTERRUPT, ...) */
-void fs_noreply(struct fs_conn *c)
-{
-	inflight_done(c, 1);
-}
-
-/* Write every reply in the list with as few writev calls as possible; 0 or -errno. */
-static int write_replies(struct fs_conn *c, struct fs_reply *list)
-{
-	struct iovec iov[WRITE_BATCH];
-	struct fs_reply *r = list;
-
-	while (r) {
-		int n = 0;
-		size_t total = 0, done = 0;
-
-		for (; r && n < WRITE_BATCH; r = r->next, n++) {
-			iov[n].iov_base = r->data;
-			iov[n].iov_len = r->len;
-			total += r->len;
-		}
-		while (done < total) {
-			struct iovec save;
-			size_t skip = done;
-			int first = 0;
-			ssize_t w;
-
-			/* Resume after a short write: skip what went, trim the first. */
-			while (first < n && skip >= iov[first].iov_len)
-				skip -= iov[first++].iov_len;
-			if (first >= n)
-				break;
-			save = iov[first];
-			iov[first].iov_base = (uint8_t *)save.iov_base + skip;
-			iov[first].iov_len = save.iov_len - skip;
-			w = writev(c->fd, iov + first, n - first);
-			iov[first] = save;
-			if (w < 0) {
-				int err = errno;
-
-				if (err == EINTR) {
-					if (c->stopping)
-						return -EPIPE;
-					continue;
-				}
-				if (err == EAGAIN) {
-					int rc = nestfs_wait_fd(c->fd, POLLOUT, c->stopfd);
-
-					if (rc < 0)
-						return rc;
-					continue;
-				}
-				return -err;
-			}
-			done += (size_t)w;
-		}
-	}
-	return 0;
-}
-
-static void free_replies(struct fs_reply *r)
-{
-	while (r) {
-		struct fs_reply *next = r->next;
-
-		free(r);
-		r = next;
-	}
-}
-
-static unsigned count_replies(const struct fs_reply *r)
-{
-	unsigned n = 0;
-
-	for (; r; r = r->next)
-		n++;
-	return n;
-}
-
-/* fs_reply_send() - queue a reply; the first idle caller writes the whole queue */
-void fs_reply_send(struct fs_conn *c, struct fs_reply *r)
-{
-	struct fs_reply *list;
-
-	if (!r)
-		return;
-	pthread_mutex_lock(&c->omu);
-	if (c->fd < 0 || c->broken) {
-		pthread_mutex_unlock(&c->omu);
-		free(r);
-		inflight_done(c, 1);
-		return;
-	}
-	if (c->otail)
-		c->otail->next = r;
-	else
-		c->ohead = r;
-	c->otail = r;
-	if (c->writing) {
-		pthread_mutex_unlock(&c->omu);
-		return;
-	}
-	c->writing = true;
-	while ((list = c->ohead)) {
-		unsigned n;
-		int rc;
-
-		c->ohead = c->otail = NULL;
-		pthread_mutex_unlock(&c->omu);
-		n = count_replies(list);
-		rc = c->broken ? -EPIPE : write_replies(c, list);
-		free_replies(list);
-		inflight_done(c, n);
-		pthread_mutex_lock(&c->omu);
-		if (rc < 0 && !c->broken) {
-			c->broken = true;
-			nb_debug("nestfs: connection %d: write: %s", c->fd, strerror(-rc));
-			/* A peer we cannot answer is gone: end the connection. */
-			pthread_mutex_unlock(&c->omu);
-			conn_stop(c);
-			pthread_mutex_lock(&c->omu);
-		}
-	}
-	c->writing = false;
-	pthread_mutex_unlock(&c->omu);
-}
-
-/* fs_reply_err() - answer with an error (positive errno) and no body */
-void fs_reply_err(struct fs_conn *c, uint64_t unique, int err)
-{
-	struct fs_reply *r = fs_reply_new(unique, 0);
-
-	if (!r) {
-		inflight_done(c, 1);
-		return;
-	}
-	((struct fuse_out_header *)(void *)r->data)->error = -err;
-	if (err)
-		nb_debug("nestfs: %d: request %llu: %s", c->fd, (unsigned long long)unique,
-			 strerror(err));
-	fs_reply_send(c, r);
-}
-
-/* fs_reply_buf() - answer with a copy of @body */
-void fs_reply_buf(struct fs_conn *c, uint64_t unique, const void *body, size_t len)
-{
-	struct fs_reply *r = fs_reply_new(unique, len);
-
-	if (!r) {
-		fs_reply_err(c, unique, ENOMEM);
-		return;
-	}
-	if (len)
-		memcpy(r->data + sizeof(struct fuse_out_header), body, len);
-	fs_reply_send(c, r);
-}
-
-/* ---- inode table ------------------------------------------------------ */
-
-static uint32_t hash_key(dev_t dev, ino_t ino, uint32_t nbuckets)
-{
-	uint64_t h = (uint64_t)ino * 0x9E3779B97F4A7C15ull ^ (uint64_t)dev * 0xC2B2AE3D27D4EB4Full;
-
-	return (uint32_t)(h >> 32) & (nbuckets - 1);
-}
-
-/* Double the hash when it gets crowded; called with tmu held. */
-static int rehash(struct fs_conn *c)
-{
-	uint32_t nb = c->nbuckets ? c->nbuckets * 2 : 1024;
-	int32_t *b = malloc(nb * sizeof(*b));
-
-	if (!b)
-		return -ENOMEM;
-	for (uint32_t i = 0; i < nb; i++)
-		b[i] = -1;
-	for (uint32_t i = 0; i < c->ninodes; i++) {
-		struct fs_inode *in = c->inodes[i];
-		uint32_t h;
-
-		if (!in || !in->hashed)
-			continue;
-		h = hash_key(in->dev, in->ino, nb);
-		in->hnext = b[h];
-		b[h] = (int32_t)i;
-	}
-	free(c->buckets);
-	c->buckets = b;
-	c->nbuckets = nb;
-	return 0;
-}
-
-static void unhash(struct fs_conn *c, struct fs_inode *in)
-{
-	int32_t *pp = &c->buckets[hash_key(in->dev, in->ino, c->nbuckets)];
-
-	while (*pp >= 0) {
-		if (*pp == (int32_t)in->idx) {
-			*pp = in->hnext;
-			break;
-		}
-		pp = &c->inodes[*pp]->hnext;
-	}
-	in->hashed = false;
-}
-
-static void plocks_close(struct fs_inode *in)
-{
-	while (in->plocks) {
-		struct fs_plock *p = in->plocks;
-
-		in->plocks = p->next;
-		close(p->fd);
-		free(p);
-	}
-}
-
-/* Free an inode slot whose lookups and refs are both gone; tmu held. */
-static void inode_maybe_free(struct fs_conn *c, struct fs_inode *in)
-{
-	if (!in->used || in->nlookup || in->refs)
-		return;
-	if (in->hashed)
-		unhash(c, in);
-	close(in->fd);
-	in->fd = -1;
-	plocks_close(in);
-	in->used = false;
-	in->gen++;
-	c->live_inodes--;
-	c->ifree[c->nifree++] = in->idx;
-}
-
-/* fs_inode_id() - the node id the peer knows @in by */
-uint64_t fs_inode_id(const struct fs_inode *in)
-{
-	return (uint64_t)in->gen << 32 | in->idx;
-}
-
-/* Take a free slot (tmu held); NULL when the table is full. */
-static struct fs_inode *inode_slot(struct fs_conn *c)
-{
-	struct fs_inode *in;
-
-	if (c->nifree)
-		return c->inodes[c->ifree[--c->nifree]];
-	if (c->ninodes >= NESTFS_MAX_INODES)
-		return NULL;
-	if (c->ninodes == c->cap_inodes) {
-		uint32_t cap = c->cap_inodes ? c->cap_inodes * 2 : 256;
-		struct fs_inode **v = realloc(c->inodes, cap * sizeof(struct fs_inode *));
-		uint32_t *f;
-
-		if (!v)
-			return NULL;
-		c->inodes = v;
-		f = realloc(c->ifree, cap * sizeof(*f));
-		if (!f)
-			return NULL;
-		c->ifree = f;
-		c->cap_inodes = cap;
-	}
-	in = calloc(1, sizeof(*in));
-	if (!in)
-		return NULL;
-	in->idx = c->ninodes;
-	in->fd = -1;
-	in->gen = 1;
-	c->inodes[c->ninodes++] = in;
-	return in;
-}
-
-/**
- * fs_inode_add() - register a looked-up O_PATH fd, or count one more lookup
- * @c:		connection
- * @fd:		O_PATH fd; consumed (closed if the inode was known)
- * @st:		its stat
- * @nodeid:	output
- *
- * Return: 0, or -errno (fd closed)
- */
-int fs_inode_add(struct fs_conn *c, int fd, const struct stat *st, uint64_t *nodeid)
-{
-	struct fs_inode *in;
-	int32_t i;
-
-	pthread_mutex_lock(&c->tmu);
-	for (i = c->buckets[hash_key(st->st_dev, st->st_ino, c->nbuckets)]; i >= 0;
-	     i = c->inodes[i]->hnext) {
-		in = c->inodes[i];
-		if (in->dev == st->st_dev && in->ino == st->st_ino) {
-			if (in->idx != 1)
-				in->nlookup++;
-			*nodeid = fs_inode_id(in);
-			pthread_mutex_unlock(&c->tmu);
-			close(fd);
-			return 0;
-		}
-	}
-	if (c->live_inodes + 1 > c->nbuckets && c->nbuckets < NESTFS_MAX_INODES)
-		(void)rehash(c);
-	in = inode_slot(c);
-	if (!in) {
-		pthread_mutex_unlock(&c->tmu);
-		close(fd);
-		return -ENFILE;
-	}
-	in->fd = fd;
-	in->dev = st->st_dev;
-	in->ino = st->st_ino;
-	in->type = st->st_mode & S_IFMT;
-	in->nlookup = 1;
-	in->refs = 0;
-	in->used = true;
-	in->hashed = true;
-	in->plocks = NULL;
-	i = (int32_t)hash_key(in->dev, in->ino, c->nbuckets);
-	in->hnext = c->buckets[i];
-	c->buckets[i] = (int32_t)in->idx;
-	c->live_inodes++;
-	*nodeid = fs_inode_id(in);
-	pthread_mutex_unlock(&c->tmu);
-	return 0;
-}
-
-/* fs_inode_root() - put the export's root in slot 1 (node id FUSE_ROOT_ID) */
-int fs_inode_root(struct fs_conn *c)
-{
-	struct stat st;
-	struct fs_inode *in;
-	int fd;
-
-	if (fstat(c->srv->root_fd, &st) < 0)
-		return -errno;
-	fd = fcntl(c->srv->root_fd, F_DUPFD_CLOEXEC, 3);
-	if (fd < 0)
-		return -errno;
-	pthread_mutex_lock(&c->tmu);
-	if (rehash(c) < 0 || !inode_slot(c) || !(in = inode_slot(c))) {
-		pthread_mutex_unlock(&c->tmu);
-		close(fd);
-		return -ENOMEM;
-	}
-	/* Slot 0 stays unused: node id 0 means "none" in FUSE. */
-	in->gen = 0;
-	in->fd = fd;
-	in->dev = st.st_dev;
-	in->ino = st.st_ino;
-	in->type = S_IFDIR;
-	in->nlookup = 1;
-	in->used = true;
-	in->hashed = true;
-	in->hnext = -1;
-	c->buckets[hash_key(in->dev, in->ino, c->nbuckets)] = (int32_t)in->idx;
-	c->live_inodes = 1;
-	pthread_mutex_unlock(&c->tmu);
-	return 0;
-}
-
-/* fs_inode_get() - the inode for a node id from the wire, with a ref; NULL if none */
-struct fs_inode *fs_inode_get(struct fs_conn *c, uint64_t nodeid)
-{
-	uint32_t idx = (uint32_t)nodeid, gen = (uint32_t)(nodeid >> 32);
-	struct fs_inode *in = NULL;
-
-	pthread_mutex_lock(&c->tmu);
-	/* A forgotten inode may linger for an open handle, but its id is dead. */
-	if (idx > 0 && idx < c->ninodes && c->inodes[idx]->used && c->inodes[idx]->gen == gen &&
-	    c->inodes[idx]->nlookup > 0) {
-		in = c->inodes[idx];
-		in->refs++;
-	}
-	pthread_mutex_unlock(&c->tmu);
-	return in;
-}
-
-/* fs_inode_put() - drop a ref taken by fs_inode_get() */
-void fs_inode_put(struct fs_conn *c, struct fs_inode *in)
-{
-	if (!in)
-		return;
-	pthread_mutex_lock(&c->tmu);
-	in->refs--;
-	inode_maybe_free(c, in);
-	pthread_mutex_unlock(&c->tmu);
-}
-
-/* fs_inode_forget() - the peer drops @n lookups; counts beyond what it holds are clamped */
-void fs_inode_forget(struct fs_conn *c, uint64_t nodeid, uint64_t n)
-{
-	uint32_t idx = (uint32_t)nodeid, gen = (uint32_t)(nodeid >> 32);
-
-	if (idx <= 1)
-		return;		/* the root is never forgotten */
-	pthread_mutex_lock(&c->tmu);
-	if (idx < c->ninodes && c->inodes[idx]->used && c->inodes[idx]->gen == gen) {
-		struct fs_inode *in = c->inodes[idx];
-
-		in->nlookup = n >= in->nlookup ? 0 : in->nlookup - n;
-		if (!in->nlookup && in->hashed)
-			unhash(c, in);
-		inode_maybe_free(c, in);
-	}
-	pthread_mutex_unlock(&c->tmu);
-}
-
-/**
- * fs_plock_fd() - the open file description standing for one POSIX lock owner
- * @c, @in:	connection and inode (a regular file)
- * @owner:	lock owner from the wire
- * @create:	open one if the owner has none
- *
- * POSIX locks belong to a process; OFD locks to an open file description.
- * One description per (inode, owner) gives POSIX semantics with OFD locks.
- *
- * Return: an fd owned by the table, or -errno
- */
-int fs_plock_fd(struct fs_conn *c, struct fs_inode *in, uint64_t owner, bool create)
-{
-	struct fs_plock *p;
-	char path[64];
-	int fd;
-
-	pthread_mutex_lock(&c->tmu);
-	for (p = in->plocks; p; p = p->next) {
-		if (p->owner == owner) {
-			fd = p->fd;
-			pthread_mutex_unlock(&c->tmu);
-			return fd;
-		}
-	}
-	pthread_mutex_unlock(&c->tmu);
-	if (!create)
-		return -ENOENT;
-	if (in->type != S_IFREG && in->type != S_IFDIR)
-		return -EINVAL;
-	snprintf(path, sizeof(path), "/proc/self/fd/%d", in->fd);
-	fd = -1;
-	if (!c->srv->o.read_only && in->type == S_IFREG)
-		fd = open(path, O_RDWR | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
-	if (fd < 0)
-		fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
-	if (fd < 0)
-		return -errno;
-	p = malloc(sizeof(*p));
-	if (!p) {
-		close(fd);
-		return -ENOMEM;
-	}
-	p->owner = owner;
-	p->fd = fd;
-	pthread_mutex_lock(&c->tmu);
-	for (struct fs_plock *q = in->plocks; q; q = q->next) {
-		if (q->owner == owner) {	/* lost a race with the same owner */
-			int have = q->fd;
-
-			pthread_mutex_unlock(&c->tmu);
-			close(fd);
-			free(p);
-			return have;
-		}
-	}
-	p->next = in->plocks;
-	in->plocks = p;
-	pthread_mutex_unlock(&c->tmu);
-	return fd;
-}
-
-/* fs_plock_drop() - the owner closed the file: its locks go (POSIX close semantics) */
-void fs_plock_drop(struct fs_conn *c, struct fs_inode *in, uint64_t owner)
-{
-	struct fs_plock **pp, *p = NULL;
-
-	pthread_mutex_lock(&c->tmu);
-	for (pp = &in->plocks; *pp; pp = &(*pp)->next) {
-		if ((*pp)->owner == owner) {
-			p = *pp;
-			*pp = p->next;
-			break;
-		}
-	}
-	pthread_mutex_unlock(&c->tmu);
-	if (p) {
-		/* A worker may still be using the fd for this owner only if the
-		 * peer raced its own close with a lock call; closing an OFD
-		 * releases its locks, which is what close means. */
-		close(p->fd);
-		free(p);
-	}
-}
-
-/* ---- handle table ----------------------------------------------------- */
-
-/* fs_handle_new() - register an open fd (consumed) for @in; *fh for the wire */
-int fs_handle_new(struct fs_conn *c, int fd, bool is_dir, struct fs_inode *in, uint64_t *fh)
-{
-	struct fs_handle *h;
-
-	pthread_mutex_lock(&c->tmu);
-	if (c->nhfree) {
-		h = c->handles[c->hfree[--c->nhfree]];
-	} else {
-		if (c->nhandles >= NESTFS_MAX_HANDLES)
-			goto full;
-		if (c->nhandles == c->cap_handles) {
-			uint32_t cap = c->cap_handles ? c->cap_handles * 2 : 64;
-			struct fs_handle **v = realloc(c->handles, cap * sizeof(struct fs_handle *));
-			uint32_t *f;
-
-			if (!v)
-				goto full;
-			c->handles = v;
-			f = realloc(c->hfree, cap * sizeof(*f));
-			if (!f)
-				goto full;
-			c->hfree = f;
-			c->cap_handles = cap;
-		}
-		h = calloc(1, sizeof(*h));
-		if (!h)
-			goto full;
-		pthread_mutex_init(&h->dir_mu, NULL);
-		h->idx = c->nhandles;
-		h->gen = 1;
-		c->handles[c->nhandles++] = h;
-	}
-	h->fd = fd;
-	h->is_dir = is_dir;
-	h->used = true;
-	h->refs = 1;		/* the peer's, dropped by RELEASE */
-	h->inode = in;
-	in->refs++;
-	h->dir_pos = 0;
-	h->fd_pos = 0;
-	h->nowners = 0;
-	c->live_handles++;
-	*fh = (uint64_t)h->gen << 32 | h->idx;
-	pthread_mutex_unlock(&c->tmu);
-	return 0;
-full:
-	pthread_mutex_unlock(&c->tmu);
-	close(fd);
-	return -ENFILE;
-}
-
-/* fs_handle_get() - the handle for a fh from the wire, with a ref; NULL if none */
-struct fs_handle *fs_handle_get(struct fs_conn *c, uint64_t fh)
-{
-	uint32_t idx = (uint32_t)fh, gen = (uint32_t)(fh >> 32);
-	struct fs_handle *h = NULL;
-
-	pthread_mutex_lock(&c->tmu);
-	if (idx < c->nhandles && c->handles[idx]->used && c->handles[idx]->gen == gen &&
-	    c->handles[idx]->refs > 0) {
-		h = c->handles[idx];
-		h->refs++;
-	}
-	pthread_mutex_unlock(&c->tmu);
-	return h;
-}
-
-/* Drop one ref (tmu held); the last closes the fd and frees the slot. */
-static void handle_unref(struct fs_conn *c, struct fs_handle *h)
-{
-	if (--h->refs)
-		return;
-	close(h->fd);
-	h->fd = -1;
-	h->used = false;
-	h->gen++;
-	c->live_handles--;
-	c->hfree[c->nhfree++] = h->idx;
-	h->inode->refs--;
-	inode_maybe_free(c, h->inode);
-	h->inode = NULL;
-}
-
-/* fs_handle_put() - drop a ref taken by fs_handle_get() */
-void fs_handle_put(struct fs_conn *c, struct fs_handle *h)
-{
-	if (!h)
-		return;
-	pthread_mutex_lock(&c->tmu);
-	handle_unref(c, h);
-	pthread_mutex_unlock(&c->tmu);
-}
-
-/* fs_handle_note_owner() - remember that @owner locked through @h (up to 8 owners) */
-void fs_handle_note_owner(struct fs_conn *c, struct fs_handle *h, uint64_t owner)
-{
-	pthread_mutex_lock(&c->tmu);
-	for (unsigned i = 0; i < h->nowners; i++) {
-		if (h->owners[i] == owner) {
-			pthread_mutex_unlock(&c->tmu);
-			return;
-		}
-	}
-	if (h->nowners < sizeof(h->owners) / sizeof(h->owners[0]))
-		h->owners[h->nowners++] = owner;
-	pthread_mutex_unlock(&c->tmu);
-}
-
-/* Drop a plock entry (tmu held): its fd is returned to close outside the lock, or -1. */
-static int plock_unlink(struct fs_inode *in, uint64_t owner)
-{
-	for (struct fs_plock **pp = &in->plocks; *pp; pp = &(*pp)->next) {
-		struct fs_plock *p = *pp;
-
-		if (p->owner == owner) {
-			int fd = p->fd;
-
-			*pp = p->next;
-			free(p);
-			return fd;
-		}
-	}
-	return -1;
-}
-
-/* fs_handle_release() - the peer's RELEASE: no new uses; closed when the last ends */
-int fs_handle_release(struct fs_conn *c, uint64_t fh)
-{
-	uint32_t idx = (uint32_t)fh, gen = (uint32_t)(fh >> 32);
-	int rc = -EBADF, fds[8];
-	unsigned nfds = 0;
-
-	pthread_mutex_lock(&c->tmu);
-	if (idx < c->nhandles && c->handles[idx]->used && c->handles[idx]->gen == gen) {
-		struct fs_handle *h = c->handles[idx];
-
-		/* The open file is gone: so are the locks taken through it. */
-		for (unsigned i = 0; i < h->nowners; i++) {
-			int fd = plock_unlink(h->inode, h->owners[i]);
-
-			if (fd >= 0)
-				fds[nfds++] = fd;
-		}
-		h->nowners = 0;
-		/* Make it unfindable at once: a second RELEASE finds nothing. */
-		h->gen++;
-		handle_unref(c, h);
-		rc = 0;
-	}
-	pthread_mutex_unlock(&c->tmu);
-	for (unsigned i = 0; i < nfds; i++)
-		close(fds[i]);
-	return rc;
-}
-
-/* Close everything a connection's tables hold (no thread is left using them). */
-static void tables_free(struct fs_conn *c)
-{
-	for (uint32_t i = 0; i < c->nhandles; i++) {
-		struct fs_handle *h = c->handles[i];
-
-		if (h->used)
-			close(h->fd);
-		pthread_mutex_destroy(&h->dir_mu);
-		free(h);
-	}
-	for (uint32_t i = 0; i < c->ninodes; i++) {
-		struct fs_inode *in = c->inodes[i];
-
-		if (in->used)
-			close(in->fd);
-		plocks_close(in);
-		free(in);
-	}
-	free(c->handles);
-	free(c->hfree);
-	free(c->inodes);
-	free(c->ifree);
-	free(c->buckets);
-}
-
-/* ---- blocking calls and interrupts ------------------------------------ */
-
-static void *worker_main(void *arg);
-
-/* Spawn one more worker (qmu held); best effort. */
-static void worker_spawn(struct fs_conn *c)
-{
-	pthread_t *v;
-
-	if (c->nworkers >= NESTFS_MAX_WORKERS)
-		return;
-	v = realloc(c->workers, (c->nworkers + 1) * sizeof(*v));
-	if (!v)
-		return;
-	c->workers = v;
-	if (pthread_create(&c->workers[c->nworkers], NULL, worker_main, c) == 0)
-		c->nworkers++;
-}
-
-/**
- * fs_block_begin() - a worker is about to block on behalf of request @unique
- *
- * Registers it for FUSE_INTERRUPT and makes sure a worker stays free.
- */
-void fs_block_begin(struct fs_conn *c, struct fs_waiter *w, uint64_t unique)
-{
-	w->unique = unique;
-	w->thread = pthread_self();
-	w->interrupted = false;
-	w->active = true;
-	pthread_mutex_lock(&c->imu);
-	w->next = c->waiters;
-	c->waiters = w;
-	pthread_mutex_unlock(&c->imu);
-	pthread_mutex_lock(&c->qmu);
-	c->blocked++;
-	/* Someone must stay free to read the stream (and the unlock that frees us). */
-	if (c->blocked >= c->nworkers && !c->stopping)
-		worker_spawn(c);
-	pthread_mutex_unlock(&c->qmu);
-}
-
-/* fs_block_end() - the blocking call returned */
-void fs_block_end(struct fs_conn *c, struct fs_waiter *w)
-{
-	struct fs_waiter **pp;
-
-	pthread_mutex_lock(&c->imu);
-	for (pp = &c->waiters; *pp; pp = &(*pp)->next) {
-		if (*pp == w) {
-			*pp = w->next;
-			break;
-		}
-	}
-	w->active = false;
-	pthread_mutex_unlock(&c->imu);
-	pthread_mutex_lock(&c->qmu);
-	c->blocked--;
-	pthread_mutex_unlock(&c->qmu);
-}
-
-/* Knock every waiter matching @unique (or all, if @all) out of its call; imu held. */
-static void knock(struct fs_conn *c, uint64_t unique, bool all)
-{
-	for (struct fs_waiter *w = c->waiters; w; w = w->next) {
-		if (all || w->unique == unique) {
-			w->interrupted = true;
-			pthread_kill(w->thread, FS_INTR_SIGNAL);
-		}
-	}
-}
-
-/**
- * fs_interrupt() - FUSE_INTERRUPT for request @unique
- *
- * The waiter checks its flag before blocking, but a signal landing between
- * that check and the system call would be lost, so knock until it has left.
- * The INTERRUPT may also overtake its request (the pump's readers forward
- * independently), so a request not blocked yet gets a few milliseconds to
- * show up. Only blocking calls (lock waits) are worth interrupting: the
- * others finish on their own.
- */
-void fs_interrupt(struct fs_conn *c, uint64_t unique)
-{
-	bool seen = false;
-
-	for (int tries = 0; tries < 2000; tries++) {
-		bool found = false;
-
-		pthread_mutex_lock(&c->imu);
-		for (struct fs_waiter *w = c->waiters; w; w = w->next)
-			found |= w->unique == unique;
-		knock(c, unique, false);
-		pthread_mutex_unlock(&c->imu);
-		seen |= found;
-		if ((!found && seen) || (!seen && tries >= 20) || c->stopping)
-			return;
-		usleep(1000);
-	}
-}
-
-/* ---- threads ---------------------------------------------------------- */
-
-/* Read some bytes: >0, 0 at EOF, -errno (-EPIPE when told to stop). */
-static ssize_t read_some(struct fs_conn *c, void *buf, size_t len)
-{
-	for (;;) {
-		ssize_t n = read(c->fd, buf, len);
-		int rc;
-
-		if (n >= 0)
-			return n;
-		if (errno == EINTR) {
-			if (c->stopping)
-				return -EPIPE;
-			continue;
-		}
-		if (errno != EAGAIN)
-			return -errno;
-		rc = nestfs_wait_fd(c->fd, POLLIN, c->stopfd);
-		if (rc < 0)
-			return rc;
-	}
-}
-
-/* A frame header is acceptable: long enough for itself, within the cap. */
-static bool frame_len_ok(uint32_t len)
-{
-	return len >= sizeof(struct fuse_in_header) && len <= NESTFS_MAX_FRAME;
-}
-
-static struct fs_req *req_new(const void *data, uint32_t have, uint32_t len)
-{
-	struct fs_req *r = malloc(sizeof(*r) + len);
-
-	if (!r)
-		return NULL;
-	r->next = NULL;
-	r->len = len;
-	memcpy(r->data, data, have);
-	return r;
-}
-
-/* Is a whole frame waiting in the buffer? (rmu held) */
-static bool frame_buffered(const struct fs_conn *c)
-{
-	size_t avail = c->rhave - c->roff;
-	uint32_t len;
-
-	if (avail < sizeof(struct fuse_in_header))
-		return false;
-	memcpy(&len, c->rbuf + c->roff, sizeof(len));
-	return !frame_len_ok(len) || avail >= len;	/* a bad one is "there" too */
-}
-
-/**
- * next_request() - take the next frame off the stream (rmu held)
- * @c:		connection
- * @again:	set when there is no whole frame yet and the stream has nothing
- *
- * Serves frames already in the buffer first; reads (without blocking) only
- * when it holds no whole frame. A frame too big for the buffer is read
- * straight into its request. Return: the request; NULL with *again set to
- * wait for data; NULL at EOF, on error or on a bad frame (then c->reof is
- * set and the connection winds down).
- */
-static struct fs_req *next_request(struct fs_conn *c, bool *again)
-{
-	*again = false;
-	for (;;) {
-		size_t avail = c->rhave - c->roff;
-		struct fs_req *r;
-		uint32_t len;
-		ssize_t n;
-
-		if (c->reof)
-			return NULL;
-		if (avail >= sizeof(struct fuse_in_header)) {
-			memcpy(&len, c->rbuf + c->roff, sizeof(len));
-			if (!frame_len_ok(len)) {
-				nb_debug("nestfs: connection %d: bad frame length %u", c->fd, len);
-				break;
-			}
-			if (avail >= len) {
-				r = req_new(c->rbuf + c->roff, len, len);
-				c->roff += len;
-				if (!r)
-					break;
-				return r;
-			}
-			if (len > RBUF_SIZE / 2) {
-				/* Big frame (a 1 MiB write): read the rest straight into it. */
-				uint32_t part = (uint32_t)avail;
-
-				r = req_new(c->rbuf + c->roff, part, len);
-				c->roff = c->rhave = 0;
-				while (r && part < len) {
-					n = read_some(c, r->data + part, len - part);
-					if (n <= 0) {
-						free(r);
-						r = NULL;
-						break;
-					}
-					part += (uint32_t)n;
-				}
-				if (!r)
-					break;
-				return r;
-			}
-		}
-		/* Need more: move the partial frame to the front and read. */
-		memmove(c->rbuf, c->rbuf + c->roff, avail);
-		c->rhave = avail;
-		c->roff = 0;
-		n = read(c->fd, c->rbuf + c->rhave, RBUF_SIZE - c->rhave);
-		if (n < 0 && (errno == EAGAIN || errno == EINTR)) {
-			if (c->stopping)
-				break;
-			*again = true;
-			return NULL;
-		}
-		if (n <= 0) {
-			if (n < 0)
-				nb_debug("nestfs: connection %d: read: %s", c->fd, strerror(errno));
-			break;
-		}
-		c->rhave += (size_t)n;
-	}
-	c->reof = true;
-	return NULL;
-}
-
-/*
- * Sleep until the stream or a fellow worker has something: both fds are in
- * the connection's epoll set with EPOLLEXCLUSIVE, so new data wakes one
- * worker, not the pool. Returns false when the connection stops.
- */
-static bool wait_work(struct fs_conn *c)
-{
-	struct epoll_event ev[2];
-	int n = epoll_wait(c->epfd, ev, 2, -1);
-
-	if (n < 0 && errno != EINTR)
-		return false;
-	for (int i = 0; i < n; i++) {
-		if (ev[i].data.u32 == 1) {
-			uint64_t v;
-
-			(void)!read(c->wakefd, &v, sizeof(v));
-		}
-	}
-	return !c->stopping;
-}
-
-/* The connection is over: the keeper wakes and knocks every worker out of its call. */
-static void conn_stop(struct fs_conn *c)
-{
-	pthread_mutex_lock(&c->qmu);
-	c->stopping = true;
-	pthread_cond_broadcast(&c->scv);
-	pthread_mutex_unlock(&c->qmu);
-}
-
-/*
- * Workers take turns at the stream (leader/follower): the one holding rmu
- * takes the next frame and lets go, and the next worker in line takes the
- * one after, while the first works on its own. No hand-off between a reader
- * and a worker sits on the path of a request.
- */
-static void *worker_main(void *arg)
-{
-	struct fs_conn *c = arg;
-	sigset_t set;
-
-	/* The keeper's knock must get through whatever the caller blocked. */
-	sigemptyset(&set);
-	sigaddset(&set, FS_INTR_SIGNAL);
-	pthread_sigmask(SIG_UNBLOCK, &set, NULL);
-	for (;;) {
-		struct fs_req *r;
-
-		bool again, more;
-
-		pthread_mutex_lock(&c->rmu);
-		r = next_request(c, &again);
-		more = r && frame_buffered(c);
-		pthread_mutex_unlock(&c->rmu);
-		if (!r) {
-			if (again && wait_work(c))
-				continue;
-			break;
-		}
-		/* More frames came in the same read: wake one more worker for them. */
-		if (more)
-			(void)!write(c->wakefd, &(uint64_t){ 1 }, sizeof(uint64_t));
-		pthread_mutex_lock(&c->qmu);
-		c->inflight++;
-		pthread_mutex_unlock(&c->qmu);
-		fs_dispatch(c, r);
-		free(r);
-	}
-	pthread_mutex_lock(&c->qmu);
-	c->exited++;
-	c->stopping = true;
-	pthread_cond_broadcast(&c->scv);
-	pthread_mutex_unlock(&c->qmu);
-	return NULL;
-}
-
-/*
- * Knock every worker out of whatever blocking call it is in (a read of the
- * stream, a write to a peer that stopped reading, a lock wait), until all
- * have left: a knock can land just before a call starts, so repeat.
- */
-static void workers_knock(struct fs_conn *c)
-{
-	(void)!write(c->stopfd, &(uint64_t){ 1 }, sizeof(uint64_t));
-	for (int tries = 0; tries < 5000; tries++) {
-		bool all;
-
-		pthread_mutex_lock(&c->imu);
-		knock(c, 0, true);
-		pthread_mutex_unlock(&c->imu);
-		pthread_mutex_lock(&c->qmu);
-		all = c->exited >= c->nworkers;
-		for (unsigned i = 0; !all && i < c->nworkers; i++)
-			pthread_kill(c->workers[i], FS_INTR_SIGNAL);
-		pthread_mutex_unlock(&c->qmu);
-		if (all)
-			break;
-		usleep(1000);
-	}
-}
-
-/* Join every worker (the pool may still grow while we join: re-read the count). */
-static void workers_join(struct fs_conn *c)
-{
-	for (;;) {
-		unsigned n;
-
-		pthread_mutex_lock(&c->qmu);
-		n = c->nworkers;
-		pthread_mutex_unlock(&c->qmu);
-		if (!n)
-			break;
-		pthread_join(c->workers[n - 1], NULL);
-		pthread_mutex_lock(&c->qmu);
-		c->nworkers--;
-		pthread_mutex_unlock(&c->qmu);
-	}
-}
-
-static void conn_release(struct fs_conn *c)
-{
-	free_replies(c->ohead);
-	c->ohead = c->otail = NULL;
-	tables_free(c);
-	free(c->workers);
-	c->workers = NULL;
+	fs_tables_free(&c->t);
 	if (c->fd >= 0)
 		close(c->fd);
 	c->fd = -1;
 }
 
-/* The connection's keeper: waits for the workers to finish, then frees what they held. */
-static void *keeper_main(void *arg)
+/* Free a connection no thread uses any more (after fs_conn_release()). */
+static void conn_destroy(struct fs_conn *c)
 {
-	struct fs_conn *c = arg;
-
-	pthread_mutex_lock(&c->qmu);
-	while (!c->stopping)
-		pthread_cond_wait(&c->scv, &c->qmu);
-	pthread_mutex_unlock(&c->qmu);
-	workers_knock(c);
-	workers_join(c);
-	conn_release(c);
-	pthread_mutex_lock(&c->srv->mu);
-	c->done = true;
-	pthread_mutex_unlock(&c->srv->mu);
-	return NULL;
+	fs_pool_free(c);
+	fs_stream_free(c);
+	free(c);
 }
 
-/* Allocate a connection with its tables and root inode; fd may be -1 (discard replies). */
+/* A connection on @fd (owned from now on; -1: replies are discarded) with its root inode,
+ * no thread started; NULL with @e set. */
 static struct fs_conn *conn_new(struct nestfs_server *s, int fd, struct nb_err *e)
 {
 	struct fs_conn *c = calloc(1, sizeof(*c));
 	int rc;
 
 	if (!c) {
+		if (fd >= 0)
+			close(fd);
 		nb_err_set(e, ENOMEM, "nestfs: out of memory");
 		return NULL;
 	}
 	c->srv = s;
 	c->fd = fd;
-	c->epfd = c->wakefd = -1;
-	c->stopfd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-	if (c->stopfd < 0) {
-		nb_err_sys(e, errno, "nestfs: eventfd");
-		free(c);
-		return NULL;
+	c->pool.stopfd = c->pool.epfd = c->pool.wakefd = -1;
+	rc = fs_stream_init(c);
+	if (rc == 0)
+		rc = fs_pool_init(c);
+	if (rc < 0) {
+		nb_err_sys(e, -rc, "nestfs: connection fd %d", fd);
+		goto fail;
 	}
-	pthread_mutex_init(&c->qmu, NULL);
-	pthread_mutex_init(&c->rmu, NULL);
-	pthread_cond_init(&c->scv, NULL);
-	pthread_mutex_init(&c->omu, NULL);
-	pthread_mutex_init(&c->imu, NULL);
-	pthread_mutex_init(&c->tmu, NULL);
-	rc = fs_inode_root(c);
+	rc = fs_tables_init(&c->t, s->root_fd, s->o.read_only);
 	if (rc < 0) {
 		nb_err_sys(e, -rc, "nestfs: root inode");
-		tables_free(c);
-		close(c->stopfd);
-		free(c);
-		return NULL;
+		goto fail;
 	}
 	return c;
+fail:
+	if (c->fd >= 0)
+		close(c->fd);
+	conn_destroy(c);
+	return NULL;
 }
 
-static void conn_destroy(struct fs_conn *c)
-{
-	pthread_mutex_destroy(&c->qmu);
-	pthread_mutex_destroy(&c->rmu);
-	pthread_cond_destroy(&c->scv);
-	free(c->rbuf);
-	pthread_mutex_destroy(&c->omu);
-	pthread_mutex_destroy(&c->imu);
-	pthread_mutex_destroy(&c->tmu);
-	close(c->stopfd);
-	if (c->epfd >= 0)
-		close(c->epfd);
-	if (c->wakefd >= 0)
-		close(c->wakefd);
-	free(c);
-}
-
-/* Join and free connections whose reader finished (srv->mu not held). */
+/* Join and free connections whose keeper finished (srv->mu not held). */
 static void reap_done(struct nestfs_server *s)
 {
 	for (;;) {
@@ -1237,7 +102,7 @@ static void reap_done(struct nestfs_server *s)
 		pthread_mutex_unlock(&s->mu);
 		if (!c)
 			return;
-		pthread_join(c->reader, NULL);
+		pthread_join(c->keeper, NULL);
 		conn_destroy(c);
 	}
 }
@@ -1256,33 +121,12 @@ int nestfs_server_add_conn(struct nestfs_server *s, int fd, struct nb_err *e)
 	}
 	(void)fcntl(fd, F_SETFD, FD_CLOEXEC);
 	c = conn_new(s, fd, e);
-	if (!c) {
-		close(fd);
+	if (!c)
 		return -(e && e->code ? e->code : ENOMEM);
-	}
-	c->rbuf = malloc(RBUF_SIZE);
-	c->epfd = epoll_create1(EPOLL_CLOEXEC);
-	c->wakefd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-	if (!c->rbuf || c->epfd < 0 || c->wakefd < 0 ||
-	    epoll_ctl(c->epfd, EPOLL_CTL_ADD, fd,
-		      &(struct epoll_event){ EPOLLIN | EPOLLEXCLUSIVE, { .u32 = 0 } }) < 0 ||
-	    epoll_ctl(c->epfd, EPOLL_CTL_ADD, c->wakefd,
-		      &(struct epoll_event){ EPOLLIN | EPOLLEXCLUSIVE, { .u32 = 1 } }) < 0) {
-		rc = nb_err_sys(e, errno ? errno : ENOMEM, "nestfs: connection fd %d", fd);
-		conn_release(c);
-		conn_destroy(c);
-		return rc;
-	}
-	pthread_mutex_lock(&c->qmu);
-	for (unsigned i = 0; i < s->o.threads; i++)
-		worker_spawn(c);
-	pthread_mutex_unlock(&c->qmu);
-	if (c->nworkers == 0 || pthread_create(&c->reader, NULL, keeper_main, c) != 0) {
-		rc = nb_err_set(e, EAGAIN, "nestfs: cannot start threads");
-		conn_stop(c);
-		workers_knock(c);
-		workers_join(c);
-		conn_release(c);
+	rc = fs_pool_start(c);
+	if (rc < 0) {
+		rc = nb_err_set(e, -rc, "nestfs: cannot start threads");
+		fs_conn_release(c);
 		conn_destroy(c);
 		return rc;
 	}
@@ -1319,10 +163,9 @@ static void raise_nofile(void)
 struct nestfs_server *nestfs_server_new(const char *dir, const struct nestfs_server_opts *o,
 					struct nb_err *e)
 {
+	autoclose int fd = -1;
 	struct nestfs_server *s;
-	struct sigaction sa = { 0 };
 	struct stat st;
-	int fd;
 
 	fd = open(dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
 	if (fd < 0) {
@@ -1331,16 +174,14 @@ struct nestfs_server *nestfs_server_new(const char *dir, const struct nestfs_ser
 	}
 	if (fstat(fd, &st) < 0 || !S_ISDIR(st.st_mode)) {
 		nb_err_set(e, ENOTDIR, "nestfs: export %s: not a directory", dir);
-		close(fd);
 		return NULL;
 	}
 	s = calloc(1, sizeof(*s));
 	if (!s) {
-		close(fd);
 		nb_err_set(e, ENOMEM, "nestfs: out of memory");
 		return NULL;
 	}
-	s->root_fd = fd;
+	s->root_fd = steal_fd(&fd);
 	if (o)
 		s->o = *o;
 	else
@@ -1351,9 +192,7 @@ struct nestfs_server *nestfs_server_new(const char *dir, const struct nestfs_ser
 		s->o.threads = NESTFS_MAX_WORKERS;
 	s->as_root = geteuid() == 0;
 	pthread_mutex_init(&s->mu, NULL);
-	sa.sa_handler = intr_handler;	/* no SA_RESTART: the blocked call returns EINTR */
-	sigemptyset(&sa.sa_mask);
-	sigaction(FS_INTR_SIGNAL, &sa, NULL);
+	fs_pool_signal_setup();
 	raise_nofile();
 	return s;
 }
@@ -1364,13 +203,13 @@ void nestfs_server_free(struct nestfs_server *s)
 		return;
 	pthread_mutex_lock(&s->mu);
 	for (struct fs_conn *c = s->conns; c; c = c->next)
-		conn_stop(c);
+		fs_conn_stop(c);
 	pthread_mutex_unlock(&s->mu);
 	while (s->conns) {
 		struct fs_conn *c = s->conns;
 
 		s->conns = c->next;
-		pthread_join(c->reader, NULL);
+		pthread_join(c->keeper, NULL);
 		conn_destroy(c);
 	}
 	pthread_mutex_destroy(&s->mu);
@@ -1386,22 +225,22 @@ void nestfs_server_feed(struct nestfs_server *s, const void *data, unsigned long
 
 	if (!c)
 		return;
-	c->stopping = true;	/* nothing may block: SETLKW is knocked at once */
+	c->pool.stopping = true;	/* nothing may block: SETLKW is knocked at once */
 	while (len - off >= sizeof(struct fuse_in_header)) {
 		uint32_t flen;
 		struct fs_req *r;
 
 		memcpy(&flen, p + off, sizeof(flen));
-		if (!frame_len_ok(flen) || flen > len - off)
+		if (!fs_frame_len_ok(flen) || flen > len - off)
 			break;
-		r = req_new(p + off, flen, flen);
+		r = fs_req_new(p + off, flen, flen);
 		if (!r)
 			break;
 		off += flen;
-		c->inflight++;
+		c->pool.inflight++;
 		fs_dispatch(c, r);
 		free(r);
 	}
-	conn_release(c);
+	fs_conn_release(c);
 	conn_destroy(c);
 }

@@ -17,7 +17,7 @@
 #include <termios.h>
 #include <unistd.h>
 
-#include "guest/guest.h"
+#include "guest/agent.h"
 
 #define MAX_PROCS     32
 #define MAX_STDIN_BUF (64u << 20)
@@ -701,7 +701,7 @@ static void finish_procs(struct agent *a)
 	}
 }
 
-/* guest_agent_run() - see guest.h */
+/* guest_agent_run() - see agent.h */
 int guest_agent_run(struct guest *g)
 {
 	struct agent a = { .g = g };

@@ -1,7 +1,10 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /* guest: nestbox-init, PID 1 of every nestbox VM (static, musl).
- * Owns the guest's setup (setup.c: modules, mounts, root, network, files)
- * and the control agent (agent.c: spawn, stdio relay, signals, exit).
+ * init.c holds main() and nothing else: the order of things. The parts it
+ * calls: the guest's setup (setup.h: modules, mounts, root, network, files)
+ * and the control agent (agent.h: spawn, stdio relay, signals, exit). This
+ * header is the state of PID 1 and what every part uses to reach the host
+ * (host.c: console log, control port queue, fatal errors, power-off).
  *
  * Theory of operation: the kernel unpacks the cached initramfs (this
  * program, /nestbox/modules and the .ko files it lists) and the per-run
@@ -50,7 +53,8 @@ void guest_log(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* guest_now_ns() - CLOCK_BOOTTIME: nanoseconds since the kernel started */
 uint64_t guest_now_ns(void);
 
-/* guest_send() - queue a frame's bytes and flush what the port takes */
+/* guest_flush() - write what the port takes of @g->out; @blocking waits until
+ * everything is written (or the host is gone for 30 s) */
 void guest_flush(struct guest *g, int blocking);
 
 /* guest_fatal() - report a setup failure to the host (and console), power off */
@@ -63,26 +67,5 @@ void guest_ctl_finish(struct guest *g);
 
 /* guest_poweroff() - sync and power the VM off; never returns */
 __attribute__((noreturn)) void guest_poweroff(void);
-
-/* setup.c */
-void guest_early_mounts(void);
-int guest_load_modules(const char *list);
-int guest_open_port(const char *name);
-void guest_control_port(char *buf, size_t len);
-/* guest_cmdline_has() - whether the kernel command line has the word @word */
-bool guest_cmdline_has(const char *word);
-int guest_read_spec(struct guest *g);
-int guest_setup_root(struct guest *g, char *err, size_t errlen);
-int guest_mount_root(struct guest *g, char *err, size_t errlen);
-void guest_setup_net(const struct nb_ctl_config *cfg);
-
-/* agent.c: start the spec's command and relay until it exits; returns its code */
-int guest_agent_run(struct guest *g);
-
-/* sysroot.c: run --system. Mount the root in a child that stays as the root
- * storage daemon, then switch_root and exec the image's init; never returns. */
-__attribute__((noreturn)) void guest_system_run(struct guest *g);
-/* guest_spec_is_system() - whether the spec's SPAWN has NB_SPAWN_SYSTEM */
-bool guest_spec_is_system(const struct guest *g);
 
 #endif

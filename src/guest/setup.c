@@ -20,7 +20,7 @@
 #include <unistd.h>
 #include <linux/vm_sockets.h>
 
-#include "guest/guest.h"
+#include "guest/setup.h"
 #include "fs/client.h"
 #include "lib/err.h"
 
@@ -28,7 +28,7 @@
 #define LOWER	"/mnt/lower"
 #define RW	"/mnt/rw"
 
-/* guest_early_mounts() - /proc, /sys, /dev in the initramfs */
+/* guest_early_mounts() - see setup.h */
 void guest_early_mounts(void)
 {
 	mkdir("/proc", 0555);
@@ -39,8 +39,7 @@ void guest_early_mounts(void)
 	mount("devtmpfs", "/dev", "devtmpfs", MS_NOSUID, "mode=0755");
 }
 
-/* guest_load_modules() - finit_module() each file listed in @list, in order.
- * Return: 0, or -errno of the first module that failed (logged). */
+/* guest_load_modules() - see setup.h */
 int guest_load_modules(const char *list)
 {
 	FILE *f = fopen(list, "re");
@@ -145,14 +144,7 @@ static int vsock_connect(uint32_t port)
 	return fd;
 }
 
-/**
- * guest_open_port() - open the virtio-serial port called @name, or with
- * "vsock:PORT" connect to the host's AF_VSOCK port PORT
- *
- * virtio_console adds ports asynchronously after the driver probes, and the
- * vsock transport comes up the same way, so this polls for up to 10 s.
- * Return: the fd (O_RDWR, O_CLOEXEC), or -errno
- */
+/* guest_open_port() - see setup.h */
 int guest_open_port(const char *name)
 {
 	char dev[300];
@@ -185,11 +177,7 @@ int guest_open_port(const char *name)
 	return -ENOENT;
 }
 
-/**
- * guest_control_port() - the control port's name: "nestbox.control=NAME"
- * from the kernel command line (the host sets "vsock:PORT" there), else
- * the virtio-serial port NB_CONTROL_PORT
- */
+/* guest_control_port() - see setup.h */
 void guest_control_port(char *buf, size_t len)
 {
 	const char *key = "nestbox.control=";
@@ -212,7 +200,7 @@ void guest_control_port(char *buf, size_t len)
 	}
 }
 
-/* guest_cmdline_has() - see guest.h */
+/* guest_cmdline_has() - see setup.h */
 bool guest_cmdline_has(const char *word)
 {
 	char cmdline[4096];
@@ -231,10 +219,7 @@ bool guest_cmdline_has(const char *word)
 	return false;
 }
 
-/**
- * guest_read_spec() - read /nestbox/spec, decode its CONFIG and SPAWN frames
- * Return: 0, or negative errno
- */
+/* guest_read_spec() - see setup.h */
 int guest_read_spec(struct guest *g)
 {
 	int fd = open("/nestbox/spec", O_RDONLY | O_CLOEXEC);
@@ -350,13 +335,7 @@ static void write_etc(const struct nb_ctl_config *cfg)
 		write_text(NEWROOT "/etc/resolv.conf", "nameserver 10.0.2.3\n");
 }
 
-/**
- * guest_mount_root() - mount the root share under a tmpfs overlay at
- * GUEST_NEWROOT, the volumes, the pseudo filesystems, /etc files
- * @err:	a message on failure
- *
- * Return: 0, or negative errno
- */
+/* guest_mount_root() - see setup.h */
 int guest_mount_root(struct guest *g, char *err, size_t errlen)
 {
 	const struct nb_ctl_share *root = NULL;
@@ -421,12 +400,7 @@ int guest_mount_root(struct guest *g, char *err, size_t errlen)
 	return 0;
 }
 
-/**
- * guest_setup_root() - guest_mount_root(), then move into the new root
- * @err:	a message on failure
- *
- * Return: 0, or negative errno
- */
+/* guest_setup_root() - see setup.h */
 int guest_setup_root(struct guest *g, char *err, size_t errlen)
 {
 	int r = guest_mount_root(g, err, errlen);
@@ -466,10 +440,7 @@ static void set_addr(int s, const char *name, unsigned long req, const char *ip)
 		guest_log("%s %s: %s", name, ip, strerror(errno));
 }
 
-/**
- * guest_setup_net() - loopback up; with @cfg->net, eth0 as QEMU's user-mode
- * network expects it (10.0.2.15/24, gateway 10.0.2.2, DNS 10.0.2.3)
- */
+/* guest_setup_net() - see setup.h */
 void guest_setup_net(const struct nb_ctl_config *cfg)
 {
 	int s = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);

@@ -24,7 +24,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "guest/guest.h"
+#include "guest/setup.h"
+#include "guest/sysroot.h"
 
 /* What systemd takes as "power off": SIGRTMIN+4 (systemd(1), SIGNALS) as
  * glibc numbers it. */
@@ -216,7 +217,7 @@ static __attribute__((noreturn)) void storage_daemon(struct guest *g, const stru
 	serve(g);
 }
 
-/* guest_spec_is_system() - see guest.h */
+/* guest_spec_is_system() - see sysroot.h */
 bool guest_spec_is_system(const struct guest *g)
 {
 	struct nb_ctl_cur c;
@@ -226,7 +227,7 @@ bool guest_spec_is_system(const struct guest *g)
 	return nb_ctl_get_u32(&c, &flags) == 0 && (flags & NB_SPAWN_SYSTEM);
 }
 
-/* guest_system_run() - see guest.h */
+/* guest_system_run() - see sysroot.h */
 void guest_system_run(struct guest *g)
 {
 	struct nb_ctl_spawn sp = { 0 };

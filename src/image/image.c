@@ -34,6 +34,15 @@ static void store_closep(struct nb_store *s)
 }
 #define autostore __attribute__((cleanup(store_closep)))
 
+/* open_db() - open the store (@writer: with the writer lock) and load
+ * images.json: the first steps of every operation. Return: 0 or -errno */
+static int open_db(struct nb_store *s, bool writer, json_object **db, struct nb_err *e)
+{
+	int r = nb_store_open(s, writer, e);
+
+	return r < 0 ? r : nb_store_load_db(s, db, e);
+}
+
 static const char *jstr(json_object *o, const char *k)
 {
 	json_object *v;
@@ -405,6 +414,21 @@ static int pull_layers(struct nb_registry *reg, struct nb_store *s, json_object 
 	return r;
 }
 
+/* fetch_manifest() - the manifest (or index) @reference names in @reg: its
+ * bytes in @data (malloc'd), their digest, and @m parsed from them.
+ * Return: 0 or negative errno */
+static int fetch_manifest(struct nb_registry *reg, const char *reference, char **data,
+			  size_t *len, char digest[NB_DIGEST_LEN + 1], struct nb_manifest *m,
+			  struct nb_err *e)
+{
+	int r = nb_registry_manifest(reg, reference, data, len, digest, e);
+
+	if (r < 0)
+		return r;
+	r = nb_manifest_parse(*data, *len, m, e);
+	return r < 0 ? nb_err_wrap(e, "manifest %s", digest) : 0;
+}
+
 /* nb_image_pull() - see image.h */
 int nb_image_pull(const char *refstr, const struct nb_pull_opts *o, char *id, size_t idlen,
 		  struct nb_err *e)
@@ -428,23 +452,15 @@ int nb_image_pull(const char *refstr, const struct nb_pull_opts *o, char *id, si
 	r = nb_platform_parse(o->platform, &plat, e);
 	if (r < 0)
 		return r;
-	r = nb_store_open(&s, true, e);
-	if (r < 0)
-		return r;
-	r = nb_store_load_db(&s, &db, e);
+	r = open_db(&s, true, &db, e);
 	if (r < 0)
 		return r;
 	r = nb_registry_new(&ref, o, &reg, e);
 	if (r < 0)
 		return r;
-	r = nb_registry_manifest(reg, ref.digest[0] ? ref.digest : ref.tag, &data, &len, digest, e);
+	r = fetch_manifest(reg, ref.digest[0] ? ref.digest : ref.tag, &data, &len, digest, &m, e);
 	if (r < 0)
 		goto out;
-	r = nb_manifest_parse(data, len, &m, e);
-	if (r < 0) {
-		nb_err_wrap(e, "manifest %s", digest);
-		goto out;
-	}
 	if (m.kind == NB_DOC_INDEX) {
 		const struct nb_desc *d;
 		char child[NB_DIGEST_LEN + 1];
@@ -459,14 +475,9 @@ int nb_image_pull(const char *refstr, const struct nb_pull_opts *o, char *id, si
 		nb_manifest_free(&m);
 		free(data);
 		data = NULL;
-		r = nb_registry_manifest(reg, child, &data, &len, digest, e);
+		r = fetch_manifest(reg, child, &data, &len, digest, &m, e);
 		if (r < 0)
 			goto out;
-		r = nb_manifest_parse(data, len, &m, e);
-		if (r < 0) {
-			nb_err_wrap(e, "manifest %s", digest);
-			goto out;
-		}
 		if (m.kind != NB_DOC_MANIFEST) {
 			r = nb_err_set(e, EINVAL, "manifest %s: an index inside an index", digest);
 			goto out;
@@ -560,90 +571,113 @@ static void split_oci(const char *spec, char *dir, size_t len, char *tag, size_t
 	}
 }
 
-/* nb_image_import() - see image.h */
-int nb_image_import(const char *spec, char *id, size_t idlen, char *name, size_t namelen,
-		    struct nb_err *e)
-{
-	autostore struct nb_store s = { .dfd = -1, .lockfd = -1 };
-	autojson json_object *db = NULL;
-	autofree struct nb_found *f = NULL;
-	char dir[PATH_MAX], nm[700], tag[256];
-	struct nb_platform plat;
-	size_t n;
-	int r;
+/**
+ * struct source - where import and load take images from
+ * @verb:	"import" or "load", for errors
+ * @path:	the layout directory or the archive file
+ * @tag:	import: the tag asked for, or NULL
+ * @one:	exactly one image must be found (import)
+ * @find:	copies the blobs @path holds into the store and says which
+ *		images they make (nb_layout_import(), nb_archive_load())
+ */
+struct source {
+	const char *verb;
+	const char *path;
+	const char *tag;
+	bool one;
+	int (*find)(struct nb_store *s, const struct source *src, struct nb_found **out,
+		    size_t *n, struct nb_err *e);
+};
 
-	split_oci(spec, dir, sizeof(dir), tag, sizeof(tag));
-	nb_platform_parse(NULL, &plat, NULL);
-	r = nb_store_open(&s, true, e);
-	if (r < 0)
-		return r;
-	r = nb_store_load_db(&s, &db, e);
-	if (r < 0)
-		return r;
-	r = nb_layout_import(&s, dir, tag[0] ? tag : NULL, &f, &n, e);
-	if (r < 0) {
-		nb_store_gc(&s, db, false, NULL, NULL);
-		return nb_err_wrap(e, "import");
-	}
-	if (n > 1)
-		return nb_err_set(e, EINVAL, "import %s: %zu images in the layout; name one with oci:DIR:TAG",
-				  dir, n);
-	found_name(f[0].name, dir, tag[0] ? tag : NULL, nm, sizeof(nm));
-	r = commit_image(&s, db, f[0].manifest, NULL, nm, &plat, NULL, id, idlen, e);
-	if (r < 0) {
-		nb_store_gc(&s, db, false, NULL, NULL);
-		return nb_err_wrap(e, "import %s", dir);
-	}
-	if (name)
-		snprintf(name, namelen, "%s", nm);
-	return nb_store_save_db(&s, db, e);
+/* layout_find() - struct source's @find for an OCI layout */
+static int layout_find(struct nb_store *s, const struct source *src, struct nb_found **out,
+		       size_t *n, struct nb_err *e)
+{
+	return nb_layout_import(s, src->path, src->tag, out, n, e);
 }
 
-/* nb_image_load() - see image.h */
-int nb_image_load(const char *file, char ***names, struct nb_err *e)
+/* archive_find() - struct source's @find for a docker- or oci-archive */
+static int archive_find(struct nb_store *s, const struct source *src, struct nb_found **out,
+			size_t *n, struct nb_err *e)
+{
+	return nb_archive_load(s, src->path, out, n, e);
+}
+
+/* publish() - save images.json, then collect what it no longer reaches.
+ * Return: 0 or negative errno */
+static int publish(struct nb_store *s, json_object *db, struct nb_err *e)
+{
+	int r = nb_store_save_db(s, db, e);
+
+	return r < 0 ? r : nb_store_gc(s, db, false, NULL, e);
+}
+
+/* forget() - after a failed commit: drop what this writer stored that the
+ * saved images.json does not reach (blobs, trees) */
+static void forget(struct nb_store *s)
+{
+	autojson json_object *db = NULL;
+
+	if (nb_store_load_db(s, &db, NULL) == 0)
+		nb_store_gc(s, db, false, NULL, NULL);
+}
+
+/**
+ * store_images() - what import and load share: with the writer lock, store
+ * what @src holds, commit each image it makes under its name, save
+ * images.json, and collect what none of them uses (the source's other files)
+ * @names:	output: NULL-terminated, malloc'd names committed (nb_strv_free())
+ * @id, @idlen:	output: the last image's ID (may be NULL)
+ *
+ * Return: 0 or negative errno; on failure nothing new stays in the store
+ */
+static int store_images(const struct source *src, char ***names, char *id, size_t idlen,
+			struct nb_err *e)
 {
 	autostore struct nb_store s = { .dfd = -1, .lockfd = -1 };
 	autojson json_object *db = NULL;
 	autofree struct nb_found *f = NULL;
-	struct nb_platform plat;
 	char **out = NULL;
-	size_t n;
+	struct nb_platform plat;
+	size_t n = 0;
 	int r;
 
 	*names = NULL;
 	nb_platform_parse(NULL, &plat, NULL);
-	r = nb_store_open(&s, true, e);
+	r = open_db(&s, true, &db, e);
 	if (r < 0)
 		return r;
-	r = nb_store_load_db(&s, &db, e);
-	if (r < 0)
-		return r;
-	r = nb_archive_load(&s, file, &f, &n, e);
+	r = src->find(&s, src, &f, &n, e);
 	if (r < 0) {
-		nb_store_gc(&s, db, false, NULL, NULL);
-		return nb_err_wrap(e, "load");
+		forget(&s);
+		return nb_err_wrap(e, "%s", src->verb);
+	}
+	if (src->one && n > 1) {
+		forget(&s);
+		return nb_err_set(e, EINVAL, "%s %s: %zu images in the layout; name one with "
+				  "oci:DIR:TAG", src->verb, src->path, n);
 	}
 	out = calloc(n + 1, sizeof(*out));
-	if (!out)
-		return nb_err_set(e, ENOMEM, "load: out of memory");
+	if (!out) {
+		forget(&s);
+		return nb_err_set(e, ENOMEM, "%s: out of memory", src->verb);
+	}
 	for (size_t i = 0; i < n; i++) {
-		char nm[700], id[NB_DIGEST_LEN + 1];
+		char nm[700], cid[NB_DIGEST_LEN + 1];
 
-		found_name(f[i].name, file, NULL, nm, sizeof(nm));
-		r = commit_image(&s, db, f[i].manifest, NULL, nm, &plat, NULL, id, sizeof(id), e);
+		found_name(f[i].name, src->path, src->tag, nm, sizeof(nm));
+		r = commit_image(&s, db, f[i].manifest, NULL, nm, &plat, NULL, cid, sizeof(cid), e);
+		if (r == 0 && !(out[i] = strdup(nm)))
+			r = nb_err_set(e, ENOMEM, "out of memory");
 		if (r < 0) {
 			nb_strv_free(out);
-			json_object_put(db);
-			db = NULL;
-			if (nb_store_load_db(&s, &db, NULL) == 0)
-				nb_store_gc(&s, db, false, NULL, NULL);
-			return nb_err_wrap(e, "load %s", file);
+			forget(&s);
+			return nb_err_wrap(e, "%s %s", src->verb, src->path);
 		}
-		out[i] = strdup(nm);
+		if (id)
+			snprintf(id, idlen, "%s", cid);
 	}
-	r = nb_store_save_db(&s, db, e);
-	if (r == 0)
-		r = nb_store_gc(&s, db, false, NULL, e); /* the archive's other files */
+	r = publish(&s, db, e);
 	if (r < 0) {
 		nb_strv_free(out);
 		return r;
@@ -652,17 +686,42 @@ int nb_image_load(const char *file, char ***names, struct nb_err *e)
 	return 0;
 }
 
+/* nb_image_import() - see image.h */
+int nb_image_import(const char *spec, char *id, size_t idlen, char *name, size_t namelen,
+		    struct nb_err *e)
+{
+	char dir[PATH_MAX], tag[256];
+	struct source src = { .verb = "import", .path = dir, .one = true, .find = layout_find };
+	char **names = NULL;
+	int r;
+
+	split_oci(spec, dir, sizeof(dir), tag, sizeof(tag));
+	src.tag = tag[0] ? tag : NULL;
+	r = store_images(&src, &names, id, idlen, e);
+	if (r < 0)
+		return r;
+	if (name)
+		snprintf(name, namelen, "%s", names[0] ? names[0] : "");
+	nb_strv_free(names);
+	return 0;
+}
+
+/* nb_image_load() - see image.h */
+int nb_image_load(const char *file, char ***names, struct nb_err *e)
+{
+	const struct source src = { .verb = "load", .path = file, .find = archive_find };
+
+	return store_images(&src, names, NULL, 0, e);
+}
+
 /* nb_image_list() - see image.h */
 int nb_image_list(json_object **out, struct nb_err *e)
 {
 	autostore struct nb_store s = { .dfd = -1, .lockfd = -1 };
 	autojson json_object *db = NULL;
 	json_object *arr, *res;
-	int r = nb_store_open(&s, false, e);
+	int r = open_db(&s, false, &db, e);
 
-	if (r < 0)
-		return r;
-	r = nb_store_load_db(&s, &db, e);
 	if (r < 0)
 		return r;
 	arr = images_of(db);
@@ -692,11 +751,8 @@ static int lookup_image(struct nb_store *s, json_object **db, const char *ref, c
 			json_object **img, char **cdata, size_t *clen, struct nb_err *e)
 {
 	char name[700];
-	int r = nb_store_open(s, false, e);
+	int r = open_db(s, false, db, e);
 
-	if (r < 0)
-		return r;
-	r = nb_store_load_db(s, db, e);
 	if (r < 0)
 		return r;
 	r = find(*db, ref, name, sizeof(name), e);
@@ -752,11 +808,8 @@ int nb_image_remove(const char *ref, bool force, json_object **out, struct nb_er
 	autojson json_object *db = NULL;
 	json_object *img, *names, *lines;
 	char name[700];
-	int r = nb_store_open(&s, true, e), idx;
+	int r = open_db(&s, true, &db, e), idx;
 
-	if (r < 0)
-		return r;
-	r = nb_store_load_db(&s, &db, e);
 	if (r < 0)
 		return r;
 	idx = find(db, ref, name, sizeof(name), e);
@@ -788,9 +841,7 @@ int nb_image_remove(const char *ref, bool force, json_object **out, struct nb_er
 		json_object_array_add(lines, json_object_new_string(line));
 		json_object_array_del_idx(images_of(db), (size_t)idx, 1);
 	}
-	r = nb_store_save_db(&s, db, e);
-	if (r == 0)
-		r = nb_store_gc(&s, db, false, NULL, e);
+	r = publish(&s, db, e);
 	if (r < 0) {
 		json_object_put(lines);
 		return r;
@@ -804,11 +855,8 @@ int nb_image_prune(uint64_t *freed, struct nb_err *e)
 {
 	autostore struct nb_store s = { .dfd = -1, .lockfd = -1 };
 	autojson json_object *db = NULL;
-	int r = nb_store_open(&s, true, e);
+	int r = open_db(&s, true, &db, e);
 
-	if (r < 0)
-		return r;
-	r = nb_store_load_db(&s, &db, e);
 	if (r < 0)
 		return r;
 	*freed = 0;
@@ -824,6 +872,59 @@ static struct {
 	int fd;
 } leases[MAX_LEASES];
 static pthread_mutex_t leases_lock = PTHREAD_MUTEX_INITIALIZER;
+
+/* json_strv() - borrow the strings of a JSON array into @v (their storage
+ * stays the array's); @v has room for all of them */
+static void json_strv(json_object *arr, char **v)
+{
+	for (size_t i = 0; i < json_object_array_length(arr); i++)
+		v[i] = (char *)json_object_get_string(json_object_array_get_idx(arr, i));
+}
+
+/* reverify() - rebuild the tree of image @id, stored by a nestbox that did not
+ * hash layers, from its stored blobs (each stream checked against its
+ * diff_id). Return: 0 or negative errno */
+static int reverify(const char *id, const char *label, struct nb_err *e)
+{
+	autostore struct nb_store s = { .dfd = -1, .lockfd = -1 };
+	autojson json_object *db = NULL;
+	char *vec[2 * NB_OCI_MAX_LAYERS] = { 0 }; /* layers, then diff_ids */
+	json_object *img = NULL, *arr, *jl, *jd;
+	size_t nl, nd;
+	char top[65];
+	int r = open_db(&s, true, &db, e);
+
+	if (r < 0)
+		return r;
+	arr = images_of(db);
+	for (size_t i = 0; i < json_object_array_length(arr); i++)
+		if (strcmp(jstr(json_object_array_get_idx(arr, i), "id"), id) == 0)
+			img = json_object_array_get_idx(arr, i);
+	if (!img)
+		return nb_err_set(e, ENOENT, "image '%s' was removed meanwhile", label);
+	if (nb_store_verified(&s, jstr(img, "rootfs")))
+		return 0; /* another nestbox did it while we waited for the lock */
+	nb_info("image '%s': checking its layers (stored before they were verified)", label);
+	jl = json_object_object_get(img, "layers");
+	jd = json_object_object_get(img, "diff_ids");
+	nl = json_object_array_length(jl);
+	nd = json_object_array_length(jd);
+	if (nl != nd || nl > NB_OCI_MAX_LAYERS)
+		return nb_err_set(e, EINVAL, "image '%s': damaged record (%zu layers, %zu diff_ids)",
+				  label, nl, nd);
+	json_strv(jl, vec);
+	json_strv(jd, vec + nl);
+	for (size_t i = 0; i < 2 * nl; i++)
+		if (!vec[i] || !nb_digest_valid(vec[i]))
+			return nb_err_set(e, EINVAL, "image '%s': damaged record", label);
+	r = nb_store_unpack(&s, vec, vec + nl, nl, top, NULL, e);
+	if (r < 0)
+		return nb_err_wrap(e, "image '%s'", label);
+	if (strcmp(top, jstr(img, "rootfs")) != 0)
+		return nb_err_set(e, EINVAL, "image '%s': damaged record (rootfs %.12s is not its "
+				  "chain %.12s)", label, jstr(img, "rootfs"), top);
+	return 0;
+}
 
 /* nb_image_open_rootfs() - see image.h */
 int nb_image_open_rootfs(const char *ref, char *rootfs, size_t rootfs_len,
@@ -853,6 +954,13 @@ int nb_image_open_rootfs(const char *ref, char *rootfs, size_t rootfs_len,
 	r = nb_config_parse(cdata, clen, &c, e);
 	if (r < 0)
 		return nb_err_wrap(e, "image '%s'", ref);
+	if (!nb_store_verified(&s, jstr(img, "rootfs"))) {
+		r = reverify(jstr(img, "id"), ref, e);
+		if (r < 0) {
+			nb_config_free(&c);
+			return r;
+		}
+	}
 	pthread_mutex_lock(&leases_lock);
 	for (int i = 0; i < MAX_LEASES && slot < 0; i++)
 		if (!leases[i].rootfs[0])

@@ -709,25 +709,106 @@ static int apply_entry(struct applier *a, struct archive *ar, struct archive_ent
 	}
 }
 
+/**
+ * struct stream - a layer's uncompressed bytes, hashed on their way to the tar reader
+ * @raw:	libarchive reading the blob through every filter with the "raw" format
+ * @h:		sha256 of every byte handed on so far (the diff_id once all are read)
+ * @eof:	@raw has no more bytes
+ */
+struct stream {
+	struct archive *raw;
+	struct nb_sha256 *h;
+	bool eof;
+};
+
+/* stream_read() - libarchive read callback for the tar reader: the next block
+ * of @raw, hashed. Return: its size, 0 at the end, -1 on error (set on @ar) */
+static la_ssize_t stream_read(struct archive *ar, void *ud, const void **buf)
+{
+	struct stream *st = ud;
+	size_t size = 0;
+	la_int64_t off;
+	int r;
+
+	while (!st->eof && size == 0) {
+		r = archive_read_data_block(st->raw, buf, &size, &off);
+		if (r == ARCHIVE_EOF) {
+			st->eof = true;
+			size = 0;
+		} else if (r != ARCHIVE_OK && r != ARCHIVE_WARN) {
+			archive_set_error(ar, EIO, "%s", archive_error_string(st->raw));
+			return -1;
+		}
+	}
+	if (size)
+		nb_sha256_update(st->h, *buf, size);
+	return (la_ssize_t)size;
+}
+
+/* archive_freep() - cleanup for a libarchive reader */
+static void archive_freep(struct archive **ar)
+{
+	if (*ar)
+		archive_read_free(*ar);
+}
+#define autoarchive __attribute__((cleanup(archive_freep)))
+
+/* sha256_freep() - cleanup for an unfinished hash */
+static void sha256_freep(struct nb_sha256 **h)
+{
+	nb_sha256_free(*h);
+}
+#define autosha256 __attribute__((cleanup(sha256_freep)))
+
+/* open_stream() - start decompressing the blob at @fd into @st. Return: 0 or -errno */
+static int open_stream(struct stream *st, int fd, const char *name, struct nb_err *e)
+{
+	struct archive_entry *ent;
+	int r;
+
+	archive_read_support_filter_gzip(st->raw);
+	archive_read_support_filter_zstd(st->raw);
+	archive_read_support_filter_xz(st->raw);
+	archive_read_support_filter_bzip2(st->raw);
+	archive_read_support_format_raw(st->raw);
+	archive_read_support_format_empty(st->raw); /* "raw" refuses zero bytes */
+	if (archive_read_open_fd(st->raw, fd, 1 << 20) != ARCHIVE_OK)
+		return nb_err_set(e, EINVAL, "layer %s: unreadable: %s", name,
+				  archive_error_string(st->raw));
+	r = archive_read_next_header(st->raw, &ent);
+	if (r == ARCHIVE_EOF)
+		st->eof = true;
+	else if (r != ARCHIVE_OK && r != ARCHIVE_WARN)
+		return nb_err_set(e, EINVAL, "layer %s: unreadable: %s", name,
+				  archive_error_string(st->raw));
+	return 0;
+}
+
 /* nb_layer_apply() - see layer.h */
-int nb_layer_apply(int rootfd, int fd, const char *name, struct nb_err *e)
+int nb_layer_apply(int rootfd, int fd, const char *name, char diff_id[NB_DIGEST_LEN + 1],
+		   struct nb_err *e)
 {
 	struct applier a = {
 		.rootfd = rootfd, .layer = name, .e = e, .root = geteuid() == 0, .cache_fd = -1,
 	};
-	struct archive *ar = archive_read_new();
+	autoarchive struct archive *raw = archive_read_new();
+	autoarchive struct archive *ar = archive_read_new();
+	autosha256 struct nb_sha256 *h = nb_sha256_new();
+	struct stream st = { .raw = raw, .h = h };
 	struct archive_entry *ent;
+	const void *rest;
 	int r = 0, ar_r;
 
-	if (!ar)
+	if (!ar || !raw || !h)
 		return nb_err_set(e, ENOMEM, "layer %s: out of memory", name);
-	archive_read_support_filter_gzip(ar);
-	archive_read_support_filter_zstd(ar);
-	archive_read_support_filter_xz(ar);
-	archive_read_support_filter_bzip2(ar);
+	r = open_stream(&st, fd, name, e);
+	if (r < 0)
+		return r;
+	/* The tar reader sees only the uncompressed stream, so every byte it
+	 * parses is one the hash saw. */
 	archive_read_support_format_tar(ar);
 	archive_read_support_format_empty(ar);
-	if (archive_read_open_fd(ar, fd, 1 << 20) != ARCHIVE_OK) {
+	if (archive_read_open(ar, &st, NULL, stream_read, NULL) != ARCHIVE_OK) {
 		r = nb_err_set(e, EINVAL, "layer %s: not a tar archive: %s", name,
 			       archive_error_string(ar));
 		goto out;
@@ -742,6 +823,15 @@ int nb_layer_apply(int rootfd, int fd, const char *name, struct nb_err *e)
 			       a.entry ? a.entry : "(none)", archive_error_string(ar));
 		goto out;
 	}
+	/* The diff_id covers the whole stream: what follows the end-of-archive
+	 * blocks (padding, or anything else) is hashed too. */
+	while ((ar_r = (int)stream_read(ar, &st, &rest)) > 0)
+		;
+	if (ar_r < 0) {
+		r = nb_err_set(e, EINVAL, "layer %s: damaged after its last entry: %s", name,
+			       archive_error_string(ar));
+		goto out;
+	}
 	/* Directory times last, deepest first, now that nothing is added to them. */
 	forget_cache(&a);
 	for (size_t i = a.n_dirs; i > 0; i--) {
@@ -752,6 +842,8 @@ int nb_layer_apply(int rootfd, int fd, const char *name, struct nb_err *e)
 		if (parent_of(&a, a.dirs[i - 1].path, false, &pfd, &leaf) == 0)
 			utimensat(pfd, leaf, a.dirs[i - 1].ts, AT_SYMLINK_NOFOLLOW);
 	}
+	if (diff_id)
+		nb_sha256_final(steal_pointer(&h), diff_id);
 	nb_err_clear(e);
 out:
 	forget_cache(&a);
@@ -759,6 +851,5 @@ out:
 		free(a.dirs[i].path);
 	free(a.dirs);
 	pathset_free(&a.created);
-	archive_read_free(ar);
 	return r;
 }

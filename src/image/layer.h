@@ -7,6 +7,7 @@
 
 #include <stdint.h>
 
+#include "image/digest.h"
 #include "lib/err.h"
 
 /**
@@ -14,6 +15,9 @@
  * @rootfd:	directory fd of the tree (the entries' "/")
  * @fd:		the layer blob, read from its current offset
  * @name:	the layer's name for errors ("sha256:ab..")
+ * @diff_id:	output (may be NULL): sha256 of the whole uncompressed stream,
+ *		hashed while it is applied — the caller compares it with the
+ *		config's diff_id before it trusts the tree
  * @e:		error: "layer sha256:..: entry ../x: path leaves the root"
  *
  * Files are always created anew (never written through an existing inode), so
@@ -22,7 +26,8 @@
  *
  * Return: 0 or negative errno
  */
-int nb_layer_apply(int rootfd, int fd, const char *name, struct nb_err *e);
+int nb_layer_apply(int rootfd, int fd, const char *name, char diff_id[NB_DIGEST_LEN + 1],
+		   struct nb_err *e);
 
 /**
  * nb_tree_linkcopy() - copy a tree, hard-linking every non-directory

@@ -33,7 +33,8 @@
 /* nb_store_open() - see store.h */
 int nb_store_open(struct nb_store *s, bool writer, struct nb_err *e)
 {
-	static const char *const subdirs[] = { "blobs/sha256", "tmp", "rootfs", "leases" };
+	static const char *const subdirs[] = { "blobs/sha256", "tmp", "rootfs", "leases",
+						       "verified" };
 	char data[PATH_MAX - 64];
 	char p[PATH_MAX];
 	int r;
@@ -350,11 +351,66 @@ void nb_store_rootfs_path(const struct nb_store *s, const char *chain_hex, char 
 	snprintf(buf, len, "%s/rootfs/%s", s->dir, chain_hex);
 }
 
-/* build_tree() - rootfs/<hex> from rootfs/<parent> (or nothing) plus one layer */
-static int build_tree(struct nb_store *s, const char *parent_hex, const char *hex,
-		      const char *layer, struct nb_err *e)
+/* nb_store_verified() - see store.h */
+bool nb_store_verified(const struct nb_store *s, const char *chain_hex)
 {
-	char tmp[160], dst[128], blob[128];
+	char rel[128];
+	struct stat st;
+
+	snprintf(rel, sizeof(rel), "rootfs/%s", chain_hex);
+	if (fstatat(s->dfd, rel, &st, AT_SYMLINK_NOFOLLOW) < 0 || !S_ISDIR(st.st_mode))
+		return false;
+	snprintf(rel, sizeof(rel), "verified/%s", chain_hex);
+	return fstatat(s->dfd, rel, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISREG(st.st_mode);
+}
+
+/* mark_verified() - record that rootfs/<hex> was built from layers whose
+ * streams hashed to their diff_ids (only ever after the tree is in place, so a
+ * crash in between leaves a tree that is merely rebuilt). Return: 0 or -errno */
+static int mark_verified(struct nb_store *s, const char *hex, struct nb_err *e)
+{
+	char rel[128];
+	autoclose int fd = -1;
+
+	snprintf(rel, sizeof(rel), "verified/%s", hex);
+	fd = openat(s->dfd, rel, O_WRONLY | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
+	if (fd < 0)
+		return nb_err_sys(e, errno, "create %s/%s", s->dir, rel);
+	return 0;
+}
+
+/* drop_unverified() - move aside a rootfs/<hex> no mark vouches for (made by a
+ * nestbox that did not hash layers, or left by a crash before its mark): its
+ * content is unknown, so it is rebuilt rather than reused. Return: 0 or -errno */
+static int drop_unverified(struct nb_store *s, const char *hex, struct nb_err *e)
+{
+	char dst[128], aside[160];
+
+	snprintf(dst, sizeof(dst), "rootfs/%s", hex);
+	if (faccessat(s->dfd, dst, F_OK, AT_SYMLINK_NOFOLLOW) < 0)
+		return 0;
+	if (nb_store_leased(s, hex))
+		return nb_err_set(e, EBUSY, "rootfs %.12s was unpacked without verifying its layers "
+				  "and is in use; stop the VMs running from it, then pull again", hex);
+	snprintf(aside, sizeof(aside), "tmp/gc-%s", hex);
+	nb_rm_at(s->dfd, aside, NULL);
+	if (renameat(s->dfd, dst, s->dfd, aside) < 0)
+		return nb_err_sys(e, errno, "move aside unverified tree %s", hex);
+	nb_debug("unverified tree %s rebuilt", hex);
+	return nb_rm_at(s->dfd, aside, NULL);
+}
+
+/**
+ * build_tree() - rootfs/<hex> from rootfs/<parent> (or nothing) plus one layer
+ * @diff_id:	what the layer's uncompressed stream must hash to
+ *
+ * The tree is made in tmp/ and renamed into rootfs/ only once the layer's
+ * stream matched @diff_id; on any failure nothing is left. Return: 0 or -errno
+ */
+static int build_tree(struct nb_store *s, const char *parent_hex, const char *hex,
+		      const char *layer, const char *diff_id, struct nb_err *e)
+{
+	char tmp[160], dst[128], blob[128], got[NB_DIGEST_LEN + 1];
 	autoclose int tfd = -1;
 	autoclose int lfd = -1;
 	int r;
@@ -365,30 +421,51 @@ static int build_tree(struct nb_store *s, const char *parent_hex, const char *he
 	if (mkdirat(s->dfd, tmp, 0755) < 0)
 		return nb_err_sys(e, errno, "create %s/%s", s->dir, tmp);
 	tfd = openat(s->dfd, tmp, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (tfd < 0)
-		return nb_err_sys(e, errno, "open %s/%s", s->dir, tmp);
+	if (tfd < 0) {
+		r = nb_err_sys(e, errno, "open %s/%s", s->dir, tmp);
+		goto fail;
+	}
 	if (parent_hex) {
 		char src[128];
 		autoclose int pfd = -1;
 
 		snprintf(src, sizeof(src), "rootfs/%s", parent_hex);
 		pfd = openat(s->dfd, src, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-		if (pfd < 0)
-			return nb_err_sys(e, errno, "open %s/%s", s->dir, src);
+		if (pfd < 0) {
+			r = nb_err_sys(e, errno, "open %s/%s", s->dir, src);
+			goto fail;
+		}
 		r = nb_tree_linkcopy(pfd, tfd, e);
-		if (r < 0)
-			return nb_err_wrap(e, "copy tree %.12s", parent_hex);
+		if (r < 0) {
+			nb_err_wrap(e, "copy tree %.12s", parent_hex);
+			goto fail;
+		}
 	}
 	snprintf(blob, sizeof(blob), "blobs/sha256/%s", nb_digest_hex(layer));
 	lfd = openat(s->dfd, blob, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
-	if (lfd < 0)
-		return nb_err_sys(e, errno, "layer %s", layer);
-	r = nb_layer_apply(tfd, lfd, layer, e);
+	if (lfd < 0) {
+		r = nb_err_sys(e, errno, "layer %s", layer);
+		goto fail;
+	}
+	r = nb_layer_apply(tfd, lfd, layer, got, e);
 	if (r < 0)
-		return r;
-	if (renameat(s->dfd, tmp, s->dfd, dst) < 0)
-		return nb_err_sys(e, errno, "store tree %s", hex);
-	return 0;
+		goto fail;
+	if (strcmp(got, diff_id) != 0) {
+		r = nb_err_set(e, EBADMSG, "layer %s: content does not match the config's diff_id "
+			       "%s (it hashes to %s)", layer, diff_id, got);
+		goto fail;
+	}
+	r = drop_unverified(s, hex, e);
+	if (r < 0)
+		goto fail;
+	if (renameat(s->dfd, tmp, s->dfd, dst) < 0) {
+		r = nb_err_sys(e, errno, "store tree %s", hex);
+		goto fail;
+	}
+	return mark_verified(s, hex, e);
+fail:
+	nb_rm_at(s->dfd, tmp, NULL);
+	return r;
 }
 
 /* nb_store_unpack() - see store.h */
@@ -396,7 +473,6 @@ int nb_store_unpack(struct nb_store *s, char *const *layers, char *const *diff_i
 		    char top[65], const struct nb_unpack_wait *w, struct nb_err *e)
 {
 	autofree char (*chain)[NB_DIGEST_LEN + 1] = NULL;
-	struct stat st;
 	char rel[128];
 	int r;
 
@@ -408,18 +484,19 @@ int nb_store_unpack(struct nb_store *s, char *const *layers, char *const *diff_i
 		snprintf(rel, sizeof(rel), "rootfs/%s", top);
 		if (mkdirat(s->dfd, rel, 0755) < 0 && errno != EEXIST)
 			return nb_err_sys(e, errno, "create %s/%s", s->dir, rel);
-		return 0;
+		return mark_verified(s, top, e);
 	}
 	chain = calloc(n, sizeof(*chain));
 	if (!chain)
 		return nb_err_set(e, ENOMEM, "unpack: out of memory");
 	nb_chain_ids(diff_ids, n, chain);
-	/* Find the highest tree already there, then build upward from it. */
+	/* Find the highest verified tree already there, then build upward from it:
+	 * a tree is reused only when its chain ID was built from diff_ids its
+	 * layers' streams were seen to hash to. */
 	size_t have = 0;
 
 	for (size_t i = n; i > 0; i--) {
-		snprintf(rel, sizeof(rel), "rootfs/%s", nb_digest_hex(chain[i - 1]));
-		if (fstatat(s->dfd, rel, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISDIR(st.st_mode)) {
+		if (nb_store_verified(s, nb_digest_hex(chain[i - 1]))) {
 			have = i;
 			break;
 		}
@@ -432,7 +509,7 @@ int nb_store_unpack(struct nb_store *s, char *const *layers, char *const *diff_i
 		}
 		nb_debug("unpack layer %zu/%zu %s", i + 1, n, layers[i]);
 		r = build_tree(s, i ? nb_digest_hex(chain[i - 1]) : NULL, nb_digest_hex(chain[i]),
-			       layers[i], e);
+			       layers[i], diff_ids[i], e);
 		if (r < 0)
 			return r;
 	}
@@ -602,6 +679,21 @@ int nb_store_gc(struct nb_store *s, json_object *db, bool partials, uint64_t *fr
 			}
 			nb_debug("gc: tree %s", de->d_name);
 			nb_rm_at(rfd, aside, freed);
+		}
+	}
+	/* verification marks of trees that are gone (a leased tree keeps its mark) */
+	{
+		autoclose int vfd = openat(s->dfd, "verified", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		autodir DIR *d = vfd >= 0 ? fdopendir(dup(vfd)) : NULL;
+		struct dirent *de;
+
+		while (d && (de = readdir(d)) != NULL) {
+			char rel[128];
+
+			snprintf(rel, sizeof(rel), "rootfs/%s", de->d_name);
+			if (de->d_name[0] == '.' || faccessat(s->dfd, rel, F_OK, AT_SYMLINK_NOFOLLOW) == 0)
+				continue;
+			unlinkat(vfd, de->d_name, 0);
 		}
 	}
 	/* temp files; partial downloads only when asked */

@@ -3,6 +3,9 @@
  *   blobs/sha256/<hex>   content, written to tmp/, fsynced, verified, renamed
  *   images.json          the images and their names (replaced atomically)
  *   rootfs/<chain hex>   one merged tree per chain ID, shared by every image on it
+ *   verified/<chain hex> present once rootfs/<chain hex> was built from layers whose
+ *                        uncompressed streams hashed to the diff_ids the chain ID is
+ *                        made of; a tree without it is never reused, only rebuilt
  *   leases/<chain>.<pid>.<n>  flock'd by whoever runs from a rootfs
  *   tmp/                 partial downloads (resumable) and trees being built
  *   lock                 flock held by every writer (pull, load, import, rmi, prune) */
@@ -136,10 +139,18 @@ struct nb_unpack_wait {
  * @w:		wait for each layer's blob first (NULL: they are all stored)
  * @e:		error naming the layer and entry that failed
  *
- * Return: 0 or negative errno; a tree is only visible once complete
+ * Every layer applied is hashed and must match its diff_id, or nothing is stored
+ * ("layer sha256:..: content does not match the config's diff_id ..."); an
+ * existing tree is reused only when nb_store_verified() says so.
+ *
+ * Return: 0, -EBADMSG on a mismatch, or negative errno; a tree is only visible
+ * once complete and verified
  */
 int nb_store_unpack(struct nb_store *s, char *const *layers, char *const *diff_ids, size_t n,
 		    char top[65], const struct nb_unpack_wait *w, struct nb_err *e);
+
+/* nb_store_verified() - whether rootfs/<chain hex> exists and was built from verified layers */
+bool nb_store_verified(const struct nb_store *s, const char *chain_hex);
 
 /* nb_store_rootfs_path() - absolute path of rootfs/<chain hex> */
 void nb_store_rootfs_path(const struct nb_store *s, const char *chain_hex, char *buf,

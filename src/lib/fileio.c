@@ -123,7 +123,11 @@ int nb_write_file_atomic(const char *path, const void *data, size_t len,
 
 	if (snprintf(tmp, sizeof(tmp), "%s.tmp.%ld", path, (long)getpid()) >= (int)sizeof(tmp))
 		return nb_err_set(e, ENAMETOOLONG, "write %s: path too long", path);
-	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
+	/* Never through a link someone planted: the temp file is made anew
+	 * (a stale one of a dead process with our pid goes first), and rename()
+	 * replaces a symlink at @path rather than following it. */
+	unlink(tmp);
+	fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, mode);
 	if (fd < 0)
 		return nb_err_sys(e, errno, "create %s", tmp);
 	r = nb_write_all(fd, data, len);

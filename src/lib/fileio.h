@@ -45,6 +45,8 @@ char *nb_strip(char *s);
  * @mode:	file mode
  * @e:		error
  *
+ * Neither the temp file nor @path is ever written through a symlink.
+ *
  * Return: 0, or negative errno (nothing left behind on failure)
  */
 int nb_write_file_atomic(const char *path, const void *data, size_t len,

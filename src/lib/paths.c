@@ -1,5 +1,12 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
-/* paths: data and runtime directories. */
+/* paths: data and runtime directories.
+ *
+ * Both are private to their user: created 0700 when absent, and refused when
+ * they exist but are a symlink, not a directory, someone else's, or writable
+ * by others — /tmp/nestbox-UID in particular can be made by any local user
+ * before nestbox runs, and whoever owns a state directory owns the VMs'
+ * control sockets, logs and records in it. Checked by lstat() on the final
+ * component; its parents are the user's to keep (XDG dirs, $HOME). */
 #include "lib/paths.h"
 
 #include <errno.h>
@@ -31,8 +38,46 @@ static const char *home_dir(void)
 	return pw ? pw->pw_dir : NULL;
 }
 
-/* nb_data_dir() - see paths.h */
-int nb_data_dir(char *buf, size_t len, struct nb_err *e)
+/**
+ * own_dir() - make sure @path is a private directory of ours, creating it 0700
+ * @what:	"data directory" or "runtime directory", for errors
+ * @var:	the variable that moves it elsewhere, for errors
+ *
+ * Return: 0, or negative errno with a message saying what is wrong and the fix
+ */
+static int own_dir(const char *what, const char *var, const char *path, struct nb_err *e)
+{
+	struct stat st;
+	int r;
+
+	if (lstat(path, &st) < 0) {
+		if (errno != ENOENT)
+			return nb_err_sys(e, errno, "%s %s", what, path);
+		r = nb_mkdir_p(path, 0700, e);
+		if (r < 0)
+			return nb_err_wrap(e, "%s", what);
+		if (lstat(path, &st) < 0)
+			return nb_err_sys(e, errno, "%s %s", what, path);
+	}
+	if (S_ISLNK(st.st_mode))
+		return nb_err_set(e, ELOOP, "%s %s is a symlink, which nestbox does not follow: "
+				  "remove it or set %s", what, path, var);
+	if (!S_ISDIR(st.st_mode))
+		return nb_err_set(e, ENOTDIR, "%s %s is not a directory: remove it or set %s",
+				  what, path, var);
+	if (st.st_uid != geteuid())
+		return nb_err_set(e, EPERM, "%s %s belongs to uid %u, not to you (uid %u): "
+				  "remove it or set %s", what, path, (unsigned)st.st_uid,
+				  (unsigned)geteuid(), var);
+	if (st.st_mode & (S_IWGRP | S_IWOTH))
+		return nb_err_set(e, EPERM, "%s %s is writable by others (mode %04o): "
+				  "chmod 700 it or set %s", what, path, (unsigned)(st.st_mode & 07777),
+				  var);
+	return 0;
+}
+
+/* data_path() - where the data directory is (see nb_data_dir()) */
+static int data_path(char *buf, size_t len, struct nb_err *e)
 {
 	const char *v = getenv("NESTBOX_HOME");
 	const char *home;
@@ -50,8 +95,16 @@ int nb_data_dir(char *buf, size_t len, struct nb_err *e)
 	return put(buf, len, e, home, "/.local/share/nestbox");
 }
 
-/* nb_runtime_dir() - see paths.h */
-int nb_runtime_dir(char *buf, size_t len, struct nb_err *e)
+/* nb_data_dir() - see paths.h */
+int nb_data_dir(char *buf, size_t len, struct nb_err *e)
+{
+	int r = data_path(buf, len, e);
+
+	return r < 0 ? r : own_dir("data directory", "NESTBOX_HOME", buf, e);
+}
+
+/* runtime_path() - where the runtime directory is (see nb_runtime_dir()) */
+static int runtime_path(char *buf, size_t len, struct nb_err *e)
 {
 	const char *v = getenv("NESTBOX_RUNTIME_DIR");
 	char tmp[64];
@@ -65,6 +118,14 @@ int nb_runtime_dir(char *buf, size_t len, struct nb_err *e)
 		return put(buf, len, e, v, "/nestbox");
 	snprintf(tmp, sizeof(tmp), "/tmp/nestbox-%u", (unsigned)getuid());
 	return put(buf, len, e, tmp, "");
+}
+
+/* nb_runtime_dir() - see paths.h */
+int nb_runtime_dir(char *buf, size_t len, struct nb_err *e)
+{
+	int r = runtime_path(buf, len, e);
+
+	return r < 0 ? r : own_dir("runtime directory", "NESTBOX_RUNTIME_DIR", buf, e);
 }
 
 /* nb_mkdir_p() - see paths.h */

@@ -14,9 +14,12 @@
  * @e:		error
  *
  * $NESTBOX_HOME if set, else /var/lib/nestbox for root, else
- * $XDG_DATA_HOME/nestbox or ~/.local/share/nestbox. Not created.
+ * $XDG_DATA_HOME/nestbox or ~/.local/share/nestbox. Created 0700 when absent;
+ * refused when it is a symlink, not a directory, not owned by the effective
+ * user, or writable by group or others.
  *
- * Return: 0, or negative errno if it does not fit or $HOME is unknown
+ * Return: 0, or negative errno (it does not fit, $HOME is unknown, or it is
+ * not private: the message names it and the fix)
  */
 int nb_data_dir(char *buf, size_t len, struct nb_err *e);
 
@@ -26,7 +29,8 @@ int nb_data_dir(char *buf, size_t len, struct nb_err *e);
  * @e:		error
  *
  * $NESTBOX_RUNTIME_DIR if set, else /run/nestbox for root, else
- * $XDG_RUNTIME_DIR/nestbox, else /tmp/nestbox-UID. Not created.
+ * $XDG_RUNTIME_DIR/nestbox, else /tmp/nestbox-UID. Created and checked as
+ * nb_data_dir() is (anyone can make /tmp/nestbox-UID first).
  *
  * Return: 0, or negative errno
  */

@@ -159,8 +159,8 @@ static enum virt_kvm_probe host_kvm_probe(void *ctx, const char *path, char *why
 	}
 }
 
-/* Find an executable: $NESTBOX_QEMU, else qemu-system-<arch> on $PATH. */
-static bool find_qemu(char *path, size_t len)
+/* virt_find_qemu() - see virt.h */
+bool virt_find_qemu(char *path, size_t len)
 {
 	const char *env = getenv("NESTBOX_QEMU");
 	const char *p = getenv("PATH");
@@ -195,7 +195,7 @@ static bool host_qemu(void *ctx, char *path, size_t pathlen, char *version, size
 	char *v;
 
 	version[0] = '\0';
-	if (!find_qemu(path, pathlen))
+	if (!virt_find_qemu(path, pathlen))
 		return false;
 	if (pipe2(pfd, O_CLOEXEC) < 0)
 		return true;

@@ -47,6 +47,16 @@ struct virt_ops {
 /* The ops that talk to the real machine. */
 extern const struct virt_ops virt_host_ops;
 
+/**
+ * virt_find_qemu() - the QEMU binary run uses and doctor reports:
+ * $NESTBOX_QEMU when set, else qemu-system-x86_64 searched in $PATH
+ * (/usr/local/bin:/usr/bin:/bin without one), without running it
+ * @path:	output ("" when there is none)
+ *
+ * Return: whether an executable was found
+ */
+bool virt_find_qemu(char *path, size_t len);
+
 enum virt_tristate { VIRT_NO = 0, VIRT_YES = 1, VIRT_UNKNOWN = -1 };
 
 /**

@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "boot/boot.h"
+#include "boot/bzimage.h"
 #include "lib/fileio.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);

@@ -1,12 +1,12 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
-/* libFuzzer target: the host's control reader (vmm/ctlread) fed what a guest
+/* libFuzzer target: the host's control reader (box/ctlread) fed what a guest
  * might send, cut at a point the input chooses; and the output log parser. */
 #include <stddef.h>
 #include <stdint.h>
 #include <string.h>
 
-#include "vmm/ctlread.h"
-#include "vmm/outlog.h"
+#include "box/ctlread.h"
+#include "box/outlog.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

@@ -63,7 +63,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (rfd < 0 || mfd < 0 || write(mfd, data, size) != (ssize_t)size)
 		abort();
 	lseek(mfd, 0, SEEK_SET);
-	nb_layer_apply(rfd, mfd, "sha256:fuzz", NULL);
+	nb_layer_apply(rfd, mfd, "sha256:fuzz", NULL, NULL);
 	close(mfd);
 	close(rfd);
 	snprintf(root, sizeof(root), "%s/fence", base);

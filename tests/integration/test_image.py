@@ -94,8 +94,10 @@ class Layout:
             f.write(data)
         return {"digest": d, "size": len(data)}
 
-    def image(self, layers, arch="amd64", cmd=None, env=None):
-        """layers: list of entry lists or (entries, compress). Returns the manifest desc."""
+    def image(self, layers, arch="amd64", cmd=None, env=None, forged_diff_ids=None):
+        """layers: list of entry lists or (entries, compress). Returns the manifest desc.
+
+        forged_diff_ids: what the config declares instead of the layers' own."""
         descs, diff_ids = [], []
         for l in layers:
             entries, comp = l if isinstance(l, tuple) else (l, "gzip")
@@ -105,7 +107,7 @@ class Layout:
         cfg = {"architecture": arch, "os": "linux", "created": "2024-01-01T00:00:00Z",
                "config": {"Cmd": cmd or ["/bin/sh"], "Env": env or ["PATH=/bin"],
                           "WorkingDir": "/"},
-               "rootfs": {"type": "layers", "diff_ids": diff_ids}}
+               "rootfs": {"type": "layers", "diff_ids": forged_diff_ids or diff_ids}}
         c = self.blob(json.dumps(cfg).encode())
         man = {"schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json",
                "config": dict(c, mediaType="application/vnd.oci.image.config.v1+json"),
@@ -508,6 +510,64 @@ def test_tampered_blob_refused(nb, registry, images, tmp_path):
     nb.run("pull", "--tls-verify=false", ref, check=True)
 
 
+def forged_base(tmp_path):
+    """An OCI layout whose one layer plants other files under the config's claim
+    that it is base_layer() (its diff_id)."""
+    with open(BUSYBOX, "rb") as fh:
+        bb = fh.read()
+    lay = Layout(str(tmp_path / "forged"))
+    genuine_id = sha(tar_bytes(base_layer())[0])
+    planted = [d("bin"), f("bin/busybox", bb, 0o755), ln("bin/sh", "busybox"),
+               d("etc"), f("etc/hello", b"planted\n")]
+    lay.tag(lay.image([planted], forged_diff_ids=[genuine_id]), "forged")
+    return lay
+
+
+def test_forged_diff_ids_refused(nb, registry, tmp_path):
+    ref = registry.push(forged_base(tmp_path).path, "forged", "test/forged:latest")
+    msg = one_line_error(nb.run("pull", "--tls-verify=false", ref))
+    assert "layer sha256:" in msg and "does not match the config's diff_id" in msg, msg
+    # nothing committed: no tree, no half-written one, no image
+    assert os.listdir(store(nb, "rootfs")) == []
+    assert os.listdir(store(nb, "tmp")) == []
+    assert image_list(nb) == []
+    # the genuine base, pulled later, is its own files
+    good = f"{registry.host}/test/single"
+    nb.run("pull", "--tls-verify=false", good, check=True)
+    assert open(os.path.join(rootfs(nb, good), "etc/hello"), "rb").read() == \
+        b"hello from layer 1\n"
+    # the forged image imported now reuses the verified tree its diff_ids name:
+    # it gets the genuine files, never plants its own
+    fid = nb.run("import", f"oci:{tmp_path / 'forged'}:forged", check=True).stdout.strip()
+    assert rootfs(nb, fid) == rootfs(nb, good)
+    assert open(os.path.join(rootfs(nb, good), "etc/hello"), "rb").read() == \
+        b"hello from layer 1\n"
+
+
+def plant_unverified(nb, ref):
+    """Make the store look as a nestbox that did not hash layers left it after
+    a forged image planted its files under @ref's chain: the tree changed, and
+    no mark saying its layers were verified."""
+    root = rootfs(nb, ref)
+    for m in os.listdir(store(nb, "verified")):
+        os.unlink(store(nb, "verified", m))
+    hello = os.path.join(root, "etc/hello")
+    os.unlink(hello)
+    with open(hello, "wb") as fh:
+        fh.write(b"planted\n")
+    return root
+
+
+def test_unverified_tree_rebuilt_not_reused(nb, registry):
+    ref = f"{registry.host}/test/shared"
+    nb.run("pull", "--tls-verify=false", ref, check=True)
+    root = plant_unverified(nb, ref)
+    nb.run("pull", "--tls-verify=false", ref, check=True)
+    assert open(os.path.join(root, "etc/hello"), "rb").read() == b"hello from layer 1\n"
+    assert sorted(os.listdir(store(nb, "verified"))) == sorted(os.listdir(store(nb, "rootfs")))
+    assert os.listdir(store(nb, "tmp")) == []
+
+
 def test_pull_killed_then_repeated(nb, registry):
     ref = f"{registry.host}/test/big"
     tmp = store(nb, "tmp")
@@ -573,6 +633,14 @@ def test_import_oci_layout(nb, images):
     assert os.path.exists(os.path.join(root, "bin/busybox"))
     msg = one_line_error(nb.run("import", f"oci:{images.path}:nosuchtag"))
     assert "nosuchtag" in msg
+
+
+def test_refused_import_leaves_nothing(nb, images):
+    """An import or load that fails keeps none of what it copied in."""
+    msg = one_line_error(nb.run("import", f"oci:{images.path}"))
+    assert "images in the layout; name one with oci:DIR:TAG" in msg, msg
+    assert os.listdir(store(nb, "blobs", "sha256")) == []
+    assert os.listdir(store(nb, "rootfs")) == [] and image_list(nb) == []
 
 
 HOSTILE = {
@@ -732,6 +800,18 @@ def test_pulled_image_runs_and_is_leased(nb, registry, kernel_dir):
         nb.run("rm", "-f", "held", timeout=120)
     nb.run("rmi", ref, check=True)
     assert os.listdir(store(nb, "rootfs")) == []
+    assert os.listdir(store(nb, "verified")) == []
+
+
+@pytest.mark.skipif(not has_run(), reason="nestbox run is not built yet")
+def test_run_rebuilds_an_unverified_tree(nb, registry, kernel_dir):
+    """An image stored before layers were verified runs from a rebuilt tree."""
+    ref = f"{registry.host}/test/single"
+    nb.run("pull", "--tls-verify=false", ref, check=True)
+    plant_unverified(nb, ref)
+    p = nb.run("run", "--rm", ref, "--", "/bin/busybox", "cat", "/etc/hello", timeout=180)
+    assert p.returncode == 0, p.stderr
+    assert p.stdout == "hello from layer 1\n"
 
 
 def test_progress_only_on_a_tty(nb, registry):

@@ -287,12 +287,45 @@ def test_bad_input_is_one_line_and_125(nb, rootfs):
          "nokernel"),
         (["run", "--rm", "--rootfs", rootfs], "command"),
         (["run", "--rm", "--name", "bad/name", "--rootfs", rootfs, "--", "true"], "bad/name"),
+        (["run", "--rm", *[a for i in range(32) for a in ("-v", f"{rootfs}:/v{i}")],
+          "--rootfs", rootfs, "--", "true"], "at most 31 volumes"),
     ]
     for args, word in cases:
         p = nb.run(*args)
         assert p.returncode == 125, (args, p.stderr)
         assert len(p.stderr.strip().splitlines()) == 1, p.stderr
         assert word in p.stderr, p.stderr
+
+
+@pytest.mark.parametrize("mode", [["--rm"], [], ["-d"]])
+def test_bad_publish_and_memory_refused_before_anything_boots(nb, rootfs, mode):
+    """Each value QEMU would have been handed unchecked gets 125 and one line
+    naming the option and the reason; QEMU (a stand-in that leaves a mark)
+    never starts, and no record is left (ps -a is empty)."""
+    mark = nb.tmp / "qemu-started"
+    fake = nb.tmp / "qemu-system-x86_64"
+    fake.write_text(f"#!/bin/sh\ntouch {mark}\nexit 1\n")
+    fake.chmod(0o755)
+    nb.env["NESTBOX_QEMU"] = str(fake)
+    cases = [
+        (["-p", "127.0.0.1,restrict=on:8080:80"], "--publish", "is not an IPv4 or IPv6 address"),
+        (["-p", "8080:80:90"], "--publish", "'8080' is not an IPv4 or IPv6 address"),
+        (["-p", "[::1]:8080:80"], "--publish", "IPv4 host addresses only"),
+        (["-p", "1:2/sctp"], "--publish", "protocol"),
+        (["--memory", "-1"], "--memory", "sign"),
+        (["--memory", "18014398509481985G"], "--memory", "too large"),
+        (["--memory", "1G1"], "--memory", "unknown unit"),
+        (["--cpus", "-1"], "--cpus", "expected a number"),
+        (["--boot-timeout", "nan"], "--boot-timeout", "expected a duration"),
+    ]
+    for opts, opt, reason in cases:
+        p = nb.run("run", *mode, *opts, "--rootfs", rootfs, "--", "true")
+        lines = p.stderr.strip().splitlines()
+        assert p.returncode == 125, (opts, p.stderr)
+        assert len(lines) == 1, p.stderr
+        assert opt in lines[0] and opts[1] in lines[0] and reason in lines[0], lines[0]
+        assert not mark.exists(), (opts, "QEMU was started")
+    assert json.loads(nb.run("ps", "-a", "--format", "json", check=True).stdout) == []
 
 
 def test_boot_timeout_fails_125_with_console_lines(nb, rootfs):
@@ -400,13 +433,16 @@ def test_foreground_without_rm_leaves_a_container(nb, rootfs):
     name conflicts, rm; --rm leaves nothing."""
     script = ("echo o1; sleep 0.3; echo e1 >&2; sleep 0.3; echo o2; printf '\\000\\377' >&2; "
               "exit 3")
-    p = nb.run("run", "--name", "fg", "--rootfs", rootfs, "--", "sh", "-c", script, text=False)
+    tcp, udp = free_port(), free_port()
+    p = nb.run("run", "--name", "fg", "-p", f"{tcp}:80", "-p", f"0.0.0.0:{udp}:53/udp",
+               "--rootfs", rootfs, "--", "sh", "-c", script, text=False)
     assert p.returncode == 3, p.stderr
     assert p.stdout == b"o1\no2\n"
     ps = records(nb)
     assert len(ps) == 1
     r = ps[0]
     assert (r["Names"], r["State"], r["ExitCode"], r["Exited"]) == (["fg"], "exited", 3, True)
+    assert r["Ports"] == f"127.0.0.1:{tcp}->80/tcp, 0.0.0.0:{udp}->53/udp"
     assert r["Status"].startswith("Exited (3)") and r["Detached"] is False
     assert json.loads(nb.run("ps", "--format", "json", check=True).stdout) == []
     table = nb.run("ps", "-a", check=True).stdout.splitlines()

@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "boot/boot.h"
+#include "boot/bzimage.h"
 #include "lib/fileio.h"
 
 /* A temp dir per test, removed at the end. */

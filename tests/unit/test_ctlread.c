@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
-/* Unit tests for vmm/ctlread: frames cut from any split of the byte stream,
+/* Unit tests for box/ctlread: frames cut from any split of the byte stream,
  * decoded callbacks, raw frames, malformed input, stopping from a callback. */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -13,7 +13,7 @@
 #include <unistd.h>
 
 #include "control/proto.h"
-#include "vmm/ctlread.h"
+#include "box/ctlread.h"
 
 struct seen {
 	int phases, datas, exits, errors, raws;

@@ -17,6 +17,7 @@
 #include "lib/err.h"
 #include "lib/fileio.h"
 #include "lib/paths.h"
+#include "lib/strv.h"
 
 static void test_err_set_and_wrap(void **state)
 {
@@ -60,24 +61,58 @@ static void test_err_truncates(void **state)
 
 static void test_data_dir(void **state)
 {
-	char buf[256];
+	char base[] = "/tmp/nb-dirs-XXXXXX", buf[256], want[256], real[300];
+	struct nb_err e = NB_ERR_INIT;
+	struct stat st;
 
-	setenv("NESTBOX_HOME", "/srv/nb", 1);
+	assert_non_null(mkdtemp(base));
+	/* Absent: created 0700. */
+	snprintf(want, sizeof(want), "%s/nb", base);
+	setenv("NESTBOX_HOME", want, 1);
 	assert_int_equal(nb_data_dir(buf, sizeof(buf), NULL), 0);
-	assert_string_equal(buf, "/srv/nb");
-	unsetenv("NESTBOX_HOME");
-	assert_int_equal(nb_data_dir(buf, sizeof(buf), NULL), 0);
-	if (geteuid() == 0)
-		assert_string_equal(buf, "/var/lib/nestbox");
-	setenv("NESTBOX_RUNTIME_DIR", "/tmp/rt", 1);
+	assert_string_equal(buf, want);
+	assert_int_equal(lstat(want, &st), 0);
+	assert_int_equal(st.st_mode & 07777, 0700);
+	snprintf(want, sizeof(want), "%s/rt", base);
+	setenv("NESTBOX_RUNTIME_DIR", want, 1);
 	assert_int_equal(nb_runtime_dir(buf, sizeof(buf), NULL), 0);
-	assert_string_equal(buf, "/tmp/rt");
+	assert_string_equal(buf, want);
+	/* Writable by others, or a symlink (even to a private dir): refused. */
+	assert_int_equal(chmod(want, 0777), 0);
+	assert_int_equal(nb_runtime_dir(buf, sizeof(buf), &e), -EPERM);
+	assert_non_null(strstr(e.msg, "writable by others"));
+	snprintf(real, sizeof(real), "%s/ln", base);
+	assert_int_equal(symlink("nb", real), 0);
+	setenv("NESTBOX_RUNTIME_DIR", real, 1);
+	assert_int_equal(nb_runtime_dir(buf, sizeof(buf), &e), -ELOOP);
+	assert_non_null(strstr(e.msg, "is a symlink"));
 	unsetenv("NESTBOX_RUNTIME_DIR");
-	assert_int_equal(nb_runtime_dir(buf, sizeof(buf), NULL), 0);
-	if (geteuid() == 0)
-		assert_string_equal(buf, "/run/nestbox");
+	unsetenv("NESTBOX_HOME");
 	/* Too small a buffer is an error, not a truncated path. */
 	assert_int_equal(nb_data_dir(buf, 4, NULL), -ENAMETOOLONG);
+	assert_int_equal(nb_rm_rf(base), 0);
+}
+
+/* An atomic write never writes through a symlink planted where its temp file
+ * goes (a state dir another user can reach), nor at the destination. */
+static void test_atomic_write_no_follow(void **state)
+{
+	char dir[] = "/tmp/nb-nofollow-XXXXXX", path[256], tmp[300], victim[300], buf[32];
+	struct nb_err e = NB_ERR_INIT;
+
+	assert_non_null(mkdtemp(dir));
+	snprintf(victim, sizeof(victim), "%s/victim", dir);
+	assert_int_equal(nb_write_file_atomic(victim, "keep", 4, 0600, &e), 0);
+	snprintf(path, sizeof(path), "%s/state.json", dir);
+	snprintf(tmp, sizeof(tmp), "%s.tmp.%ld", path, (long)getpid());
+	assert_int_equal(symlink(victim, tmp), 0);
+	assert_int_equal(symlink(victim, path), 0);
+	assert_int_equal(nb_write_file_atomic(path, "new", 3, 0600, &e), 0);
+	assert_int_equal(nb_read_file("", victim, buf, sizeof(buf), &e), 4);
+	assert_string_equal(buf, "keep");
+	assert_int_equal(nb_read_file("", path, buf, sizeof(buf), &e), 3);
+	assert_false(nb_path_exists("", tmp));
+	assert_int_equal(nb_rm_rf(dir), 0);
 }
 
 static void test_files(void **state)
@@ -159,6 +194,39 @@ static void test_io_all(void **state)
 	close(p[0]);
 }
 
+static void test_strv_grows_sets_env_and_steals(void **state)
+{
+	autostrv struct nb_strv sv = { 0 };
+	char **v;
+
+	for (int i = 0; i < 100; i++)
+		assert_int_equal(nb_strv_addf(&sv, "arg%d", i), 0);
+	assert_int_equal(sv.n, 100);
+	assert_string_equal(sv.v[99], "arg99");
+	assert_null(sv.v[100]);
+	nb_strv_clear(&sv);
+	assert_int_equal(nb_strv_setenv(&sv, "A=1"), 0);
+	assert_int_equal(nb_strv_setenv(&sv, "AB=2"), 0);
+	assert_int_equal(nb_strv_setenv(&sv, "A=3"), 0);
+	assert_int_equal(sv.n, 2);
+	assert_string_equal(sv.v[0], "A=3");
+	assert_string_equal(sv.v[1], "AB=2");
+	v = nb_strv_steal(&sv);
+	assert_null(sv.v);
+	assert_string_equal(v[1], "AB=2");
+	assert_null(v[2]);
+	nb_strv_free(v);
+	/* an empty vector is handed out as { NULL } */
+	v = nb_strv_steal(&sv);
+	assert_non_null(v);
+	assert_null(v[0]);
+	nb_strv_free(v);
+	/* after a failed add, every add fails and steal gives NULL */
+	sv.oom = true;
+	assert_int_equal(nb_strv_add(&sv, "x"), -ENOMEM);
+	assert_null(nb_strv_steal(&sv));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -166,10 +234,12 @@ int main(void)
 		cmocka_unit_test(test_err_sys),
 		cmocka_unit_test(test_err_truncates),
 		cmocka_unit_test(test_data_dir),
+		cmocka_unit_test(test_atomic_write_no_follow),
 		cmocka_unit_test(test_files),
 		cmocka_unit_test(test_strip),
 		cmocka_unit_test(test_cleanup),
 		cmocka_unit_test(test_io_all),
+		cmocka_unit_test(test_strv_grows_sets_env_and_steals),
 	};
 
 	return cmocka_run_group_tests_name("lib", tests, NULL, NULL);

@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
-/* Unit tests for vmm/outlog: records written, parsed and replayed to two fds
+/* Unit tests for box/outlog: records written, parsed and replayed to two fds
  * in order, binary-safe; short tails wait, garbage is an error. */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -15,7 +15,7 @@
 #include <unistd.h>
 
 #include "lib/err.h"
-#include "vmm/outlog.h"
+#include "box/outlog.h"
 
 static int tmpfile_fd(void)
 {

@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
-/* Unit tests for vmm/state's records: create under a name or a generated
+/* Unit tests for box/state's records: create under a name or a generated
  * one, name conflicts, the owner's lock telling running from stale. */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -16,7 +16,7 @@
 
 #include "lib/err.h"
 #include "lib/fileio.h"
-#include "vmm/state.h"
+#include "box/state.h"
 
 static char rt[PATH_MAX];
 

@@ -9,6 +9,7 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <sys/file.h>
+#include <sys/socket.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,9 +19,10 @@
 #include "boot/boot.h"
 #include "boot/cpio.h"
 #include "control/proto.h"
-#include "vmm/qemu.h"
-#include "vmm/run.h"
-#include "vmm/state.h"
+#include "vm/qemu.h"
+#include "vm/share.h"
+#include "box/run.h"
+#include "box/state.h"
 #include "lib/fileio.h"
 #include "lib/paths.h"
 
@@ -222,39 +224,24 @@ static void test_kernel_has_vsock(void **state)
 	assert_int_equal(nb_rm_rf(dir), 0);
 }
 
-static void test_port_and_size_parsing(void **state)
-{
-	struct nb_err e = NB_ERR_INIT;
-	char out[96];
-
-	assert_int_equal(nb_parse_port("8080:80", out, sizeof(out), &e), 0);
-	assert_string_equal(out, "tcp:127.0.0.1:8080-:80");
-	assert_int_equal(nb_parse_port("0.0.0.0:53:53/udp", out, sizeof(out), &e), 0);
-	assert_string_equal(out, "udp:0.0.0.0:53-:53");
-	assert_true(nb_parse_port("80", out, sizeof(out), &e) < 0);
-	assert_true(nb_parse_port("1:99999", out, sizeof(out), &e) < 0);
-	assert_true(nb_parse_port("1:2/sctp", out, sizeof(out), &e) < 0);
-	assert_int_equal(nb_parse_size("1G"), 1024);
-	assert_int_equal(nb_parse_size("512M"), 512);
-	assert_int_equal(nb_parse_size("256"), 256);
-	assert_int_equal(nb_parse_size("2GiB"), 2048);
-	assert_int_equal(nb_parse_size("lots"), 0);
-	assert_int_equal(nb_parse_duration_ms("30s"), 30000);
-	assert_int_equal(nb_parse_duration_ms("500ms"), 500);
-	assert_int_equal(nb_parse_duration_ms("2m"), 120000);
-	assert_int_equal(nb_parse_duration_ms("soon"), 0);
-}
-
 static void test_qemu_argv_has_the_contract(void **state)
 {
 	struct nb_vm_config c = { .qemu = "/usr/bin/qemu-system-x86_64", .tsc_khz = 2000000,
 				  .kernel = "/k/vmlinux", .mem_mib = 1024, .cpus = 2,
-				  .net = true, .nshares = 1, .nfwds = 1, .depth = 1 };
+				  .net = true, .nshares = 1, .depth = 1 };
+	const struct nb_port ports[] = {
+		{ .family = AF_INET, .addr = "127.0.0.1", .host = 8080, .guest = 80 },
+		{ .family = AF_INET, .addr = "0.0.0.0", .host = 53, .guest = 5353,
+		  .proto = NB_PROTO_UDP },
+	};
 	struct nb_err e = NB_ERR_INIT;
 	char **argv = NULL, joined[8192] = "";
 
-	c.shares[0] = (struct nb_vm_share){ .port = "nestbox.fs.0", .fd = 9 };
-	snprintf(c.fwds[0], sizeof(c.fwds[0]), "tcp:127.0.0.1:8080-:80");
+	const struct nb_share shares[] = { { .port = "nestbox.fs.0", .qemu_fd = 9 } };
+
+	c.shares = shares;
+	c.ports = ports;
+	c.nports = 2;
 	assert_int_equal(nb_qemu_argv(&c, &argv, &e), 0);
 	for (char **p = argv; *p; p++) {
 		size_t used = strlen(joined);
@@ -269,9 +256,41 @@ static void test_qemu_argv_has_the_contract(void **state)
 	assert_non_null(strstr(joined, "virtio-rng-device"));
 	assert_non_null(strstr(joined, "name=nestbox.control"));
 	assert_non_null(strstr(joined, "name=nestbox.fs.0"));
-	assert_non_null(strstr(joined, "hostfwd=tcp:127.0.0.1:8080-:80"));
+	/* QEMU's hostfwd syntax is made here, from the typed ports */
+	assert_non_null(strstr(joined, "user,id=n0,hostfwd=tcp:127.0.0.1:8080-:80,"
+				       "hostfwd=udp:0.0.0.0:53-:5353 "));
 	assert_non_null(strstr(joined, "-m 1024M -smp 2"));
 	nb_strv_free(argv);
+}
+
+static void test_share_serves_a_directory_over_a_stream(void **state)
+{
+	char dir[] = "/tmp/nb-share-XXXXXX";
+	struct nb_share s = { .host = dir, .guest = "/data", .ro = true };
+	struct nb_err e = NB_ERR_INIT;
+	struct nb_ctl_share c;
+
+	assert_non_null(mkdtemp(dir));
+	assert_int_equal(nb_share_open(&s, 3, NULL, &e), 0);
+	/* virtio-serial: QEMU gets a stream end, the guest a port name */
+	assert_true(s.qemu_fd >= 0);
+	assert_int_equal(s.vsock_port, 0);
+	assert_string_equal(s.port, "nestbox.fs.3");
+	assert_non_null(s.srv);
+	c = nb_share_ctl(&s);
+	assert_string_equal(c.port, "nestbox.fs.3");
+	assert_string_equal(c.target, "/data");
+	assert_int_equal(c.flags, NB_SHARE_RO);
+	nb_share_close(&s);
+	assert_int_equal(s.qemu_fd, -1);
+	assert_null(s.srv);
+	nb_share_close(&s);
+	/* a directory that is not there is named */
+	s = (struct nb_share){ .host = "/nonexistent/nb-share", .guest = "/", .root = true };
+	assert_true(nb_share_open(&s, 0, NULL, &e) < 0);
+	assert_non_null(strstr(e.msg, "/nonexistent/nb-share"));
+	assert_int_equal(s.qemu_fd, -1);
+	assert_int_equal(rmdir(dir), 0);
 }
 
 static void test_qemu_argv_vsock(void **state)
@@ -282,7 +301,9 @@ static void test_qemu_argv_vsock(void **state)
 	struct nb_err e = NB_ERR_INIT;
 	char **argv = NULL, joined[8192] = "";
 
-	c.shares[0] = (struct nb_vm_share){ .port = "vsock:5679", .fd = -1 };
+	const struct nb_share shares[] = { { .port = "vsock:5679", .qemu_fd = -1 } };
+
+	c.shares = shares;
 	assert_int_equal(nb_qemu_argv(&c, &argv, &e), 0);
 	for (char **p = argv; *p; p++) {
 		size_t used = strlen(joined);
@@ -350,9 +371,9 @@ int main(void)
 		cmocka_unit_test(test_decoder_refuses_short_and_bad_input),
 		cmocka_unit_test(test_cpio_newc_layout),
 		cmocka_unit_test(test_modules_resolved_deps_first),
-		cmocka_unit_test(test_port_and_size_parsing),
 		cmocka_unit_test(test_qemu_argv_has_the_contract),
 		cmocka_unit_test(test_qemu_argv_vsock),
+		cmocka_unit_test(test_share_serves_a_directory_over_a_stream),
 		cmocka_unit_test(test_kernel_has_vsock),
 		cmocka_unit_test(test_state_round_trip_lock_and_lookup),
 	};

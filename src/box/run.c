@@ -1,0 +1,513 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/* box/run: options + image config -> a record, the launch, the supervision. */
+#include "box/run.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/random.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "box/session.h"
+#include "box/state.h"
+#include "box/supervise.h"
+#include "box/sysrun.h"
+#include "control/proto.h"
+#include "image/image.h"
+#include "lib/cleanup.h"
+#include "lib/clock.h"
+#include "lib/fileio.h"
+#include "lib/log.h"
+#include "lib/strv.h"
+#include "system/system.h"
+#include "vm/launch.h"
+
+/* What the image's config says about the command (all may be NULL). */
+struct image_cfg {
+	char **entrypoint, **cmd, **env;
+	const char *workdir, *user;
+};
+
+/* The command's argv (--entrypoint and CMD over the image's) and its
+ * environment (the image's, then -e and --env-file in order). */
+static int build_spawn(const struct nb_run_opts *o, const struct image_cfg *ic,
+		       struct nb_strv *argv, struct nb_strv *env, struct nb_err *e)
+{
+	char **cmd = o->cmd && o->cmd[0] ? o->cmd : NULL;
+
+	if (o->entrypoint) {
+		if (o->entrypoint[0] && nb_strv_add(argv, o->entrypoint) < 0)
+			return -ENOMEM;
+	} else {
+		for (char **p = ic->entrypoint; p && *p; p++)
+			if (nb_strv_add(argv, *p) < 0)
+				return -ENOMEM;
+		if (!cmd)
+			cmd = ic->cmd;
+	}
+	for (char **p = cmd; p && *p; p++)
+		if (nb_strv_add(argv, *p) < 0)
+			return -ENOMEM;
+	if (!argv->n)
+		return nb_err_set(e, EINVAL, "no command: the image has none and none was given");
+	for (char **p = ic->env; p && *p; p++)
+		if (nb_strv_setenv(env, *p) < 0)
+			return -ENOMEM;
+	for (char **p = o->env; p && *p; p++) {
+		if (strchr(*p, '=')) {
+			if (nb_strv_setenv(env, *p) < 0)
+				return -ENOMEM;
+		} else {
+			const char *v = getenv(*p);
+			autofree char *kv = NULL;
+
+			if (!v)
+				continue; /* podman: an unset host variable is skipped */
+			if (asprintf(&kv, "%s=%s", *p, v) < 0) {
+				kv = NULL;
+				return -ENOMEM;
+			}
+			if (nb_strv_setenv(env, kv) < 0)
+				return -ENOMEM;
+		}
+	}
+	return 0;
+}
+
+static void make_id(char *id, size_t len)
+{
+	unsigned char r[6] = { 0 };
+
+	if (getrandom(r, sizeof(r), 0) != (ssize_t)sizeof(r))
+		snprintf(id, len, "%012x", (unsigned)getpid());
+	else
+		snprintf(id, len, "%02x%02x%02x%02x%02x%02x", r[0], r[1], r[2], r[3], r[4], r[5]);
+}
+
+/* What a detached run's supervisor carries into run_vm(). */
+struct detach {
+	struct nb_vm_state *st;
+	int ready_fd;
+	int listen_fd;
+	int lifeline; /* -1, or a pidfd of the process the VM lives for */
+};
+
+/* A foreground run's record (without --rm): where its logs go, and whether
+ * its command got as far as starting. */
+struct fgrec {
+	const struct nb_vm_state *st;
+	int output_log, console_log, listen_fd;
+	bool cmd_started;
+};
+
+/* A leased image root (or a --rootfs directory) and the image's config,
+ * released when it leaves scope. */
+struct root {
+	char dir[PATH_MAX];
+	bool leased;
+	struct nb_image_config *cfg;
+};
+
+static void root_release(struct root *r)
+{
+	if (r->leased)
+		nb_image_release_rootfs(r->dir);
+	if (r->cfg)
+		nb_image_config_free(r->cfg);
+	r->leased = false;
+	r->cfg = NULL;
+}
+
+/* The root: --rootfs resolved, or the image's tree leased from the store. */
+static int open_root(const struct nb_run_opts *o, struct root *r, struct image_cfg *ic,
+		     struct nb_err *e)
+{
+	int ret;
+
+	if (o->rootfs)
+		return realpath(o->rootfs, r->dir) ? 0 : nb_err_sys(e, errno, "rootfs %s", o->rootfs);
+	ret = nb_image_open_rootfs(o->image, r->dir, sizeof(r->dir), &r->cfg, e);
+	if (ret < 0)
+		return ret;
+	r->leased = true;
+	if (r->cfg)
+		*ic = (struct image_cfg){ .entrypoint = r->cfg->entrypoint, .cmd = r->cfg->cmd,
+					  .env = r->cfg->env, .workdir = r->cfg->workdir,
+					  .user = r->cfg->user };
+	return 0;
+}
+
+/* The parts of a --system launch: the ssh material and the credentials. */
+struct sysparts {
+	struct nb_sys sys;
+	char cmdline[512];
+	char smbios[600];
+};
+
+/* --system: the spec's SPAWN is the image's init and the host key; the
+ * client key goes as a credential by SMBIOS (-M q35) and/or the kernel
+ * command line, as NESTBOX_SYSTEM_CREDENTIALS says (default: both). */
+static int system_spawn(struct sysparts *sp, struct nb_strv *argv, struct nb_strv *env,
+			struct nb_launch *l, struct nb_err *e)
+{
+	unsigned creds = nb_sys_creds_choice();
+	autofree char *key = NULL, *pub = NULL;
+
+	if (!creds)
+		return nb_err_set(e, EINVAL, "NESTBOX_SYSTEM_CREDENTIALS=%s: expected smbios, "
+				  "cmdline or both", getenv("NESTBOX_SYSTEM_CREDENTIALS"));
+	if (asprintf(&key, NB_SYSTEM_ENV_HOST_KEY "=%s", sp->sys.host_key) < 0)
+		key = NULL;
+	if (asprintf(&pub, NB_SYSTEM_ENV_HOST_PUB "=%s\n", sp->sys.host_pub) < 0)
+		pub = NULL;
+	if (!key || !pub || nb_strv_add(argv, "/sbin/init") < 0 || nb_strv_add(env, key) < 0 ||
+	    nb_strv_add(env, pub) < 0)
+		return nb_err_set(e, ENOMEM, "out of memory");
+	if ((creds & NB_CREDS_CMDLINE) &&
+	    nb_sys_cred_cmdline(&sp->sys, sp->cmdline, sizeof(sp->cmdline)) < 0)
+		return nb_err_set(e, EINVAL, "%s/ssh: the client key does not fit a command line",
+				  sp->sys.dir);
+	if ((creds & NB_CREDS_SMBIOS) &&
+	    nb_sys_cred_smbios(&sp->sys, sp->smbios, sizeof(sp->smbios)) < 0)
+		return nb_err_set(e, EINVAL, "%s/ssh: the client key does not fit SMBIOS",
+				  sp->sys.dir);
+	l->append = creds & NB_CREDS_CMDLINE ? sp->cmdline : NULL;
+	l->smbios = creds & NB_CREDS_SMBIOS ? sp->smbios : NULL;
+	/* microvm has no SMBIOS tables; q35's firmware makes them. */
+	l->q35 = creds & NB_CREDS_SMBIOS;
+	l->kernel = (struct nb_kernel_sel){ .kind = NB_KERNEL_IMAGE, .path = NULL };
+	return 0;
+}
+
+/* Boot the VM (vm/launch) and supervise it: in the foreground (@det NULL;
+ * @fg its record, or NULL with --rm) or as the daemon of a detached VM.
+ * Signals are blocked by the caller. Returns the exit code. */
+static int launch_and_supervise(const struct nb_run_opts *o, struct detach *det,
+				struct fgrec *fg, struct nb_err *e)
+{
+	__attribute__((cleanup(root_release))) struct root root = { .dir = "" };
+	__attribute__((cleanup(nb_launch_close))) struct nb_launch l;
+	autostrv struct nb_strv argv = { 0 }, env = { 0 };
+	struct nb_ctl_spawn sp = { 0 };
+	struct image_cfg ic = { 0 };
+	autofree struct sysparts *sys = NULL;
+	int code = NB_EXIT_FAILURE;
+	char id[16];
+
+	nb_launch_init(&l);
+	l.t0_ns = nb_mono_ns();
+	if (open_root(o, &root, &ic, e) < 0)
+		return NB_EXIT_FAILURE;
+	l.kernel = o->kernel;
+	if (o->system) {
+		sys = calloc(1, sizeof(*sys));
+		if (!sys || !det) {
+			nb_err_set(e, sys ? EINVAL : ENOMEM, sys ? "--system runs under a supervisor"
+							     : "out of memory");
+			return NB_EXIT_FAILURE;
+		}
+		/* No sshd or no init: refused before anything boots. */
+		if (nb_sys_check_image(root.dir, o->image ? o->image : o->rootfs, e) < 0 ||
+		    nb_sys_prepare(det->st->dir, o->ssh_port, &sys->sys, e) < 0 ||
+		    system_spawn(sys, &argv, &env, &l, e) < 0)
+			return NB_EXIT_FAILURE;
+	} else if (build_spawn(o, &ic, &argv, &env, e) < 0) {
+		if (!e->code)
+			nb_err_set(e, ENOMEM, "out of memory");
+		return NB_EXIT_FAILURE;
+	}
+	/* Detached, nobody feeds stdin: the command gets /dev/null. */
+	sp.flags = (o->tty ? NB_SPAWN_TTY : 0) | (o->interactive && !det ? NB_SPAWN_STDIN : 0) |
+		   (o->system ? NB_SPAWN_SYSTEM : 0);
+	if (o->tty) {
+		struct winsize ws;
+
+		if (ioctl(STDIN_FILENO, TIOCGWINSZ, &ws) == 0) {
+			sp.rows = ws.ws_row;
+			sp.cols = ws.ws_col;
+		}
+	}
+	sp.cwd = o->workdir ? o->workdir : ic.workdir && ic.workdir[0] ? ic.workdir : "/";
+	sp.user = o->user ? o->user : ic.user ? ic.user : "";
+	sp.argv = argv.v;
+	sp.env = env.v ? env.v : (char *[]){ NULL };
+	if (det || fg)
+		snprintf(id, sizeof(id), "%s", det ? det->st->id : fg->st->id);
+	else
+		make_id(id, sizeof(id));
+
+	l.rootfs = root.dir;
+	l.image = o->image ? o->image : o->rootfs;
+	l.volumes = o->volumes;
+	l.nvolumes = o->nvolumes;
+	l.ports = o->ports;
+	l.nports = o->nports;
+	l.mem_mib = o->mem_mib;
+	l.cpus = o->cpus;
+	l.accel = o->accel;
+	l.boot_timeout_ms = o->boot_timeout_ms;
+	l.hostname = o->name ? o->name : id;
+	l.spawn = &sp;
+	if (nb_launch_start(&l, e) < 0)
+		return NB_EXIT_FAILURE;
+	if (det) {
+		struct nb_supervisor sv = {
+			.qemu_pid = l.qemu_pid, .qemu_pidfd = l.qemu_pidfd, .ctl = l.ctl,
+			.console = l.console, .ready_fd = det->ready_fd, .listen_fd = det->listen_fd,
+			.boot_timeout_ms = l.boot_timeout_ms,
+			.st = det->st, .lifeline_fd = det->lifeline,
+		};
+
+		code = nb_supervise(&sv) < 0 ? NB_EXIT_FAILURE : 0;
+		det->ready_fd = sv.ready_fd;
+	} else {
+		struct nb_session sess = {
+			.t0_ns = l.t0_ns, .qemu_start_ns = l.qemu_start_ns, .qemu_pid = l.qemu_pid,
+			.qemu_pidfd = l.qemu_pidfd, .ctl = l.ctl, .console = l.console,
+			.console_log = -1, .show_console = o->console, .tty = o->tty,
+			.stdin_open = o->interactive, .in_fd = STDIN_FILENO, .out_fd = STDOUT_FILENO,
+			.err_fd = STDERR_FILENO, .boot_timeout_ms = l.boot_timeout_ms,
+		};
+
+		if (fg) {
+			sess.console_log = fg->console_log;
+			sess.log_output = true;
+			sess.output_log = fg->output_log;
+			sess.serve = true;
+			sess.listen_fd = fg->listen_fd;
+		}
+		code = nb_session_run(&sess, e);
+		if (fg)
+			fg->cmd_started = sess.phase_ns[NB_PHASE_COMMAND] != 0;
+	}
+	/* QEMU is reaped; leaving scope stops the relay, the servers, the lease. */
+	return e->code ? NB_EXIT_FAILURE : code;
+}
+
+/* launch_and_supervise() with SIGINT, SIGTERM, SIGHUP and SIGWINCH blocked:
+ * the loop takes them from a signalfd, and they are blocked before any
+ * thread (nestfs servers, the vsock relay) exists, so none of those
+ * catches them. */
+static int run_vm(const struct nb_run_opts *o, struct detach *det, struct fgrec *fg,
+		  struct nb_err *e)
+{
+	sigset_t mask, old;
+	int code;
+
+	sigemptyset(&mask);
+	sigaddset(&mask, SIGINT);
+	sigaddset(&mask, SIGTERM);
+	sigaddset(&mask, SIGHUP);
+	sigaddset(&mask, SIGWINCH);
+	sigprocmask(SIG_BLOCK, &mask, &old);
+	code = launch_and_supervise(o, det, fg, e);
+	sigprocmask(SIG_SETMASK, &old, NULL);
+	return code;
+}
+
+/* The command line as one string, for ps. */
+static void join_cmd(const struct nb_run_opts *o, char *buf, size_t len)
+{
+	size_t used = 0;
+
+	buf[0] = 0;
+	if (o->entrypoint && o->entrypoint[0])
+		used += (size_t)snprintf(buf, len, "%s", o->entrypoint);
+	for (char **p = o->cmd; p && *p && used < len; p++)
+		used += (size_t)snprintf(buf + used, len - used, "%s%s", used ? " " : "", *p);
+}
+
+/* A new record for this run (-d, or the foreground without --rm), its lock
+ * held: the lock fd, or -errno (-EEXIST: the name is taken). */
+static int new_record(const struct nb_run_opts *o, bool detached, struct nb_vm_state *st,
+		      struct nb_err *e)
+{
+	memset(st, 0, sizeof(*st));
+	st->exit_code = -1;
+	snprintf(st->name, sizeof(st->name), "%s", o->name ? o->name : "");
+	snprintf(st->image, sizeof(st->image), "%s", o->image ? o->image : o->rootfs);
+	join_cmd(o, st->command, sizeof(st->command));
+	for (unsigned i = 0; i < o->nports && i < NB_MAX_PORTS; i++)
+		st->ports[st->nports++] = o->ports[i];
+	snprintf(st->status, sizeof(st->status), detached ? "starting" : "running");
+	st->created = (int64_t)time(NULL);
+	st->rm = o->rm;
+	st->detached = detached;
+	st->pid = getpid();
+	return nb_state_create(st, e);
+}
+
+/* The foreground without --rm: a record that outlives the run, as podman
+ * keeps a container. The lock is held until the exit code is written, so a
+ * CLI killed on the way leaves a record ps shows as exited, code unknown. */
+static int run_foreground(const struct nb_run_opts *o, struct nb_err *e)
+{
+	struct nb_vm_state st;
+	struct fgrec fg = { .st = &st, .output_log = -1, .console_log = -1, .listen_fd = -1 };
+	char path[PATH_MAX + 32];
+	int lockfd = new_record(o, false, &st, e), code;
+
+	if (lockfd < 0)
+		return NB_EXIT_FAILURE;
+	nb_state_path(&st, "output.log", path, sizeof(path));
+	fg.output_log = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+	nb_state_path(&st, "console.log", path, sizeof(path));
+	fg.console_log = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+	if (fg.output_log < 0 || fg.console_log < 0) {
+		nb_err_sys(e, errno, "create %s", path);
+		code = NB_EXIT_FAILURE;
+	} else {
+		/* exec, stop and wait reach it as they reach a detached VM. */
+		fg.listen_fd = nb_supervisor_listen(st.id, e);
+		code = fg.listen_fd < 0 ? NB_EXIT_FAILURE : run_vm(o, NULL, &fg, e);
+	}
+	if (fg.listen_fd >= 0)
+		close(fg.listen_fd);
+	if (fg.output_log >= 0)
+		close(fg.output_log);
+	if (fg.console_log >= 0)
+		close(fg.console_log);
+	if (e->code && !fg.cmd_started) {
+		/* nestbox failed before the command ran (bad input, no boot):
+		 * nothing is left, as with -d. A VM that died under a running
+		 * command stays, exited with 125. */
+		nb_state_remove(st.dir);
+	} else {
+		snprintf(st.status, sizeof(st.status), "exited");
+		st.exit_code = code;
+		st.finished = (int64_t)time(NULL);
+		nb_state_write(&st, NULL);
+	}
+	close(lockfd);
+	return code;
+}
+
+/* -d: state dir and lock, then a daemon (double fork, setsid) that runs the
+ * VM; this side waits for its word that the command started. With @owner,
+ * the VM lives only as long as that process; with @out, the record goes
+ * there and nothing is printed (nb_run_detached()). */
+static int run_detached(const struct nb_run_opts *o, pid_t owner, struct nb_vm_state *out,
+			struct nb_err *e)
+{
+	struct nb_vm_state st;
+	char msg[8192];
+	int ready[2], lockfd, r = 0;
+	size_t got = 0;
+	pid_t pid;
+
+	lockfd = new_record(o, true, &st, e);
+	if (lockfd < 0)
+		return lockfd;
+	if (pipe2(ready, O_CLOEXEC) < 0) {
+		r = nb_err_sys(e, errno, "pipe");
+		close(lockfd);
+		nb_state_remove(st.dir);
+		return r;
+	}
+	pid = fork();
+	if (pid == 0) {
+		struct detach det = {
+			.st = &st, .ready_fd = ready[1], .listen_fd = -1, .lifeline = -1,
+		};
+		struct nb_err se = NB_ERR_INIT;
+		int nul, code;
+
+		close(ready[0]);
+		setsid();
+		if (fork() != 0)
+			_exit(0);
+		nul = open("/dev/null", O_RDWR);
+		dup2(nul, 0);
+		dup2(nul, 1);
+		dup2(nul, 2);
+		st.pid = getpid();
+		nb_state_write(&st, NULL);
+		if (owner > 0) {
+			/* Taken while the owner waits on ready[0]: it is alive now. */
+			det.lifeline = (int)syscall(SYS_pidfd_open, owner, 0);
+			if (det.lifeline < 0)
+				nb_err_sys(&se, errno, "pidfd_open %d", (int)owner);
+		}
+		det.listen_fd = se.code ? -1 : nb_supervisor_listen(st.id, &se);
+		code = det.listen_fd < 0 ? NB_EXIT_FAILURE : run_vm(o, &det, NULL, &se);
+		if (det.ready_fd >= 0) {
+			char m[sizeof(se.msg) + 8];
+
+			snprintf(m, sizeof(m), "err %s", se.code ? se.msg : "the VM failed");
+			nb_write_all(det.ready_fd, m, strlen(m));
+		}
+		if (st.rm || code == NB_EXIT_FAILURE)
+			nb_state_remove(st.dir);
+		_exit(0);
+	}
+	close(ready[1]);
+	close(lockfd);
+	if (pid < 0) {
+		close(ready[0]);
+		nb_state_remove(st.dir);
+		return r < 0 ? r : nb_err_sys(e, errno, "fork");
+	}
+	while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)
+		;
+	for (;;) {
+		ssize_t n = read(ready[0], msg + got, sizeof(msg) - 1 - got);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			break;
+		got += (size_t)n;
+	}
+	close(ready[0]);
+	msg[got] = 0;
+	if (out)
+		*out = st;
+	if (strcmp(msg, "ok") == 0) {
+		if (!out)
+			printf("%s\n", st.id);
+		return 0;
+	}
+	if (strncmp(msg, "exit ", 5) == 0) {
+		char *end;
+		long code = strtol(msg + 5, &end, 10);
+
+		if (*end == ' ' && end[1])
+			nb_error("%s", end + 1);
+		if (code != 0 || !end[0] || !end[1])
+			return (int)code;
+		if (!out)
+			printf("%s\n", st.id);
+		return 0;
+	}
+	return nb_err_set(e, EIO, "%s", strncmp(msg, "err ", 4) == 0 ? msg + 4
+					  : "the VM's supervisor died while starting");
+}
+
+/* nb_run_detached() - see run.h */
+int nb_run_detached(const struct nb_run_opts *o, pid_t owner, struct nb_vm_state *st,
+		    struct nb_err *e)
+{
+	return run_detached(o, owner, st, e);
+}
+
+/* nb_run() - see run.h */
+int nb_run(const struct nb_run_opts *o, struct nb_err *e)
+{
+	if (o->system)
+		return nb_system_run(o, e);
+	if (o->detach)
+		return run_detached(o, 0, NULL, e);
+	if (!o->rm)
+		return run_foreground(o, e);
+	/* --rm in the foreground leaves no record, but takes no name in use. */
+	if (o->name && nb_state_check_name(o->name, e) < 0)
+		return NB_EXIT_FAILURE;
+	return run_vm(o, NULL, NULL, e);
+}
