@@ -89,8 +89,8 @@ static void failed_units(char *console, char *out, size_t len)
 /* "last phase ..., failed units: ..., console tail: ..." from @dir/console.log. */
 static void boot_report(const char *dir, char *out, size_t len)
 {
+	static char buf[256 * 1024];
 	char path[PATH_MAX + 32], failed[512];
-	autofree char *buf = malloc(256 * 1024);
 	autoclose int fd = -1;
 	ssize_t n = 0;
 	off_t size;
@@ -100,7 +100,7 @@ static void boot_report(const char *dir, char *out, size_t len)
 	snprintf(out, len, "(no console output)");
 	snprintf(path, sizeof(path), "%s/console.log", dir);
 	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (!buf || fd < 0)
+	if (fd < 0)
 		return;
 	size = lseek(fd, 0, SEEK_END);
 	if (size > 256 * 1024 - 1)
@@ -134,7 +134,12 @@ static int wait_ssh(const struct nb_vm_state *st, const struct nb_sys *sys, uint
 	while (nb_mono_ns() < deadline) {
 		struct nb_vm_state now;
 
-		if (nb_sys_ssh_ready(sys->port, 1000))
+		uint64_t left_ms = (deadline - nb_mono_ns()) / 1000000ull + 1;
+
+		/* Under TCG on a busy host sshd's banner can take seconds (it
+		 * re-execs itself per connection); a port nobody listens on in
+		 * the guest is closed by QEMU at once, so waiting is cheap. */
+		if (nb_sys_ssh_ready(sys->port, left_ms < 15000 ? (int)left_ms : 15000))
 			return 0;
 		if (nb_state_read(st->dir, &now, NULL) < 0 || !now.alive)
 			return -ECHILD;
@@ -149,16 +154,14 @@ int nb_system_run(const struct nb_run_opts *o, struct nb_err *e)
 	struct phases ph = { .tty = isatty(STDERR_FILENO) && nb_log_level() >= NB_LOG_WARN,
 			     .t0 = nb_mono_ns() };
 	bool has_cmd = o->cmd && o->cmd[0], tty = !has_cmd && isatty(STDIN_FILENO);
-	autofree struct nb_run_opts *so = malloc(sizeof(*so));
-	autofree struct nb_port *ports = calloc(NB_MAX_PORTS, sizeof(*ports));
+	struct nb_port ports[NB_MAX_PORTS];
+	struct nb_run_opts so_buf, *so = &so_buf;
 	struct nb_vm_state st;
 	struct nb_sys sys;
 	unsigned boot_to = o->boot_timeout_ms ? o->boot_timeout_ms : NB_SYSTEM_BOOT_TIMEOUT_MS;
 	uint64_t deadline = ph.t0 + (uint64_t)boot_to * 1000000ull;
 	int port, r, code;
 
-	if (!so || !ports)
-		return nb_err_set(e, ENOMEM, "out of memory");
 	if (!o->image)
 		return nb_err_set(e, EINVAL, "--system boots an image (not --rootfs)");
 	if (o->entrypoint || o->tty || o->interactive || o->workdir || o->user || o->env)
@@ -192,8 +195,8 @@ int nb_system_run(const struct nb_run_opts *o, struct nb_err *e)
 	if (r == 0)
 		r = wait_ssh(&st, &sys, deadline);
 	if (r < 0) {
-		autofree char *rep = malloc(8192);
-		char what[128];
+		static char rep[8192];
+		char what[160];
 
 		if (r == -ETIMEDOUT)
 			snprintf(what, sizeof(what), "boot timed out after %u s: last phase %s, "
@@ -202,13 +205,11 @@ int nb_system_run(const struct nb_run_opts *o, struct nb_err *e)
 		else
 			snprintf(what, sizeof(what), "the VM stopped before sshd answered (last "
 				 "phase %s)", ph.last);
-		if (rep)
-			boot_report(st.dir, rep, 8192);
+		boot_report(st.dir, rep, sizeof(rep));
 		nb_vm_rm(st.id, true, NULL);
 		if (e->code)
 			return NB_EXIT_FAILURE;
-		nb_err_set(e, r == -ETIMEDOUT ? ETIMEDOUT : ECHILD, "%s; %s", what,
-			   rep ? rep : "");
+		nb_err_set(e, r == -ETIMEDOUT ? ETIMEDOUT : ECHILD, "%s; %s", what, rep);
 		return NB_EXIT_FAILURE;
 	}
 	{

@@ -27,7 +27,8 @@
 #define KNOWN_HOSTS "ssh/known_hosts"
 #define PORT_FILE   "ssh/port"
 /* known_hosts names the VM by this alias, not by its (reused) port. */
-#define HOST_ALIAS  "nestbox-vm"
+#define HOST_ALIAS     "nestbox-vm"
+#define HOST_ALIAS_OPT "HostKeyAlias=nestbox-vm"
 
 /* Whether @path exists inside @root, every symlink resolved inside it. */
 static bool exists_in(int root, const char *path)
@@ -322,7 +323,7 @@ char **nb_sys_ssh_argv(const struct nb_sys *s, char *const *cmd, bool tty)
 	char key[PATH_MAX + 64], known[PATH_MAX + 96], port[16];
 	const char *fixed[] = {
 		"ssh", tty ? "-t" : "-T", "-i", key, "-p", port,
-		"-o", known, "-o", "StrictHostKeyChecking=yes", "-o", "HostKeyAlias=" HOST_ALIAS,
+		"-o", known, "-o", "StrictHostKeyChecking=yes", "-o", HOST_ALIAS_OPT,
 		"-o", "IdentitiesOnly=yes", "-o", "BatchMode=yes", "-o", "LogLevel=ERROR",
 		"-o", "UpdateHostKeys=no", "-o", "ConnectTimeout=30",
 		"-F", "/dev/null", "root@127.0.0.1", NULL,
