@@ -158,33 +158,38 @@ int nb_system_run(const struct nb_run_opts *o, struct nb_err *e)
 	struct nb_run_opts so_buf, *so = &so_buf;
 	struct nb_vm_state st;
 	struct nb_sys sys;
-	unsigned boot_to = o->boot_timeout_ms ? o->boot_timeout_ms : NB_SYSTEM_BOOT_TIMEOUT_MS;
+	unsigned boot_to = o->vm.boot_timeout_ms ? o->vm.boot_timeout_ms
+						 : NB_SYSTEM_BOOT_TIMEOUT_MS;
 	uint64_t deadline = ph.t0 + (uint64_t)boot_to * 1000000ull;
 	int port, r, code;
 
 	if (!o->image)
 		return nb_err_set(e, EINVAL, "--system boots an image (not --rootfs)");
-	if (o->entrypoint || o->tty || o->interactive || o->workdir || o->user || o->env)
-		return nb_err_set(e, EINVAL, "--system: -i, -t, -e, -w, -u and --entrypoint are "
-				  "for containers; the command runs over ssh");
+	if (o->entrypoint || o->tty || o->interactive || o->workdir || o->user || o->env ||
+	    o->vm.kernel.kind != NB_KERNEL_DEFAULT)
+		return nb_err_set(e, EINVAL, "--system: -i, -t, -e, -w, -u, --entrypoint and "
+				  "--kernel are for containers (the image's kernel boots; the "
+				  "command runs over ssh)");
 	if (!o->detach && !has_cmd && !tty)
 		return nb_err_set(e, EINVAL, "--system without a command needs a terminal "
 				  "(or -d)");
-	if (o->nports >= NB_MAX_PORTS)
+	if (o->vm.nports >= NB_MAX_PORTS)
 		return nb_err_set(e, E2BIG, "too many ports (--system forwards one for ssh)");
 	port = nb_sys_free_port(e);
 	if (port < 0)
 		return port;
 	*so = *o;
 	so->ssh_port = (unsigned)port;
-	for (unsigned i = 0; i < o->nports; i++)
-		ports[i] = o->ports[i];
-	ports[o->nports] = (struct nb_port){ .family = AF_INET, .addr = "127.0.0.1",
+	for (unsigned i = 0; i < o->vm.nports; i++)
+		ports[i] = o->vm.ports[i];
+	ports[o->vm.nports] = (struct nb_port){ .family = AF_INET, .addr = "127.0.0.1",
 					     .host = (uint16_t)port, .guest = 22,
 					     .proto = NB_PROTO_TCP };
-	so->ports = ports;
-	so->nports = o->nports + 1;
-	so->boot_timeout_ms = boot_to;
+	so->vm.ports = ports;
+	so->vm.nports = o->vm.nports + 1;
+	so->vm.boot_timeout_ms = boot_to;
+	/* The VM's life is the supervisor's (with the CLI's as its lifeline). */
+	so->detach = true;
 	phase(&ph, "kernel", o->image);
 	/* Without -d the VM lives as long as this process (SIGKILL too). */
 	r = nb_run_detached(so, o->detach ? 0 : getpid(), &st, e);

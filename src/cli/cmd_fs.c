@@ -16,6 +16,7 @@
 #include "cli/commands.h"
 #include "fs/client.h"
 #include "fs/endpoint.h"
+#include "fs/sandbox.h"
 #include "fs/server.h"
 #include "lib/log.h"
 
@@ -24,9 +25,10 @@ static void usage_fs(FILE *out)
 	fprintf(out,
 		"Usage: nestbox fs serve DIR --listen ENDPOINT [--read-only]\n"
 		"                        [--cache never|auto|always] [--threads N] [--allow-devices]\n"
+		"                        [--nosuid] [--peer-cid CID] [--no-sandbox]\n"
 		"       nestbox fs mount ENDPOINT MOUNTPOINT [--readers N] [-o OPTS] [--read-only]\n"
 		"                        [--daemon]\n\n"
-		"Serve a directory over nestfs, or mount one. ENDPOINT: unix:PATH, vsock:PORT\n"
+		"Serve a directory over nestfs, or mount one. ENDPOINT: unix:PATH, vsock:[CID:]PORT\n"
 		"(serve), vsock:CID:PORT (mount), fd:N, or a character device path (mount).\n");
 }
 
@@ -54,6 +56,50 @@ static int stop_signals(sigset_t *set)
 	return signalfd(-1, set, SFD_CLOEXEC | SFD_NONBLOCK);
 }
 
+/* Serve connections on @fd (listening or one stream) until a stop signal on @sfd. */
+static int serve_loop(struct nestfs_server *s, int fd, bool listening, const char *ep,
+		      uint32_t cid, int sfd)
+{
+	struct nb_err e = NB_ERR_INIT;
+	int rc = 0;
+
+	if (!listening) {
+		/* One connected stream: serve it, exit when it ends. */
+		if (nestfs_server_add_conn(s, fd, &e) < 0) {
+			nb_error("fs serve: %s", e.msg);
+			rc = NB_EXIT_FAILURE;
+		}
+		while (!rc && nestfs_server_conns(s) > 0) {
+			struct pollfd p = { sfd, POLLIN, 0 };
+
+			if (poll(&p, 1, 100) > 0)
+				break;
+		}
+		return rc;
+	}
+	for (;;) {
+		struct pollfd p[2] = { { fd, POLLIN, 0 }, { sfd, POLLIN, 0 } };
+		int cfd;
+
+		if (poll(p, 2, -1) < 0 && errno != EINTR)
+			break;
+		if (p[1].revents)
+			break;
+		if (!(p[0].revents & POLLIN))
+			continue;
+		cfd = nestfs_accept(fd, ep, cid, &e);
+		if (cfd < 0) {
+			if (cfd != -EAGAIN && cfd != -EINTR && cfd != -ECONNABORTED)
+				nb_warn("fs serve: %s", e.msg);
+			continue;
+		}
+		if (nestfs_server_add_conn(s, cfd, &e) < 0)
+			nb_warn("fs serve: %s", e.msg);
+	}
+	close(fd);
+	return rc;
+}
+
 static int fs_serve(int argc, char **argv)
 {
 	static const struct option opts[] = {
@@ -62,16 +108,21 @@ static int fs_serve(int argc, char **argv)
 		{ "cache", required_argument, NULL, 'c' },
 		{ "threads", required_argument, NULL, 't' },
 		{ "allow-devices", no_argument, NULL, 'd' },
+		{ "nosuid", no_argument, NULL, 's' },
+		{ "peer-cid", required_argument, NULL, 'P' },
+		{ "no-sandbox", no_argument, NULL, 'S' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
-	struct nestfs_server_opts so = { .cache = NESTFS_CACHE_AUTO };
+	struct nestfs_server_opts so = { .cache = NESTFS_CACHE_AUTO, .allow_suid = true };
 	struct nb_err e = NB_ERR_INIT;
-	const char *ep = NULL;
+	const char *ep = NULL, *dir;
 	struct nestfs_server *s;
-	bool listening;
+	bool listening, sandbox = true;
+	uint32_t cid = NESTFS_PEER_CID_ANY;
+	unsigned cidarg;
 	sigset_t set;
-	int c, fd, sfd, rc = 0;
+	int c, fd, sfd, rc, status;
 
 	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
 		switch (c) {
@@ -103,6 +154,19 @@ static int fs_serve(int argc, char **argv)
 		case 'd':
 			so.allow_devices = true;
 			break;
+		case 's':
+			so.allow_suid = false;
+			break;
+		case 'P':
+			if (!parse_count(optarg, 0xfffffffeu, &cidarg)) {
+				nb_error("fs serve: --peer-cid '%s': expected a CID", optarg);
+				return NB_EXIT_FAILURE;
+			}
+			cid = cidarg;
+			break;
+		case 'S':
+			sandbox = false;
+			break;
 		case 'h':
 			usage_fs(stdout);
 			return 0;
@@ -116,57 +180,44 @@ static int fs_serve(int argc, char **argv)
 		usage_fs(stderr);
 		return NB_EXIT_FAILURE;
 	}
+	dir = argv[optind];
 	sfd = stop_signals(&set);
 	if (sfd < 0) {
 		nb_error("fs serve: signalfd: %s", strerror(errno));
 		return NB_EXIT_FAILURE;
 	}
-	s = nestfs_server_new(argv[optind], &so, &e);
-	if (!s) {
-		nb_error("fs serve: %s", e.msg);
-		close(sfd);
-		return NB_EXIT_FAILURE;
-	}
+	/* The endpoint first: a unix socket lives in the host's tree, which the
+	 * sandbox no longer sees; the process outside it removes the socket. */
 	fd = nestfs_listen(ep, &listening, &e);
 	if (fd < 0) {
 		nb_error("fs serve: %s", e.msg);
-		nestfs_server_free(s);
 		close(sfd);
 		return NB_EXIT_FAILURE;
 	}
-	if (!listening) {
-		/* One connected stream: serve it, exit when it ends. */
-		if (nestfs_server_add_conn(s, fd, &e) < 0) {
-			nb_error("fs serve: %s", e.msg);
-			rc = NB_EXIT_FAILURE;
-		}
-		while (!rc && nestfs_server_conns(s) > 0) {
-			struct pollfd p = { sfd, POLLIN, 0 };
-
-			if (poll(&p, 1, 100) > 0)
-				break;
-		}
-	} else {
-		for (;;) {
-			struct pollfd p[2] = { { fd, POLLIN, 0 }, { sfd, POLLIN, 0 } };
-			int cfd;
-
-			if (poll(p, 2, -1) < 0 && errno != EINTR)
-				break;
-			if (p[1].revents)
-				break;
-			if (!(p[0].revents & POLLIN))
-				continue;
-			cfd = accept4(fd, NULL, NULL, SOCK_CLOEXEC);
-			if (cfd < 0)
-				continue;
-			if (nestfs_server_add_conn(s, cfd, &e) < 0)
-				nb_warn("fs serve: %s", e.msg);
-		}
-		close(fd);
-		if (!strncmp(ep, "unix:", 5))
+	rc = sandbox ? nestfs_sandbox_enter(dir, so.read_only, &status, &e) : 0;
+	if (rc == 1) {
+		if (listening && !strncmp(ep, "unix:", 5))
 			unlink(ep + 5);
+		return status;
 	}
+	if (sandbox && rc == 0)
+		dir = NESTFS_SANDBOX_EXPORT;
+	s = rc < 0 ? NULL : nestfs_server_new(dir, &so, &e);
+	if (s && sandbox && nestfs_sandbox_lock(&so, &e) < 0) {
+		nestfs_server_free(s);
+		s = NULL;
+	}
+	if (!s) {
+		nb_error("fs serve: %s", e.msg);
+		if (listening && !strncmp(ep, "unix:", 5))
+			unlink(ep + 5);
+		close(fd);
+		close(sfd);
+		return NB_EXIT_FAILURE;
+	}
+	rc = serve_loop(s, fd, listening, ep, cid, sfd);
+	if (!sandbox && listening && !strncmp(ep, "unix:", 5))
+		unlink(ep + 5);
 	nestfs_server_free(s);
 	close(sfd);
 	return rc;

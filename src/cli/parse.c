@@ -129,7 +129,7 @@ size_t nb_port_format(const struct nb_port *p, char *buf, size_t len)
 /* nb_parse_volume() - see parse.h */
 int nb_parse_volume(const char *spec, struct nb_volume *v, struct nb_err *e)
 {
-	char buf[PATH_MAX * 2 + 8], *guest, *mode;
+	char buf[PATH_MAX * 2 + 8], *guest, *mode, *opt, *save = NULL;
 	struct stat st;
 
 	memset(v, 0, sizeof(*v));
@@ -137,15 +137,21 @@ int nb_parse_volume(const char *spec, struct nb_volume *v, struct nb_err *e)
 		return nb_err_set(e, ENAMETOOLONG, "too long");
 	guest = strchr(buf, ':');
 	if (!guest || guest == buf)
-		return nb_err_set(e, EINVAL, "expected HOST:GUEST[:ro]");
+		return nb_err_set(e, EINVAL, "expected HOST:GUEST[:OPTIONS]");
 	*guest++ = 0;
 	mode = strchr(guest, ':');
 	if (mode) {
 		*mode++ = 0;
-		if (strcmp(mode, "ro") == 0)
-			v->ro = true;
-		else if (strcmp(mode, "rw") != 0)
-			return nb_err_set(e, EINVAL, "unknown option '%s'", mode);
+		for (opt = strtok_r(mode, ",", &save); opt; opt = strtok_r(NULL, ",", &save)) {
+			if (!strcmp(opt, "ro") || !strcmp(opt, "rw"))
+				v->ro = opt[1] == 'o';
+			else if (!strcmp(opt, "suid") || !strcmp(opt, "nosuid"))
+				v->suid = opt[0] == 's';
+			else if (!strcmp(opt, "dev") || !strcmp(opt, "nodev"))
+				v->dev = opt[0] == 'd';
+			else
+				return nb_err_set(e, EINVAL, "unknown option '%s'", opt);
+		}
 	}
 	if (guest[0] != '/' || strstr(guest, "/..") || strcmp(guest, "/") == 0)
 		return nb_err_set(e, EINVAL, "the guest path must be absolute and not /");

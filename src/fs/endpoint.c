@@ -1,5 +1,13 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
-/* nestfs endpoints: strings to fds, for `nestbox fs serve|mount` and run. */
+/* nestfs endpoints: strings to fds, for `nestbox fs serve|mount` and run.
+ *
+ * Who may connect to a server is decided here, not by the file system or a
+ * routing table: a unix socket is made 0600 (whatever the umask) before it
+ * listens, and each accepted peer is checked (SO_PEERCRED: our own uid or
+ * root) since a socket file's mode can be changed by whoever owns it; a
+ * vsock peer must come from the one CID the endpoint names, or from the
+ * host (CID 2) when it names none: a listener inside a guest serves its
+ * host, and a host serving a guest says which guest. */
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -12,6 +20,8 @@
 #include <sys/stat.h>
 #include <sys/un.h>
 #include <unistd.h>
+
+#include "lib/cleanup.h"
 
 #include "fs/endpoint.h"
 
@@ -54,6 +64,22 @@ static int inherited_fd(const char *ep, const char *num, struct nb_err *e)
 	return (int)n;
 }
 
+/* vsock:PORT or vsock:CID:PORT (@rest is what follows "vsock:"); false if neither. */
+static bool vsock_addr(const char *rest, unsigned long *cid, unsigned long *port)
+{
+	char buf[64], *colon;
+
+	if ((size_t)snprintf(buf, sizeof(buf), "%s", rest) >= sizeof(buf))
+		return false;
+	colon = strchr(buf, ':');
+	if (!colon) {
+		*cid = VMADDR_CID_HOST;
+		return parse_uint(buf, UINT32_MAX, port);
+	}
+	*colon = 0;
+	return parse_uint(buf, UINT32_MAX, cid) && parse_uint(colon + 1, UINT32_MAX, port);
+}
+
 int nestfs_listen(const char *ep, bool *listening, struct nb_err *e)
 {
 	int fd, rc;
@@ -81,7 +107,9 @@ int nestfs_listen(const char *ep, bool *listening, struct nb_err *e)
 		fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
 		if (fd < 0)
 			return nb_err_sys(e, errno, "endpoint '%s': socket", ep);
-		if (bind(fd, (struct sockaddr *)&tmp, sizeof(tmp)) < 0 || listen(fd, 64) < 0 ||
+		/* 0600 before listen(): until then a connect is refused anyway. */
+		if (bind(fd, (struct sockaddr *)&tmp, sizeof(tmp)) < 0 ||
+		    chmod(tmp.sun_path, 0600) < 0 || listen(fd, 64) < 0 ||
 		    rename(tmp.sun_path, sa.sun_path) < 0) {
 			rc = nb_err_sys(e, errno, "endpoint '%s'", ep);
 			unlink(tmp.sun_path);
@@ -92,10 +120,10 @@ int nestfs_listen(const char *ep, bool *listening, struct nb_err *e)
 	}
 	if (!strncmp(ep, "vsock:", 6)) {
 		struct sockaddr_vm sv = { .svm_family = AF_VSOCK, .svm_cid = VMADDR_CID_ANY };
-		unsigned long port;
+		unsigned long cid, port;
 
-		if (!parse_uint(ep + 6, UINT32_MAX, &port))
-			return nb_err_set(e, EINVAL, "endpoint '%s': not a port number", ep);
+		if (!vsock_addr(ep + 6, &cid, &port))
+			return nb_err_set(e, EINVAL, "endpoint '%s': expected vsock:[CID:]PORT", ep);
 		sv.svm_port = (unsigned)port;
 		fd = socket(AF_VSOCK, SOCK_STREAM | SOCK_CLOEXEC, 0);
 		if (fd < 0)
@@ -117,7 +145,59 @@ int nestfs_listen(const char *ep, bool *listening, struct nb_err *e)
 		*listening = getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &acc, &len) == 0 && acc;
 		return fd;
 	}
-	return nb_err_set(e, EINVAL, "endpoint '%s': expected unix:PATH, vsock:PORT or fd:N", ep);
+	return nb_err_set(e, EINVAL, "endpoint '%s': expected unix:PATH, vsock:[CID:]PORT or fd:N",
+			  ep);
+}
+
+int nestfs_peer_ok(int fd, const char *ep, uint32_t cid_want, struct nb_err *e)
+{
+	union {
+		struct sockaddr sa;
+		struct sockaddr_un un;
+		struct sockaddr_vm vm;
+	} peer;
+	socklen_t len = sizeof(peer);
+	unsigned long cid = VMADDR_CID_HOST, port;
+
+	memset(&peer, 0, sizeof(peer));
+	if (getpeername(fd, &peer.sa, &len) < 0)
+		return nb_err_sys(e, errno, "endpoint '%s': peer", ep);
+	if (peer.sa.sa_family == AF_UNIX) {
+		struct ucred cr;
+		socklen_t cl = sizeof(cr);
+
+		if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cr, &cl) < 0)
+			return nb_err_sys(e, errno, "endpoint '%s': SO_PEERCRED", ep);
+		if (cr.uid != geteuid() && cr.uid != 0)
+			return nb_err_set(e, EPERM, "endpoint '%s': refused pid %d of uid %u", ep,
+					  (int)cr.pid, (unsigned)cr.uid);
+		return 0;
+	}
+	if (peer.sa.sa_family == AF_VSOCK) {
+		if (cid_want != NESTFS_PEER_CID_ANY)
+			cid = cid_want;
+		else if (!strncmp(ep, "vsock:", 6) && !vsock_addr(ep + 6, &cid, &port))
+			return nb_err_set(e, EINVAL, "endpoint '%s': expected vsock:[CID:]PORT", ep);
+		if (peer.vm.svm_cid != cid)
+			return nb_err_set(e, EPERM, "endpoint '%s': refused cid %u (expected %lu)",
+					  ep, peer.vm.svm_cid, cid);
+		return 0;
+	}
+	return nb_err_set(e, EPROTONOSUPPORT, "endpoint '%s': refused a peer of family %d", ep,
+			  peer.sa.sa_family);
+}
+
+int nestfs_accept(int lfd, const char *ep, uint32_t cid_want, struct nb_err *e)
+{
+	autoclose int fd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
+	int rc;
+
+	if (fd < 0)
+		return nb_err_sys(e, errno, "endpoint '%s': accept", ep);
+	rc = nestfs_peer_ok(fd, ep, cid_want, e);
+	if (rc < 0)
+		return rc;
+	return steal_fd(&fd);
 }
 
 int nestfs_connect(const char *ep, struct nb_err *e)
@@ -143,14 +223,10 @@ int nestfs_connect(const char *ep, struct nb_err *e)
 	if (!strncmp(ep, "vsock:", 6)) {
 		struct sockaddr_vm sv = { .svm_family = AF_VSOCK };
 		unsigned long cid, port;
-		char buf[64], *colon;
 
-		snprintf(buf, sizeof(buf), "%s", ep + 6);
-		colon = strchr(buf, ':');
-		if (!colon)
+		if (!strchr(ep + 6, ':'))
 			return nb_err_set(e, EINVAL, "endpoint '%s': expected vsock:CID:PORT", ep);
-		*colon = 0;
-		if (!parse_uint(buf, UINT32_MAX, &cid) || !parse_uint(colon + 1, UINT32_MAX, &port))
+		if (!vsock_addr(ep + 6, &cid, &port))
 			return nb_err_set(e, EINVAL, "endpoint '%s': bad CID or port", ep);
 		sv.svm_cid = (unsigned)cid;
 		sv.svm_port = (unsigned)port;

@@ -74,7 +74,7 @@ void fs_inode_maybe_free(struct fs_tables *t, struct fs_inode *in)
 		unhash(t, in);
 	close(in->fd);
 	in->fd = -1;
-	fs_plock_close_all(in);
+	fs_plock_close_all(t, in);
 	in->used = false;
 	in->gen++;
 	t->live_inodes--;
@@ -259,7 +259,7 @@ void fs_tables_free(struct fs_tables *t)
 
 		if (in->used)
 			close(in->fd);
-		fs_plock_close_all(in);
+		fs_plock_close_all(t, in);
 		free(in);
 	}
 	free(t->handles);

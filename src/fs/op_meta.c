@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "fs/ops.h"
+#include "fs/policy.h"
 #include "lib/log.h"
 
 void op_init(struct op *op, struct fs_inode *unused)
@@ -44,6 +45,10 @@ void op_init(struct op *op, struct fs_inode *unused)
 		want |= FUSE_AUTO_INVAL_DATA;
 	if (c->srv->o.cache == NESTFS_CACHE_ALWAYS)
 		want |= FUSE_CACHE_SYMLINKS;
+	/* The requester's umask is applied here, on the host, where a default ACL of the
+	 * parent can take its place; that needs a worker with a umask of its own. */
+	if (pt_own_umask())
+		want |= FUSE_DONT_MASK;
 	out.flags = in.flags & want;
 	out.max_readahead = in.max_readahead;
 	out.max_background = 256;
@@ -171,7 +176,7 @@ void op_setattr(struct op *op, struct fs_inode *in)
 	}
 	if (s.valid & FATTR_MODE) {
 		sa.valid |= PT_SET_MODE;
-		sa.mode = s.mode;
+		sa.mode = fs_policy_mode(op->c->srv, in->type, s.mode);
 	}
 	if (s.valid & FATTR_UID) {
 		sa.valid |= PT_SET_UID;

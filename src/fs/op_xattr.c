@@ -8,6 +8,7 @@
 #include <stdlib.h>
 
 #include "fs/ops.h"
+#include "fs/policy.h"
 #include "lib/cleanup.h"
 
 /* Answer a get/list: the size probe (@size 0) or the @n bytes at @buf; @n < 0: -errno. */
@@ -63,6 +64,8 @@ void op_setxattr(struct op *op, struct fs_inode *in)
 		return fs_reply_err(op->c, op->unique, EINVAL);
 	if (op_ro(op))
 		return fs_reply_err(op->c, op->unique, EROFS);
+	if (fs_policy_xattr(op->c->srv, name) < 0)
+		return fs_reply_err(op->c, op->unique, EPERM);
 	op_reply_rc(op, pt_setxattr(in, name, value, s.size, (int)s.flags));
 }
 
@@ -74,5 +77,7 @@ void op_removexattr(struct op *op, struct fs_inode *in)
 		return fs_reply_err(op->c, op->unique, EINVAL);
 	if (op_ro(op))
 		return fs_reply_err(op->c, op->unique, EROFS);
+	if (fs_policy_xattr(op->c->srv, name) < 0)
+		return fs_reply_err(op->c, op->unique, EPERM);
 	op_reply_rc(op, pt_removexattr(in, name));
 }

@@ -15,6 +15,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <sched.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/fsuid.h>
@@ -71,8 +72,31 @@ int pt_stat_fresh(int fd, struct stat *st)
 	return 0;
 }
 
+/* Set once a worker has unshared its fs attributes: its umask is its own. */
+static __thread bool own_umask;
+
+/*
+ * The umask is a property of the fs attributes a process's threads share;
+ * a worker unshares them once, so that it can take each requester's umask
+ * without touching its fellows' or the process's.
+ */
+int pt_thread_init(void)
+{
+	if (unshare(CLONE_FS) < 0)
+		return -errno;
+	own_umask = true;
+	return 0;
+}
+
+bool pt_own_umask(void)
+{
+	return own_umask;
+}
+
 bool pt_creds_enter(const struct fs_conn *c, const struct pt_ctx *ctx)
 {
+	if (own_umask)
+		umask(ctx->umask & 0777);
 	if (!c->srv->as_root)
 		return false;
 	syscall(SYS_setfsgid, ctx->gid);
@@ -163,8 +187,8 @@ int pt_setattr(struct fs_inode *in, struct fs_handle *h, const struct pt_setattr
 	if (sa->valid & PT_SET_TIMES) {
 		if (h)
 			rc = futimens(h->fd, sa->times);
-		else if (in->type == S_IFLNK)
-			rc = -1, errno = EPERM;
+		else if (in->type == S_IFLNK)	/* the link itself: no /proc reopen follows it */
+			rc = utimensat(in->fd, "", sa->times, AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW);
 		else
 			rc = utimensat(AT_FDCWD, path, sa->times, 0);
 		if (rc < 0)

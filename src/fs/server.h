@@ -16,13 +16,16 @@ enum nestfs_cache { NESTFS_CACHE_NEVER, NESTFS_CACHE_AUTO, NESTFS_CACHE_ALWAYS }
  * @read_only:		refuse every change (EROFS), enforced here on the host
  * @cache:		cache mode offered to clients (virtiofsd's never|auto|always)
  * @threads:		worker threads per connection (0: a default)
- * @allow_devices:	allow mknod of character and block devices
+ * @allow_devices:	allow mknod of character and block devices (off: nodev)
+ * @allow_suid:		keep the set-user/group-ID bits a client asks for and let it set
+ *			security.* and trusted.* xattrs (off: nosuid, see fs/policy.h)
  */
 struct nestfs_server_opts {
 	bool read_only;
 	enum nestfs_cache cache;
 	unsigned threads;
 	bool allow_devices;
+	bool allow_suid;
 };
 
 struct nestfs_server;

@@ -32,9 +32,10 @@
  * @ctl:	the control port, O_NONBLOCK
  * @out:	frames not yet written to @ctl
  * @spec:	the spec file's bytes (CONFIG and SPAWN point into it)
- * @spec_len:	its length
- * @cfg:	the decoded CONFIG frame
- * @spawn_frame: the SPAWN frame, decoded by the agent or guest_system_run()
+ * @spec_len:	their count
+ * @cfg:	the spec's CONFIG: hostname, network, shares
+ * @spawn_frame: the spec's SPAWN frame: the main command (exec'd processes
+ *		inherit its environment, workdir and user)
  * @argv0:	PID 1's argv[0], which the root storage daemon marks with '@'
  */
 struct guest {

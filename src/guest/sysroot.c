@@ -26,6 +26,7 @@
 
 #include "guest/setup.h"
 #include "guest/sysroot.h"
+#include "lib/err.h"
 
 /* What systemd takes as "power off": SIGRTMIN+4 (systemd(1), SIGNALS) as
  * glibc numbers it. */
@@ -180,6 +181,7 @@ static __attribute__((noreturn)) void serve(struct guest *g)
 static __attribute__((noreturn)) void storage_daemon(struct guest *g, const struct nb_ctl_spawn *sp,
 						     int ready, int execd)
 {
+	struct nb_err e = NB_ERR_INIT;
 	char err[1024] = "", msg[1024];
 	ssize_t n;
 
@@ -188,8 +190,9 @@ static __attribute__((noreturn)) void storage_daemon(struct guest *g, const stru
 		g->argv0[0] = '@';
 	guest_load_modules("/nestbox/modules.late");
 	guest_setup_net(&g->cfg);
-	if (guest_mount_root(g, err, sizeof(err)) < 0 ||
-	    write_system_files(sp, err, sizeof(err)) < 0) {
+	if (guest_mount_root(g, &e) < 0)
+		snprintf(err, sizeof(err), "%s", e.msg);
+	if (err[0] || write_system_files(sp, err, sizeof(err)) < 0) {
 		guest_log("%s", err);
 		nb_ctl_put_error(&g->out, err);
 		guest_ctl_finish(g);

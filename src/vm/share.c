@@ -14,10 +14,11 @@
 int nb_share_open(struct nb_share *s, unsigned index, struct nb_vsock *vs, struct nb_err *e)
 {
 	/* An image's root does not change under a running VM: let the guest
-	 * cache it. Volumes are shared with the host: auto. */
+	 * cache it. Volumes are shared with the host: auto; and as the host
+	 * sees them, nosuid and nodev unless the volume says otherwise. */
 	const struct nestfs_server_opts so = {
 		.read_only = s->ro, .cache = s->root ? NESTFS_CACHE_ALWAYS : NESTFS_CACHE_AUTO,
-		.threads = 4, .allow_devices = false,
+		.threads = 4, .allow_devices = s->root || s->dev, .allow_suid = s->root || s->suid,
 	};
 	autoclose int ours = -1;
 	int sp[2], r;

@@ -22,7 +22,10 @@ struct nb_vsock;
  * @host:	the exported host directory (not owned)
  * @guest:	where the guest mounts it ("/" for the root; not owned)
  * @ro:		read-only: the guest mounts it so, and @srv refuses writes
- * @root:	the image's root: the lower layer of the guest's overlay
+ * @root:	the image's root: the lower layer of the guest's overlay; a private
+ *		tree, served with full semantics (set-id bits, every xattr)
+ * @suid:	a volume's `suid`: set-id bits and security./trusted. xattrs kept
+ * @dev:	a volume's `dev`: device nodes may be made
  * @vsock_port:	the host AF_VSOCK port the guest connects to; 0: virtio-serial
  * @port:	the name the guest looks it up by: "nestbox.fs.N" (the
  *		virtio-serial port) or "vsock:PORT"
@@ -35,6 +38,8 @@ struct nb_share {
 	const char *guest;
 	bool ro;
 	bool root;
+	bool suid;
+	bool dev;
 	uint32_t vsock_port;
 	char port[32];
 	int qemu_fd;

@@ -49,11 +49,16 @@ struct nb_port {
  * @host:	the host directory, resolved (realpath) when parsed
  * @guest:	where the guest mounts it: absolute, not "/", no ".."
  * @ro:		read-only (enforced by the host's nestfs server)
+ * @suid:	`suid`: the guest may make set-id files and set security.* and
+ *		trusted.* xattrs on the host (off: the host sees it nosuid)
+ * @dev:	`dev`: the guest may make device nodes on the host (off: nodev)
  */
 struct nb_volume {
 	char host[PATH_MAX];
 	char guest[PATH_MAX];
 	bool ro;
+	bool suid;
+	bool dev;
 };
 
 /* enum nb_kernel_kind - which kernel --kernel chose */
@@ -71,6 +76,30 @@ enum nb_kernel_kind {
 struct nb_kernel_sel {
 	enum nb_kernel_kind kind;
 	const char *path;
+};
+
+/**
+ * struct nb_vm_opts - what a run asks of its VM (0: the default); the
+ * arrays are not owned
+ * @kernel:	--kernel
+ * @volumes, @nvolumes: -v, in order (at most NB_MAX_VOLUMES)
+ * @ports, @nports: -p, in order (at most NB_MAX_PORTS)
+ * @mem_mib:	--memory in MiB (0: 512)
+ * @cpus:	--cpus (0: 1)
+ * @accel:	--accel
+ * @boot_timeout_ms: --boot-timeout (0: virt's default for the accelerator
+ *		and the nesting depth)
+ */
+struct nb_vm_opts {
+	struct nb_kernel_sel kernel;
+	const struct nb_volume *volumes;
+	unsigned nvolumes;
+	const struct nb_port *ports;
+	unsigned nports;
+	uint64_t mem_mib;
+	unsigned cpus;
+	enum nb_accel_choice accel;
+	unsigned boot_timeout_ms;
 };
 
 /* nb_proto_name() - "tcp" or "udp" */

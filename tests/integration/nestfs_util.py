@@ -20,6 +20,17 @@ def wait_for(pred, timeout=10.0, what="condition"):
     raise AssertionError(f"timed out waiting for {what}")
 
 
+def sandboxed(pid):
+    """The process that really serves for `fs serve` PID: its sandboxed child
+    (the outer process only waits), once there is one."""
+    try:
+        with open(f"/proc/{pid}/task/{pid}/children") as f:
+            kids = f.read().split()
+    except FileNotFoundError:
+        return None
+    return int(kids[0]) if kids else None
+
+
 class Share:
     """DIR served over a unix socket and mounted at MNT by the real binary."""
 

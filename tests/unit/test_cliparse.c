@@ -162,6 +162,17 @@ static void test_volumes_and_kernels(void **state)
 	assert_string_equal(v.host, real);
 	assert_string_equal(v.guest, "/data");
 	assert_true(v.ro);
+	assert_false(v.suid);	/* nosuid and nodev unless asked */
+	assert_false(v.dev);
+	snprintf(spec, sizeof(spec), "%s:/data:suid,dev", dir);
+	assert_int_equal(nb_parse_volume(spec, &v, &e), 0);
+	assert_true(v.suid && v.dev && !v.ro);
+	snprintf(spec, sizeof(spec), "%s:/data:dev,ro,nodev,nosuid", dir);
+	assert_int_equal(nb_parse_volume(spec, &v, &e), 0);
+	assert_true(v.ro && !v.suid && !v.dev);
+	snprintf(spec, sizeof(spec), "%s:/data:ro,exec", dir);
+	assert_int_equal(nb_parse_volume(spec, &v, &e), -EINVAL);
+	assert_non_null(strstr(e.msg, "'exec'"));
 	snprintf(spec, sizeof(spec), "%s:/data:rx", dir);
 	assert_int_equal(nb_parse_volume(spec, &v, &e), -EINVAL);
 	snprintf(spec, sizeof(spec), "%s:/", dir);

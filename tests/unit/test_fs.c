@@ -36,6 +36,21 @@ static void test_endpoint_errors(void **state)
 	assert_int_equal(nestfs_connect("/etc/hostname", &e), -EINVAL);
 	assert_int_equal(nestfs_connect("relative", &e), -EINVAL);
 	assert_int_equal(nestfs_connect("fd:99999", &e), -EBADF);
+	assert_int_equal(nestfs_listen("vsock:2:x", &listening, &e), -EINVAL);
+	assert_int_equal(nestfs_listen("vsock::5", &listening, &e), -EINVAL);
+}
+
+/* A unix peer of our own uid is let in; a socketpair of another family is not a peer. */
+static void test_endpoint_peer_checks(void **state)
+{
+	struct nb_err e = NB_ERR_INIT;
+	int sp[2];
+
+	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sp), 0);
+	assert_int_equal(nestfs_peer_ok(sp[0], "unix:/x", NESTFS_PEER_CID_ANY, &e), 0);
+	close(sp[0]);
+	close(sp[1]);
+	assert_int_equal(nestfs_peer_ok(0x7fff, "unix:/x", NESTFS_PEER_CID_ANY, &e), -EBADF);
 }
 
 static void test_endpoint_unix_roundtrip(void **state)
@@ -43,6 +58,7 @@ static void test_endpoint_unix_roundtrip(void **state)
 	char dir[] = "/tmp/nestfs-unit-XXXXXX", ep[128];
 	struct nb_err e = NB_ERR_INIT;
 	bool listening = false;
+	struct stat st;
 	int l, c, a;
 
 	assert_non_null(mkdtemp(dir));
@@ -50,6 +66,8 @@ static void test_endpoint_unix_roundtrip(void **state)
 	l = nestfs_listen(ep, &listening, &e);
 	assert_true(l >= 0);
 	assert_true(listening);
+	assert_int_equal(stat(ep + 5, &st), 0);
+	assert_int_equal(st.st_mode & 07777, 0600);
 	c = nestfs_connect(ep, &e);
 	assert_true(c >= 0);
 	a = accept(l, NULL, NULL);
@@ -258,6 +276,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_endpoint_errors),
 		cmocka_unit_test(test_endpoint_unix_roundtrip),
+		cmocka_unit_test(test_endpoint_peer_checks),
 		cmocka_unit_test(test_init_negotiation),
 		cmocka_unit_test(test_names_and_ids),
 		cmocka_unit_test(test_read_only),
