@@ -18,7 +18,6 @@
 #include "box/clients.h"
 #include "box/loop.h"
 #include "box/state.h"
-#include "box/sysrun.h"
 #include "control/proto.h"
 #include "image/image.h"
 #include "lib/cleanup.h"
@@ -535,8 +534,11 @@ int nb_run_detached(const struct nb_run_opts *o, pid_t owner, struct nb_vm_state
 /* nb_run() - see run.h */
 int nb_run(const struct nb_run_opts *o, struct nb_err *e)
 {
-	if (o->system)
-		return nb_system_run(o, e);
+	if (o->system) {
+		/* box/sysrun owns --system; it calls nb_run_detached(). */
+		nb_err_set(e, EINVAL, "run --system goes through nb_system_run()");
+		return NB_EXIT_FAILURE;
+	}
 	if (o->detach)
 		return run_detached(o, 0, NULL, e);
 	if (!o->rm)

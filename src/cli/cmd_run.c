@@ -15,6 +15,7 @@
 #include "lib/strv.h"
 #include "vm/qemu.h"
 #include "box/run.h"
+#include "box/sysrun.h"
 
 static void run_usage(FILE *f)
 {
@@ -282,7 +283,7 @@ int cmd_run(int argc, char **argv)
 	o.env = env.v;
 	o.vm.volumes = volumes;
 	o.vm.ports = ports;
-	code = nb_run(&o, &e);
+	code = o.system ? nb_system_run(&o, &e) : nb_run(&o, &e);
 	if (e.code) {
 		nb_error("run: %s", e.msg);
 		code = NB_EXIT_FAILURE;
