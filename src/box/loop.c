@@ -381,10 +381,10 @@ static bool setup(struct loop *l, sigset_t *mask)
 	}
 	if (s->qemu_pidfd >= 0)
 		set_events(l, s->qemu_pidfd, EV_QEMU, EPOLLIN);
-	if (s->lifeline_fd >= 0)
-		set_events(l, s->lifeline_fd, EV_LIFELINE, EPOLLIN);
 	else
 		s->phase_ns[NB_PHASE_INIT] = 1; /* exec: the VM is up */
+	if (s->lifeline_fd >= 0)
+		set_events(l, s->lifeline_fd, EV_LIFELINE, EPOLLIN);
 	/* A regular file or /dev/null cannot be polled: read it in the loop. */
 	if (s->stdin_open && epoll_ctl(l->ep, EPOLL_CTL_ADD, s->in_fd, &ev) < 0)
 		l->in_unpollable = true;
