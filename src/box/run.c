@@ -185,9 +185,9 @@ static int open_root(const struct nb_run_opts *o, struct root *r, struct image_c
 
 /* The parts of a --system launch: the ssh material and the credentials. */
 struct sysparts {
-	struct nb_sys sys;
-	char cmdline[512];
-	char smbios[600];
+	struct nb_sys sys;  /* keys, port, state dir */
+	char cmdline[512];  /* the systemd.set_credential= word */
+	char smbios[600];   /* the -smbios type=11 argument */
 };
 
 /* --system: the spec's SPAWN is the image's init and the host key; the

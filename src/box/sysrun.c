@@ -26,11 +26,12 @@
 
 /* Phases on a TTY: one line each, with the time since the start. */
 struct phases {
-	bool tty;
-	uint64_t t0;
-	const char *last;
+	bool tty;	  /* stderr is a terminal (and not --quiet): show them */
+	uint64_t t0;	  /* CLOCK_MONOTONIC at the start */
+	const char *last; /* the last phase reached, for a timeout's message */
 };
 
+/* Phase @name reached (@detail: more, or NULL): say so on a TTY. */
 static void phase(struct phases *p, const char *name, const char *detail)
 {
 	p->last = name;

@@ -32,6 +32,7 @@
  * glibc numbers it. */
 #define SYSTEMD_POWEROFF 38 /* glibc SIGRTMIN (34) + 4; musl counts its SIGRTMIN from 35 */
 
+/* Write @text to @path (a new file, @mode), not through a symlink; 0 or -errno. */
 static int write_file(const char *path, const char *text, mode_t mode)
 {
 	size_t n = strlen(text);
@@ -50,6 +51,7 @@ static int write_file(const char *path, const char *text, mode_t mode)
 	return close(fd) < 0 ? -errno : 0;
 }
 
+/* mkdir -p of @path, a path under GUEST_NEWROOT (which exists). */
 static void mkdir_in_root(const char *path)
 {
 	char p[512];
@@ -65,6 +67,7 @@ static void mkdir_in_root(const char *path)
 	mkdir(p, 0755);
 }
 
+/* The value of @key in the SPAWN's env (the system's parameters), or NULL. */
 static const char *spawn_env(const struct nb_ctl_spawn *sp, const char *key)
 {
 	size_t n = strlen(key);
@@ -118,7 +121,8 @@ fail:
 }
 
 /* The storage daemon's life after PID 1 has exec'd init: the host's stop
- * (SIGNAL to process 0, or SHUTDOWN) becomes systemd's poweroff. */
+ * (SIGNAL to process 0, or SHUTDOWN) becomes systemd's poweroff; an exec's
+ * SPAWN is refused at once. */
 static __attribute__((noreturn)) void serve(struct guest *g)
 {
 	uint8_t buf[4096];
@@ -152,7 +156,13 @@ static __attribute__((noreturn)) void serve(struct guest *g)
 					have = 0;
 				break;
 			}
-			if (f.type == NB_CTL_SHUTDOWN || f.type == NB_CTL_SIGNAL) {
+			if (f.type == NB_CTL_SPAWN && f.proc != 0) {
+				/* exec: nothing here runs commands; answer, never hang. */
+				nb_ctl_put_exit(&g->out, f.proc, 125,
+						"a --system VM runs no nestbox agent: use nestbox ssh");
+				guest_flush(g, 1);
+			} else if (f.type == NB_CTL_SHUTDOWN ||
+				   (f.type == NB_CTL_SIGNAL && f.proc == 0)) {
 				struct nb_ctl_cur c;
 				uint32_t sig = SIGTERM;
 

@@ -105,6 +105,7 @@ static int keygen(const char *path, struct nb_err *e)
 	return 0;
 }
 
+/* @dir/@name into @buf (NUL-terminated); -EFBIG when it does not fit. */
 static int read_small(const char *dir, const char *name, char *buf, size_t len,
 		      struct nb_err *e)
 {
@@ -207,6 +208,7 @@ int nb_sys_cred_cmdline(const struct nb_sys *s, char *buf, size_t len)
 	return 0;
 }
 
+/* Standard base64 of the string @in into @out (room for 4/3 of it + 1). */
 static void base64(const char *in, char *out)
 {
 	static const char t[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
@@ -270,6 +272,7 @@ bool nb_sys_ssh_ready(unsigned port, int wait_ms)
 	return got == 4 && memcmp(banner, "SSH-", 4) == 0;
 }
 
+/* Append a copy of @s to the NULL-terminated vector *@v of *@n; -ENOMEM. */
 static int strv_push(char ***v, size_t *n, const char *s)
 {
 	char **nv = realloc(*v, (*n + 2) * sizeof(**v));

@@ -232,6 +232,9 @@ def test_detached_ssh_ps_logs_stop(snb):
     while "journal-line-42" not in snb.run("logs", "sysd").stdout:
         assert time.time() < deadline, "the journal never reached logs"
         time.sleep(1)
+    # exec has no agent to reach in a system VM: refused at once, not a hang
+    r = snb.run("exec", "sysd", "--", "true", timeout=60)
+    assert r.returncode == 125 and "nestbox ssh" in r.stderr, r.stderr
     r = snb.run("ssh", "sysd", "--", "cat", "/etc/ssh/ssh_host_ed25519_key.pub", check=True)
     state = os.path.join(snb.runtime, "vms", records(snb)[0])
     pinned = open(os.path.join(state, "ssh", "known_hosts")).read().split()[1:3]
