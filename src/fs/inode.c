@@ -195,6 +195,8 @@ int fs_tables_init(struct fs_tables *t, int root_fd, bool read_only)
 	in->used = true;
 	in->hashed = true;
 	in->hnext = -1;
+	t->root_dev = st.st_dev;
+	t->root_ino = st.st_ino;
 	t->buckets[hash_key(in->dev, in->ino, t->nbuckets)] = (int32_t)in->idx;
 	t->live_inodes = 1;
 	return 0;

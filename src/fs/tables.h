@@ -109,6 +109,8 @@ struct fs_plock {
  * @live_handles: slots holding a handle
  * @nhfree:	entries in @hfree
  * @nplocks:	lock descriptions held (each an fd), at most NESTFS_MAX_LOCK_OWNERS
+ * @root_dev:	the export root's device (fixed: read without @mu)
+ * @root_ino:	the export root's inode number (fixed: read without @mu)
  * @read_only:	the export is read-only: lock descriptions are opened O_RDONLY
  */
 struct fs_tables {
@@ -121,6 +123,8 @@ struct fs_tables {
 	uint32_t ninodes, cap_inodes, live_inodes, nifree, nbuckets;
 	uint32_t nhandles, cap_handles, live_handles, nhfree;
 	uint32_t nplocks;
+	dev_t root_dev;
+	ino_t root_ino;
 	bool read_only;
 };
 

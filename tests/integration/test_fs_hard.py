@@ -381,6 +381,96 @@ def test_lock_owner_flood_refused_past_the_cap(nb, tmp_path):
         srv.wait(timeout=10)
 
 
+CREATE = 35
+
+
+def test_create_of_an_existing_fifo_blocks_no_worker(nb, tmp_path):
+    """CREATE of a name the host has made since (a FIFO here): refused as OPEN refuses
+    it, without opening it (which would block the worker until a writer came); an
+    existing regular file is opened as it is."""
+    src = tmp_path / "src"
+    src.mkdir()
+    os.mkfifo(src / "fifo")
+    (src / "reg").write_text("kept")
+    sock = tmp_path / "s.sock"
+    srv = nb.popen("fs", "serve", src, "--listen", f"unix:{sock}", stderr=subprocess.DEVNULL)
+    try:
+        wait_for(lambda: os.path.exists(sock))
+        r = Raw(str(sock))
+        r.init()
+        body = lambda flags, name: struct.pack("<IIII", flags, 0o644, 0, 0) + name + b"\0"
+        sent = [r.send(CREATE, 1, body(os.O_WRONLY | os.O_CREAT, b"fifo")) for _ in range(9)]
+        for _ in sent:                 # 9 > the 8 workers: none may be left stuck
+            u, err, _ = r.recv()
+            assert u in sent and err == errno.EACCES
+        assert r.lookup(1, b"reg")[0] == 0
+        err, b = r.call(CREATE, 1, body(os.O_RDWR | os.O_CREAT, b"reg"))
+        assert err == 0
+        assert struct.unpack("<Q", b[40:48])[0] == os.stat(src / "reg").st_ino
+        assert (src / "reg").read_text() == "kept"
+        assert r.call(CREATE, 1, body(os.O_RDWR | os.O_CREAT | os.O_EXCL, b"reg"))[0] == \
+            errno.EEXIST
+        r.s.close()
+    finally:
+        srv.terminate()
+        srv.wait(timeout=10)
+
+
+def test_read_only_share_takes_no_host_locks(nb, tmp_path):
+    """A read-only share offers no locks (the client's kernel keeps them to itself) and
+    refuses lock requests sent anyway: no host file is locked through it."""
+    src = tmp_path / "src"
+    src.mkdir()
+    (src / "f").write_text("data")
+    sock = tmp_path / "s.sock"
+    srv = nb.popen("fs", "serve", src, "--listen", f"unix:{sock}", "--read-only",
+                   stderr=subprocess.DEVNULL)
+    try:
+        wait_for(lambda: os.path.exists(sock))
+        r = Raw(str(sock))
+        flags = struct.unpack("<I", r.init()[12:16])[0]
+        assert not flags & (1 << 1) and not flags & (1 << 10)   # POSIX_LOCKS, FLOCK_LOCKS
+        err, node, _ = r.lookup(1, b"f")
+        err, b = r.call(OPEN, node, struct.pack("<II", os.O_RDONLY, 0))
+        assert err == 0
+        fh = struct.unpack("<Q", b[:8])[0]
+        for lk_flags in (0, 1):                                  # POSIX, FUSE_LK_FLOCK
+            assert r.call(SETLK, node, struct.pack("<QQQQIIII", fh, 7, 0, 1 << 62,
+                                                   fcntl.F_RDLCK, 0, lk_flags, 0))[0] == \
+                errno.ENOSYS
+        with open(src / "f", "r+") as f:                        # the host can lock it all
+            fcntl.lockf(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        r.s.close()
+    finally:
+        srv.terminate()
+        srv.wait(timeout=10)
+
+
+def test_dotdot_stays_inside_the_export(nb, tmp_path):
+    """LOOKUP ".." of a directory the host has moved out of the export finds nothing:
+    its parent is outside. Inside, ".." is the parent, and at the root the root."""
+    src = tmp_path / "src"
+    (src / "a" / "b").mkdir(parents=True)
+    sock = tmp_path / "s.sock"
+    srv = nb.popen("fs", "serve", src, "--listen", f"unix:{sock}", stderr=subprocess.DEVNULL)
+    try:
+        wait_for(lambda: os.path.exists(sock))
+        r = Raw(str(sock))
+        r.init()
+        err, a, _ = r.lookup(1, b"a")
+        err, b, _ = r.lookup(a, b"b")
+        assert err == 0
+        assert r.lookup(b, b"..")[1] == a
+        assert r.lookup(a, b"..")[1] == 1
+        os.rename(src / "a" / "b", tmp_path / "b-out")
+        assert r.lookup(b, b"..")[0] == errno.ENOENT
+        r.s.close()
+    finally:
+        srv.terminate()
+        srv.wait(timeout=10)
+
+
 # --- chains --------------------------------------------------------------------
 
 def exercise(top, src):
