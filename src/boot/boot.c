@@ -40,6 +40,12 @@ static const char *const core_modules[] = {
 static const char *const all_modules[] = {
 	"virtio_mmio", "virtio_console", "fuse", "overlay", "virtio_rng", "virtio_net", NULL,
 };
+/* -M q35 (run --system with SMBIOS credentials) puts the virtio devices on
+ * PCI: in the archive when the kernel has it as a module, loaded (before the
+ * control port opens) only when the command line has no pci=off. */
+static const char *const pci_modules[] = {
+	"virtio_pci", NULL,
+};
 /* The guest end of the vhost-vsock transport: in the archive when the kernel
  * has it, loaded only when the command line asks for vsock. */
 static const char *const vsock_modules[] = {
@@ -406,7 +412,7 @@ static int sha256_modules(const struct nb_kernel *k, char **list, EVP_MD_CTX *ct
  * modules coincide. Hashing the kernel's content instead would cost ~100 ms
  * per run for the default 65 MB vmlinux. */
 static int initramfs_key(const struct nb_kernel *k, const char *dep, char **mods, char **all,
-			 char **vsock, const char *init, char hex[17], struct nb_err *e)
+			 char **vsock, char **pci, const char *init, char hex[17], struct nb_err *e)
 {
 	unsigned char md[EVP_MAX_MD_SIZE];
 	unsigned mdlen = 0;
@@ -442,6 +448,10 @@ static int initramfs_key(const struct nb_kernel *k, const char *dep, char **mods
 		goto out;
 	EVP_DigestUpdate(ctx, "|", 1);
 	r = sha256_modules(k, vsock, ctx, e);
+	if (r < 0)
+		goto out;
+	EVP_DigestUpdate(ctx, "|", 1);
+	r = sha256_modules(k, pci, ctx, e);
 	if (r < 0)
 		goto out;
 	r = sha256_file(init, ctx, e);
@@ -485,7 +495,7 @@ static int add_modules(struct nb_cpio *c, char **mods, char **skip, const char *
 /* The initramfs into @f: the directories, /dev/console, /init and the three
  * module lists (core, late, and vsock when @vsock) with their modules. */
 static int write_archive(FILE *f, const char *init, char **core, char **all, char **vsock,
-			 const struct nb_kernel *k, struct nb_err *e)
+			 char **pci, const struct nb_kernel *k, struct nb_err *e)
 {
 	struct nb_cpio c;
 	size_t seq = 0;
@@ -506,6 +516,8 @@ static int write_archive(FILE *f, const char *init, char **core, char **all, cha
 	 * and the virtio core it depends on). */
 	if (vsock && (r = add_modules(&c, vsock, core, "nestbox/modules.vsock", k, &seq, e)) < 0)
 		return r;
+	if (pci && (r = add_modules(&c, pci, core, "nestbox/modules.pci", k, &seq, e)) < 0)
+		return r;
 	return nb_cpio_finish(&c, e);
 }
 
@@ -524,7 +536,7 @@ int nb_initramfs_get(const struct nb_kernel *k, const char *init, char *out, siz
 		     struct nb_err *e)
 {
 	char data[PATH_MAX], dir[PATH_MAX + 32], tmp[PATH_MAX + 200], hex[17], ver[64];
-	char **mods = NULL, **all = NULL, **vsock = NULL;
+	char **mods = NULL, **all = NULL, **vsock = NULL, **pci = NULL;
 	struct resolve rs = { 0 };
 	FILE *f;
 	int r, fd;
@@ -546,7 +558,10 @@ int nb_initramfs_get(const struct nb_kernel *k, const char *init, char *out, siz
 	/* Optional: a kernel without vsock just gets virtio-serial. */
 	if (deps_resolve(&rs, vsock_modules, &vsock, NULL) < 0)
 		vsock = NULL;
-	r = initramfs_key(k, rs.dep, mods, all, vsock, init, hex, e);
+	/* Optional too: a kernel with virtio_pci built in needs no module. */
+	if (deps_resolve(&rs, pci_modules, &pci, NULL) < 0)
+		pci = NULL;
+	r = initramfs_key(k, rs.dep, mods, all, vsock, pci, init, hex, e);
 	if (r < 0)
 		goto out;
 	r = nb_data_dir(data, sizeof(data), e);
@@ -580,7 +595,7 @@ int nb_initramfs_get(const struct nb_kernel *k, const char *init, char *out, siz
 		r = nb_err_sys(e, errno, "create %s", tmp);
 		goto out;
 	}
-	r = write_archive(f, init, mods, all, vsock, k, e);
+	r = write_archive(f, init, mods, all, vsock, pci, k, e);
 	if (fclose(f) != 0 && r == 0)
 		r = nb_err_sys(e, errno, "write %s", tmp);
 	if (r == 0 && (chmod(tmp, 0644) < 0 || rename(tmp, out) < 0))
@@ -600,6 +615,7 @@ out:
 	nb_strv_free(mods);
 	nb_strv_free(all);
 	nb_strv_free(vsock);
+	nb_strv_free(pci);
 	return r < 0 ? r : 0;
 }
 

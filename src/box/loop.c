@@ -26,7 +26,7 @@
 #include "lib/fileio.h"
 #include "lib/log.h"
 
-enum { EV_CTL = 1, EV_CON, EV_IN, EV_SIG, EV_QEMU, EV_LISTEN, EV_CLIENT };
+enum { EV_CTL = 1, EV_CON, EV_IN, EV_SIG, EV_QEMU, EV_LISTEN, EV_CLIENT, EV_LIFELINE };
 
 #define CON_TAIL       8192
 #define CON_TAIL_LINES 12
@@ -67,6 +67,7 @@ void nb_loop_init(struct nb_loop *s, int ctl)
 	memset(s, 0, sizeof(*s));
 	s->t0_ns = nb_mono_ns();
 	s->qemu_pidfd = s->console = -1;
+	s->lifeline_fd = -1;
 	s->in_fd = s->out_fd = s->err_fd = s->listen_fd = s->ready_fd = -1;
 	s->ctl = ctl;
 	s->code = NB_EXIT_FAILURE;
@@ -404,6 +405,8 @@ static bool setup(struct loop *l, sigset_t *mask)
 		set_events(l, s->qemu_pidfd, EV_QEMU, EPOLLIN);
 	else
 		s->phase_ns[NB_PHASE_INIT] = 1; /* exec: the VM is up */
+	if (s->lifeline_fd >= 0)
+		set_events(l, s->lifeline_fd, EV_LIFELINE, EPOLLIN);
 	/* A regular file or /dev/null cannot be polled: read it in the loop. */
 	if (s->stdin_open && epoll_ctl(l->ep, EPOLL_CTL_ADD, s->in_fd, &ev) < 0)
 		l->in_unpollable = true;
@@ -471,6 +474,12 @@ static void step(struct loop *l, uint64_t deadline)
 			break;
 		case EV_CLIENT:
 			nb_clients_read(&l->cl, (unsigned)(evs[i].data.u64 >> 8));
+			break;
+		case EV_LIFELINE:
+			/* Whoever the VM lived for is gone: so is the VM. */
+			epoll_ctl(l->ep, EPOLL_CTL_DEL, s->lifeline_fd, NULL);
+			if (s->qemu_pid > 0)
+				kill(s->qemu_pid, SIGKILL);
 			break;
 		case EV_QEMU:
 			/* Drain what the guest said before it went away. */

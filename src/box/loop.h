@@ -58,6 +58,8 @@
  * @qemu_start_ns: CLOCK_MONOTONIC when QEMU was started
  * @phase_ns:	guest CLOCK_BOOTTIME of each phase (0: not reached)
  * @phase_host_ns: host CLOCK_MONOTONIC when each phase report arrived
+ * @lifeline_fd: -1, or a pidfd: when that process exits, QEMU is killed
+ *		(run --system without -d: the VM lives as long as the CLI)
  * @initial:	frames to send first (exec: the SPAWN); NULL for none
  * @exited:	output: the main command's exit was reported
  * @code:	output: the main command's exit code (with @exited)
@@ -83,6 +85,7 @@ struct nb_loop {
 	uint64_t t0_ns, qemu_start_ns;
 	uint64_t phase_ns[NB_PHASE_MAX + 1];
 	uint64_t phase_host_ns[NB_PHASE_MAX + 1];
+	int lifeline_fd;
 	const struct nb_ctl_buf *initial;
 	bool exited;
 	int code;

@@ -244,16 +244,34 @@ int nb_vm_rm(const char *name, bool force, struct nb_err *e)
 	return 0;
 }
 
-/* replay_file() - replay all of the output log at @path (absent: nothing).
+/* A --system VM has no command output of its own: its log is the console,
+ * which carries the kernel, systemd and (forwarded) the journal. Copies
+ * what @fd holds from *@pos to @out. */
+static int copy_console(int fd, off_t *pos, int out, const char *path, struct nb_err *e)
+{
+	char buf[16384];
+	ssize_t n;
+
+	while ((n = pread(fd, buf, sizeof(buf), *pos)) > 0) {
+		if (nb_write_all(out, buf, (size_t)n) < 0)
+			return -EPIPE;
+		*pos += n;
+	}
+	return n < 0 ? nb_err_sys(e, errno, "read %s", path) : 0;
+}
+
+/* replay_file() - replay all of the log at @path (absent: nothing): an output
+ * log's records, or with @console a console log's text as it is.
  * Return: 0, -EPIPE when an output closed, or negative errno with @e set */
-static int replay_file(const char *path, int out, int err, struct nb_err *e)
+static int replay_file(const char *path, bool console, int out, int err, struct nb_err *e)
 {
 	autoclose int fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
 	off_t pos = 0;
 
 	if (fd < 0)
 		return errno == ENOENT ? 0 : nb_err_sys(e, errno, "open %s", path);
-	return nb_outlog_replay(fd, &pos, out, err, path, NULL, e);
+	return console ? copy_console(fd, &pos, out, path, e)
+		       : nb_outlog_replay(fd, &pos, out, err, path, NULL, e);
 }
 
 /* nb_vm_logs() - see manage.h */
@@ -266,20 +284,24 @@ int nb_vm_logs(const char *name, int out, int err, bool follow, struct nb_err *e
 	uint64_t dropped;
 	off_t pos = 0;
 	int r = nb_state_find(name, &st, e);
+	bool system;
 
 	if (r < 0)
 		return r;
-	nb_state_path(&st, "output.log", path, sizeof(path));
+	nb_state_path(&st, "ssh/port", path, sizeof(path));
+	system = access(path, F_OK) == 0;
+	nb_state_path(&st, system ? "console.log" : "output.log", path, sizeof(path));
 	snprintf(older, sizeof(older), "%s.1", path);
 	fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
 	if (fd < 0 && errno != ENOENT)
 		return nb_err_sys(e, errno, "open %s", path);
-	/* A capped log: the older half first, after saying what went before it. */
-	dropped = fd >= 0 ? nb_outlog_dropped(fd) : 0;
+	/* A capped log: the older half first, after saying what went before it
+	 * (a console log says that in its own first line). */
+	dropped = fd >= 0 && !system ? nb_outlog_dropped(fd) : 0;
 	if (dropped)
 		nb_warn("logs: %s: the oldest %llu bytes of output were dropped (the log is "
 			"capped: run --log-size)", name, (unsigned long long)dropped);
-	r = replay_file(older, out, err, e);
+	r = replay_file(older, system, out, err, e);
 	if (r < 0)
 		return r == -EPIPE ? 0 : r;
 	for (;;) {
@@ -289,7 +311,8 @@ int nb_vm_logs(const char *name, int out, int err, bool follow, struct nb_err *e
 		if (fd < 0)
 			fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
 		if (fd >= 0) {
-			r = nb_outlog_replay(fd, &pos, out, err, path, NULL, e);
+			r = system ? copy_console(fd, &pos, out, path, e)
+				   : nb_outlog_replay(fd, &pos, out, err, path, NULL, e);
 			if (r == -EPIPE)
 				return 0;
 			if (r < 0)
@@ -304,7 +327,7 @@ int nb_vm_logs(const char *name, int out, int err, bool follow, struct nb_err *e
 				if (r < 0)
 					return r == -EPIPE ? 0 : r;
 				if (a.st_nlink == 0) {
-					r = replay_file(older, out, err, e);
+					r = replay_file(older, system, out, err, e);
 					if (r < 0)
 						return r == -EPIPE ? 0 : r;
 				}

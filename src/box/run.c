@@ -10,6 +10,7 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/random.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -24,6 +25,7 @@
 #include "lib/fileio.h"
 #include "lib/log.h"
 #include "lib/strv.h"
+#include "system/system.h"
 #include "vm/launch.h"
 
 /**
@@ -111,6 +113,7 @@ struct rec {
 	struct nb_log output_log, console_log;
 	int listen_fd, ready_fd;
 	bool cmd_started;
+	int lifeline; /* -1, or a pidfd of the process the VM lives for */
 };
 
 /* A record's logs (capped at @log_mib each, --log-size) and control socket;
@@ -188,6 +191,48 @@ static int open_root(const struct nb_run_opts *o, struct root *r, struct image_c
 	return 0;
 }
 
+/* The parts of a --system launch: the ssh material and the credentials. */
+struct sysparts {
+	struct nb_sys sys;  /* keys, port, state dir */
+	char cmdline[512];  /* the systemd.set_credential= word */
+	char smbios[600];   /* the -smbios type=11 argument */
+};
+
+/* --system: the spec's SPAWN is the image's init and the host key; the
+ * client key goes as a credential by SMBIOS (-M q35) and/or the kernel
+ * command line, as NESTBOX_SYSTEM_CREDENTIALS says (default: both). */
+static int system_spawn(struct sysparts *sp, struct nb_strv *argv, struct nb_strv *env,
+			struct nb_launch *l, struct nb_err *e)
+{
+	unsigned creds = nb_sys_creds_choice();
+	autofree char *key = NULL, *pub = NULL;
+
+	if (!creds)
+		return nb_err_set(e, EINVAL, "NESTBOX_SYSTEM_CREDENTIALS=%s: expected smbios, "
+				  "cmdline or both", getenv("NESTBOX_SYSTEM_CREDENTIALS"));
+	if (asprintf(&key, NB_SYSTEM_ENV_HOST_KEY "=%s", sp->sys.host_key) < 0)
+		key = NULL;
+	if (asprintf(&pub, NB_SYSTEM_ENV_HOST_PUB "=%s\n", sp->sys.host_pub) < 0)
+		pub = NULL;
+	if (!key || !pub || nb_strv_add(argv, "/sbin/init") < 0 || nb_strv_add(env, key) < 0 ||
+	    nb_strv_add(env, pub) < 0)
+		return nb_err_set(e, ENOMEM, "out of memory");
+	if ((creds & NB_CREDS_CMDLINE) &&
+	    nb_sys_cred_cmdline(&sp->sys, sp->cmdline, sizeof(sp->cmdline)) < 0)
+		return nb_err_set(e, EINVAL, "%s/ssh: the client key does not fit a command line",
+				  sp->sys.dir);
+	if ((creds & NB_CREDS_SMBIOS) &&
+	    nb_sys_cred_smbios(&sp->sys, sp->smbios, sizeof(sp->smbios)) < 0)
+		return nb_err_set(e, EINVAL, "%s/ssh: the client key does not fit SMBIOS",
+				  sp->sys.dir);
+	l->append = creds & NB_CREDS_CMDLINE ? sp->cmdline : NULL;
+	l->smbios = creds & NB_CREDS_SMBIOS ? sp->smbios : NULL;
+	/* microvm has no SMBIOS tables; q35's firmware makes them. */
+	l->q35 = creds & NB_CREDS_SMBIOS;
+	l->opts.kernel = (struct nb_kernel_sel){ .kind = NB_KERNEL_IMAGE, .path = NULL };
+	return 0;
+}
+
 /* The main command's SPAWN: @argv and @env over the image's workdir and user. */
 static struct nb_ctl_spawn spawn_of(const struct nb_run_opts *o, const struct image_cfg *ic,
 				    char **argv, char **env)
@@ -196,7 +241,8 @@ static struct nb_ctl_spawn spawn_of(const struct nb_run_opts *o, const struct im
 	struct nb_ctl_spawn sp = {
 		/* Detached, nobody feeds stdin: the command gets /dev/null. */
 		.flags = (o->tty ? NB_SPAWN_TTY : 0) |
-			 (o->interactive && !o->detach ? NB_SPAWN_STDIN : 0),
+			 (o->interactive && !o->detach ? NB_SPAWN_STDIN : 0) |
+			 (o->system ? NB_SPAWN_SYSTEM : 0),
 		.cwd = o->workdir ? o->workdir : ic->workdir && ic->workdir[0] ? ic->workdir : "/",
 		.user = o->user ? o->user : ic->user ? ic->user : "",
 		.argv = argv,
@@ -233,6 +279,7 @@ static void loop_for(const struct nb_run_opts *o, struct rec *r, const struct nb
 		lp->until_poweroff = true;
 		lp->ready_fd = r->ready_fd;
 		lp->st = r->st;
+		lp->lifeline_fd = r->lifeline;
 		return;
 	}
 	lp->relay = true;
@@ -257,6 +304,7 @@ static int launch_and_supervise(const struct nb_run_opts *o, struct rec *r, stru
 	struct nb_ctl_spawn sp;
 	struct image_cfg ic = { 0 };
 	struct nb_loop lp;
+	autofree struct sysparts *sys = NULL;
 	int code;
 	char id[16];
 
@@ -264,7 +312,20 @@ static int launch_and_supervise(const struct nb_run_opts *o, struct rec *r, stru
 	l.t0_ns = nb_mono_ns();
 	if (open_root(o, &root, &ic, e) < 0)
 		return NB_EXIT_FAILURE;
-	if (build_spawn(o, &ic, &argv, &env, e) < 0) {
+	l.opts = o->vm;
+	if (o->system) {
+		sys = calloc(1, sizeof(*sys));
+		if (!sys || !r || !o->detach) {
+			nb_err_set(e, sys ? EINVAL : ENOMEM, sys ? "--system runs under a supervisor"
+							     : "out of memory");
+			return NB_EXIT_FAILURE;
+		}
+		/* No sshd or no init: refused before anything boots. */
+		if (nb_sys_check_image(root.dir, o->image ? o->image : o->rootfs, e) < 0 ||
+		    nb_sys_prepare(r->st->dir, o->ssh_port, &sys->sys, e) < 0 ||
+		    system_spawn(sys, &argv, &env, &l, e) < 0)
+			return NB_EXIT_FAILURE;
+	} else if (build_spawn(o, &ic, &argv, &env, e) < 0) {
 		if (!e->code)
 			nb_err_set(e, ENOMEM, "out of memory");
 		return NB_EXIT_FAILURE;
@@ -277,7 +338,6 @@ static int launch_and_supervise(const struct nb_run_opts *o, struct rec *r, stru
 
 	l.rootfs = root.dir;
 	l.image = o->image ? o->image : o->rootfs;
-	l.opts = o->vm;
 	l.hostname = o->name ? o->name : id;
 	l.spawn = &sp;
 	if (nb_launch_start(&l, e) < 0)
@@ -372,8 +432,11 @@ static int run_foreground(const struct nb_run_opts *o, struct nb_err *e)
 }
 
 /* -d: state dir and lock, then a daemon (double fork, setsid) that runs the
- * VM; this side waits for its word that the command started. */
-static int run_detached(const struct nb_run_opts *o, struct nb_err *e)
+ * VM; this side waits for its word that the command started. With @owner,
+ * the VM lives only as long as that process; with @out, the record goes
+ * there and nothing is printed (nb_run_detached()). */
+static int run_detached(const struct nb_run_opts *o, pid_t owner, struct nb_vm_state *out,
+			struct nb_err *e)
 {
 	struct nb_vm_state st;
 	char msg[8192];
@@ -393,7 +456,7 @@ static int run_detached(const struct nb_run_opts *o, struct nb_err *e)
 	pid = fork();
 	if (pid == 0) {
 		struct rec rc = { .st = &st, .output_log.fd = -1, .console_log.fd = -1, .listen_fd = -1,
-				  .ready_fd = ready[1] };
+				  .ready_fd = ready[1], .lifeline = -1 };
 		struct nb_err se = NB_ERR_INIT;
 		int nul, code;
 
@@ -407,7 +470,13 @@ static int run_detached(const struct nb_run_opts *o, struct nb_err *e)
 		dup2(nul, 2);
 		st.pid = getpid();
 		nb_state_write(&st, NULL);
-		code = rec_open(&rc, o->log_size_mib, &se) < 0 ? NB_EXIT_FAILURE : run_vm(o, &rc, &se);
+		if (owner > 0) {
+			/* Taken while the owner waits on ready[0]: it is alive now. */
+			rc.lifeline = (int)syscall(SYS_pidfd_open, owner, 0);
+			if (rc.lifeline < 0)
+				nb_err_sys(&se, errno, "pidfd_open %d", (int)owner);
+		}
+		code = se.code || rec_open(&rc, o->log_size_mib, &se) < 0 ? NB_EXIT_FAILURE : run_vm(o, &rc, &se);
 		rec_close(&rc);
 		if (rc.ready_fd >= 0) {
 			char m[sizeof(se.msg) + 8];
@@ -440,8 +509,11 @@ static int run_detached(const struct nb_run_opts *o, struct nb_err *e)
 	}
 	close(ready[0]);
 	msg[got] = 0;
+	if (out)
+		*out = st;
 	if (strcmp(msg, "ok") == 0) {
-		printf("%s\n", st.id);
+		if (!out)
+			printf("%s\n", st.id);
 		return 0;
 	}
 	if (strncmp(msg, "exit ", 5) == 0) {
@@ -452,18 +524,31 @@ static int run_detached(const struct nb_run_opts *o, struct nb_err *e)
 			nb_error("%s", end + 1);
 		if (code != 0 || !end[0] || !end[1])
 			return (int)code;
-		printf("%s\n", st.id);
+		if (!out)
+			printf("%s\n", st.id);
 		return 0;
 	}
 	return nb_err_set(e, EIO, "%s", strncmp(msg, "err ", 4) == 0 ? msg + 4
 					  : "the VM's supervisor died while starting");
 }
 
+/* nb_run_detached() - see run.h */
+int nb_run_detached(const struct nb_run_opts *o, pid_t owner, struct nb_vm_state *st,
+		    struct nb_err *e)
+{
+	return run_detached(o, owner, st, e);
+}
+
 /* nb_run() - see run.h */
 int nb_run(const struct nb_run_opts *o, struct nb_err *e)
 {
+	if (o->system) {
+		/* box/sysrun owns --system; it calls nb_run_detached(). */
+		nb_err_set(e, EINVAL, "run --system goes through nb_system_run()");
+		return NB_EXIT_FAILURE;
+	}
 	if (o->detach)
-		return run_detached(o, e);
+		return run_detached(o, 0, NULL, e);
 	if (!o->rm)
 		return run_foreground(o, e);
 	/* --rm in the foreground leaves no record, but takes no name in use. */

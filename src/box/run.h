@@ -8,6 +8,7 @@
 #include <limits.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #include "lib/err.h"
 
@@ -32,6 +33,8 @@
  *		accelerator, boot timeout
  * @log_size_mib: --log-size: the cap of output.log and of console.log, each
  *		(0: NB_LOG_SIZE_DEFAULT_MIB, box/outlog.h)
+ * @system:	--system: the image's kernel and init, reached over ssh
+ * @ssh_port:	--system: the 127.0.0.1 port forwarded to the guest's 22
  */
 struct nb_run_opts {
 	const char *image;
@@ -45,6 +48,8 @@ struct nb_run_opts {
 	const char *user;
 	struct nb_vm_opts vm;
 	uint64_t log_size_mib;
+	bool system;
+	unsigned ssh_port;
 };
 
 /**
@@ -53,5 +58,17 @@ struct nb_run_opts {
  * nestbox itself failed
  */
 int nb_run(const struct nb_run_opts *o, struct nb_err *e);
+
+struct nb_vm_state;
+/**
+ * nb_run_detached() - start a VM in the background (its supervisor), as -d
+ * does, and wait until its command (with --system: its init) has started
+ * @owner:	0, or a process (the caller): the VM is killed when it dies
+ * @st:		output: the VM's record
+ * Return: 0 once it started; the command's exit code if it ended at once;
+ * 125 or negative errno with @e set when it failed
+ */
+int nb_run_detached(const struct nb_run_opts *o, pid_t owner, struct nb_vm_state *st,
+		    struct nb_err *e);
 
 #endif

@@ -16,12 +16,14 @@
 #include "vm/qemu.h"
 #include "box/outlog.h"
 #include "box/run.h"
+#include "box/sysrun.h"
 
 static void run_usage(FILE *f)
 {
 	fprintf(f,
 		"Usage: nestbox run [OPTIONS] IMAGE [CMD ARGS...]\n"
-		"       nestbox run [OPTIONS] --rootfs DIR [--] CMD ARGS...\n\n"
+		"       nestbox run [OPTIONS] --rootfs DIR [--] CMD ARGS...\n"
+		"       nestbox run --system [OPTIONS] IMAGE [-- CMD ARGS...]\n\n"
 		"  --rm                 keep no record of the VM (ps -a, logs) after it exits\n"
 		"  --name NAME          name (and hostname) of the VM\n"
 		"  -d, --detach         run in the background\n"
@@ -43,7 +45,9 @@ static void run_usage(FILE *f)
 		"      --boot-timeout DUR\n"
 		"      --console        show the guest's console on stderr\n"
 		"      --log-size SIZE  cap of the output and console logs, each (default 16M)\n"
-		"      --rootfs DIR     use a directory as the root instead of an image\n");
+		"      --rootfs DIR     use a directory as the root instead of an image\n"
+		"      --system         boot the image's own kernel and init (systemd);\n"
+		"                       CMD runs over ssh (nestbox-run(1), nestbox-ssh(1))\n");
 }
 
 /* Names are hostnames too: podman's rule, [a-zA-Z0-9][a-zA-Z0-9_.-]*, at most 63. */
@@ -102,7 +106,7 @@ static void *grow(void *arr, unsigned n, size_t size)
 int cmd_run(int argc, char **argv)
 {
 	enum { O_RM = 256, O_NAME, O_ENVFILE, O_CPUS, O_ENTRY, O_KERNEL, O_ACCEL, O_BOOTTO,
-	       O_CONSOLE, O_ROOTFS, O_LOGSIZE };
+	       O_CONSOLE, O_ROOTFS, O_LOGSIZE, O_SYSTEM };
 	static const struct option opts[] = {
 		{ "rm", no_argument, NULL, O_RM },
 		{ "name", required_argument, NULL, O_NAME },
@@ -124,6 +128,7 @@ int cmd_run(int argc, char **argv)
 		{ "console", no_argument, NULL, O_CONSOLE },
 		{ "rootfs", required_argument, NULL, O_ROOTFS },
 		{ "log-size", required_argument, NULL, O_LOGSIZE },
+		{ "system", no_argument, NULL, O_SYSTEM },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -266,6 +271,9 @@ int cmd_run(int argc, char **argv)
 		case O_ROOTFS:
 			o.rootfs = optarg;
 			break;
+		case O_SYSTEM:
+			o.system = true;
+			break;
 		case 'h':
 			run_usage(stdout);
 			code = 0;
@@ -288,7 +296,7 @@ int cmd_run(int argc, char **argv)
 	o.env = env.v;
 	o.vm.volumes = volumes;
 	o.vm.ports = ports;
-	code = nb_run(&o, &e);
+	code = o.system ? nb_system_run(&o, &e) : nb_run(&o, &e);
 	if (e.code) {
 		nb_error("run: %s", e.msg);
 		code = NB_EXIT_FAILURE;

@@ -26,6 +26,7 @@ static const struct nb_command commands[] = {
 	{ "ps", cmd_ps, "list VMs (-a: also exited ones)" },
 	{ "rm", cmd_rm, "remove a VM (-f: also a running one)" },
 	{ "run", cmd_run, "run a command in a new VM made from an image" },
+	{ "ssh", cmd_ssh, "run a shell or a command in a --system VM over ssh" },
 	{ "stop", cmd_stop, "stop a running VM" },
 	{ "wait", cmd_wait, "wait for a VM's command to exit, print its code" },
 };

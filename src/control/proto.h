@@ -54,6 +54,11 @@ enum { NB_STREAM_STDIN = 0, NB_STREAM_STDOUT = 1, NB_STREAM_STDERR = 2 };
 /* SPAWN flags */
 #define NB_SPAWN_TTY   0x1u /* a pty: stdout carries both streams */
 #define NB_SPAWN_STDIN 0x2u /* stdin is fed with DATA frames; else /dev/null */
+/* run --system: argv is the image's init, exec'd as PID 1 after switch_root;
+ * env carries the system's parameters (NB_SYSTEM_ENV_*), not init's env. */
+#define NB_SPAWN_SYSTEM 0x4u
+#define NB_SYSTEM_ENV_HOST_KEY "NESTBOX_SSH_HOST_ED25519_KEY" /* sshd's host key */
+#define NB_SYSTEM_ENV_HOST_PUB "NESTBOX_SSH_HOST_ED25519_PUB" /* and its .pub */
 
 /* CONFIG share flags */
 #define NB_SHARE_RO   0x1u /* mount read-only (the host enforces it too) */

@@ -17,12 +17,15 @@
 #ifndef NESTBOX_GUEST_GUEST_H
 #define NESTBOX_GUEST_GUEST_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
 #include "control/proto.h"
 
 #define NB_CONTROL_PORT "nestbox.control"
+/* Where the new root is put together before init moves into it. */
+#define GUEST_NEWROOT "/mnt/root"
 
 /**
  * struct guest - the state of PID 1
@@ -33,6 +36,7 @@
  * @cfg:	the spec's CONFIG: hostname, network, shares
  * @spawn_frame: the spec's SPAWN frame: the main command (exec'd processes
  *		inherit its environment, workdir and user)
+ * @argv0:	PID 1's argv[0], which the root storage daemon marks with '@'
  */
 struct guest {
 	int ctl;
@@ -41,6 +45,7 @@ struct guest {
 	size_t spec_len;
 	struct nb_ctl_config cfg;
 	struct nb_ctl_frame spawn_frame;
+	char *argv0;
 };
 
 /* guest_log() - a line on the console (the serial log the host keeps) */

@@ -13,6 +13,7 @@
 #include "guest/agent.h"
 #include "guest/guest.h"
 #include "guest/setup.h"
+#include "guest/sysroot.h"
 #include "lib/cleanup.h"
 #include "lib/err.h"
 
@@ -38,9 +39,9 @@ static void *late_setup(void *arg)
 	return NULL;
 }
 
-int main(void)
+int main(int argc, char **argv)
 {
-	struct guest g = { .ctl = -1 };
+	struct guest g = { .ctl = -1, .argv0 = argc > 0 ? argv[0] : NULL };
 	uint64_t t_init = guest_now_ns();
 	struct nb_err e = NB_ERR_INIT;
 	char ctl_port[64];
@@ -59,6 +60,8 @@ int main(void)
 	guest_early_mounts();
 	console_stdio();
 	guest_load_modules("/nestbox/modules");
+	if (!guest_cmdline_has("pci=off"))
+		guest_load_modules("/nestbox/modules.pci");
 	guest_control_port(ctl_port, sizeof(ctl_port));
 	if (strncmp(ctl_port, "vsock:", 6) == 0)
 		guest_load_modules("/nestbox/modules.vsock");
@@ -71,6 +74,8 @@ int main(void)
 	guest_flush(&g, 0);
 	if (guest_read_spec(&g) < 0)
 		guest_fatal(&g, "read /nestbox/spec: malformed or missing");
+	if (guest_spec_is_system(&g))
+		guest_system_run(&g);
 	/* The rng and network load while the root is mounted: the root waits on
 	 * the host, which leaves the vCPU to them. */
 	late_ok = pthread_create(&late, NULL, late_setup, &g.cfg) == 0;

@@ -25,7 +25,7 @@
 #include "lib/cleanup.h"
 #include "lib/err.h"
 
-#define NEWROOT "/mnt/root"
+#define NEWROOT GUEST_NEWROOT
 #define LOWER	"/mnt/lower"
 #define RW	"/mnt/rw"
 
@@ -193,6 +193,23 @@ void guest_control_port(char *buf, size_t len)
 	}
 }
 
+/* guest_cmdline_has() - see setup.h */
+bool guest_cmdline_has(const char *word)
+{
+	char cmdline[4096];
+	autoclose int fd = open("/proc/cmdline", O_RDONLY | O_CLOEXEC);
+	ssize_t n = fd < 0 ? -1 : read(fd, cmdline, sizeof(cmdline) - 1);
+	size_t wl = strlen(word);
+
+	if (n <= 0)
+		return false;
+	cmdline[n] = 0;
+	for (char *p = cmdline; (p = strstr(p, word)); p += wl)
+		if ((p == cmdline || p[-1] == ' ') && (!p[wl] || p[wl] == ' ' || p[wl] == '\n'))
+			return true;
+	return false;
+}
+
 /* guest_read_spec() - see setup.h */
 int guest_read_spec(struct guest *g)
 {
@@ -298,8 +315,8 @@ static void write_etc(const struct nb_ctl_config *cfg)
 		write_text(NEWROOT "/etc/resolv.conf", "nameserver 10.0.2.3\n");
 }
 
-/* guest_setup_root() - see setup.h */
-int guest_setup_root(struct guest *g, struct nb_err *e)
+/* guest_mount_root() - see setup.h */
+int guest_mount_root(struct guest *g, struct nb_err *e)
 {
 	const struct nb_ctl_share *root = NULL;
 	int r;
@@ -352,6 +369,16 @@ int guest_setup_root(struct guest *g, struct nb_err *e)
 	symlink("pts/ptmx", NEWROOT "/dev/ptmx");
 	write_etc(&g->cfg);
 	sethostname(g->cfg.hostname, strlen(g->cfg.hostname));
+	return 0;
+}
+
+/* guest_setup_root() - see setup.h */
+int guest_setup_root(struct guest *g, struct nb_err *e)
+{
+	int r = guest_mount_root(g, e);
+
+	if (r < 0)
+		return r;
 	if (chdir(NEWROOT) < 0 || mount(NEWROOT, "/", NULL, MS_MOVE, NULL) < 0 ||
 	    chroot(".") < 0 || chdir("/") < 0)
 		return nb_err_sys(e, errno, "switch to the new root");

@@ -5,6 +5,7 @@
 #ifndef NESTBOX_GUEST_SETUP_H
 #define NESTBOX_GUEST_SETUP_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "guest/guest.h"
@@ -34,6 +35,9 @@ int guest_open_port(const char *name);
  */
 void guest_control_port(char *buf, size_t len);
 
+/* guest_cmdline_has() - whether the kernel command line has the word @word */
+bool guest_cmdline_has(const char *word);
+
 /**
  * guest_read_spec() - read /nestbox/spec, decode its CONFIG and SPAWN frames
  * Return: 0, or negative errno
@@ -41,8 +45,16 @@ void guest_control_port(char *buf, size_t len);
 int guest_read_spec(struct guest *g);
 
 /**
- * guest_setup_root() - mount the root share under a tmpfs overlay, the
- * volumes, the pseudo filesystems, /etc files; then move into it
+ * guest_mount_root() - mount the root share under a tmpfs overlay at
+ * GUEST_NEWROOT, the volumes, the pseudo filesystems, /etc files
+ * @e:		what failed, naming the share, target or step
+ *
+ * Return: 0, or negative errno
+ */
+int guest_mount_root(struct guest *g, struct nb_err *e);
+
+/**
+ * guest_setup_root() - guest_mount_root(), then move into the new root
  * @e:		what failed, naming the share, target or step
  *
  * Return: 0, or negative errno

@@ -48,6 +48,9 @@ static int pick_machine(struct nb_launch *l, struct nb_err *e)
 	l->vm.net = true;
 	l->vm.ports = l->opts.ports;
 	l->vm.nports = l->opts.nports;
+	l->vm.q35 = l->q35;
+	l->vm.smbios = l->smbios;
+	l->vm.append = l->append;
 	l->boot_timeout_ms = l->opts.boot_timeout_ms;
 	if (!l->boot_timeout_ms)
 		l->boot_timeout_ms = virt_boot_timeout_ms(l->vm.kvm ? VIRT_ACCEL_KVM : VIRT_ACCEL_TCG,

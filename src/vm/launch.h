@@ -37,6 +37,10 @@
  * @hostname:	the guest's hostname
  * @spawn:	the main command as the guest's SPAWN carries it
  * @t0_ns:	CLOCK_MONOTONIC when the run started (for --debug timings)
+ * @q35:	-M q35 with virtio-pci devices instead of microvm: SMBIOS tables
+ *		(run --system's credentials)
+ * @smbios:	a -smbios argument (NULL: none)
+ * @append:	more words for the kernel command line (NULL: none)
  *
  * @boot_timeout_ms: how long nestbox-init may take to report: @opts' or
  *		virt's default for the accelerator and depth
@@ -59,6 +63,9 @@ struct nb_launch {
 	const char *hostname;
 	const struct nb_ctl_spawn *spawn;
 	uint64_t t0_ns;
+	bool q35;
+	const char *smbios;
+	const char *append;
 
 	unsigned boot_timeout_ms;
 

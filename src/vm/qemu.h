@@ -25,6 +25,8 @@
  * 8250.nr_uarts=1: microvm has one ISA serial port; probing four costs ~10 ms.
  */
 #define NB_KERNEL_ARGS "console=ttyS0 quiet pci=off panic=-1 cryptomgr.notests 8250.nr_uarts=1"
+/* The same for -M q35, which has PCI (virtio-pci devices). */
+#define NB_KERNEL_ARGS_Q35 "console=ttyS0 quiet panic=-1 cryptomgr.notests 8250.nr_uarts=1"
 
 /* Fixed fd numbers QEMU inherits (the argv names them). */
 enum {
@@ -73,6 +75,9 @@ struct nb_vm_config {
 	unsigned nports;
 	uint32_t vsock_cid, vsock_ctl_port;
 	int vhost_fd;
+	bool q35;		 /* -M q35 and virtio-*-pci devices: SMBIOS (run --system) */
+	const char *smbios;	 /* a -smbios argument, or NULL */
+	const char *append;	 /* more kernel command line, or NULL */
 };
 
 /**
