@@ -6,6 +6,7 @@
 #define NESTBOX_FS_CONN_H
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -74,15 +75,16 @@ struct fs_in {
 
 /**
  * struct fs_out - the stream's write side (flat combining: one writer at a time)
- * @mu:		guards everything below
+ * @mu:		guards the queue, @writing and @broken, and waits on @room
  * @room:	signalled when @inflight or @queued fall below their caps
  * @head:	first reply waiting for the writer
  * @tail:	last one
- * @inflight:	requests taken and not yet answered (their replies not yet written),
- *		at most NESTFS_MAX_INFLIGHT
+ * @inflight:	requests taken and not yet answered (their replies not yet written);
+ *		no request is taken while it is NESTFS_MAX_INFLIGHT or more (atomic)
  * @queued:	bytes of replies queued or being written; no request is taken while it
  *		is NESTFS_MAX_QUEUED or more, so a peer that stops reading stalls itself
- * @waiting:	workers waiting on @room
+ *		(atomic)
+ * @waiting:	workers waiting on @room (atomic: retiring looks before it locks)
  * @writing:	a worker is writing the queue
  * @broken:	writing failed: replies are dropped
  */
@@ -90,9 +92,9 @@ struct fs_out {
 	pthread_mutex_t mu;
 	pthread_cond_t room;
 	struct fs_reply *head, *tail;
-	unsigned inflight;
-	size_t queued;
-	unsigned waiting;
+	atomic_int inflight;
+	atomic_llong queued;
+	atomic_int waiting;
 	bool writing;
 	bool broken;
 };
@@ -169,9 +171,12 @@ struct fs_req *fs_next_request(struct fs_conn *c, bool *again);
 /* fs_frame_buffered() - a whole (or bad) frame waits in the buffer (in.mu held) */
 bool fs_frame_buffered(const struct fs_conn *c);
 
-/* fs_out_reserve() - wait for room to take one more request (within the caps on requests
- * in flight and queued reply bytes) and count it in flight; false once the connection stops */
-bool fs_out_reserve(struct fs_conn *c);
+/* fs_out_room() - wait until another request may be taken (within the caps on requests in
+ * flight and queued reply bytes: exceeded by at most one per worker); false once the
+ * connection stops */
+bool fs_out_room(struct fs_conn *c);
+/* fs_out_taken() - count a request just taken in flight */
+void fs_out_taken(struct fs_conn *c);
 /* fs_out_wake() - wake the workers waiting for room (the connection stops) */
 void fs_out_wake(struct fs_conn *c);
 /* fs_reply_new() - a reply with room for @body bytes after the header; NULL if out of memory */

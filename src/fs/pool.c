@@ -247,14 +247,13 @@ static void *worker_main(void *arg)
 		bool again, more;
 
 		/* Room for one more answer first: else the frame stays in the socket. */
-		if (!fs_out_reserve(c))
+		if (!fs_out_room(c))
 			break;
 		pthread_mutex_lock(&c->in.mu);
 		r = fs_next_request(c, &again);
 		more = r && fs_frame_buffered(c);
 		pthread_mutex_unlock(&c->in.mu);
 		if (!r) {
-			fs_noreply(c);	/* the reservation: no request came */
 			if (again && wait_work(c))
 				continue;
 			break;
@@ -262,6 +261,7 @@ static void *worker_main(void *arg)
 		/* More frames came in the same read: wake one more worker for them. */
 		if (more)
 			(void)!write(p->wakefd, &(uint64_t){ 1 }, sizeof(uint64_t));
+		fs_out_taken(c);
 		fs_dispatch(c, r);
 		free(r);
 	}

@@ -237,7 +237,7 @@ void nestfs_server_feed(struct nestfs_server *s, const void *data, unsigned long
 		if (!r)
 			break;
 		off += flen;
-		c->out.inflight++;
+		fs_out_taken(c);
 		fs_dispatch(c, r);
 		free(r);
 	}

@@ -204,25 +204,33 @@ struct fs_reply *fs_reply_new(uint64_t unique, size_t body)
 /*
  * Workers take requests only while the replies not yet written stay under
  * the caps: a peer that sends but stops reading ends up with its requests
- * waiting in its own socket, not with our memory.
+ * waiting in its own socket, not with our memory. The counts are atomic, so
+ * a request costs no lock here while there is room.
  */
-bool fs_out_reserve(struct fs_conn *c)
+static bool has_room(struct fs_out *out)
+{
+	return atomic_load(&out->inflight) < (int)NESTFS_MAX_INFLIGHT &&
+	       atomic_load(&out->queued) < (long long)NESTFS_MAX_QUEUED;
+}
+
+bool fs_out_room(struct fs_conn *c)
 {
 	struct fs_out *out = &c->out;
-	bool ok;
 
+	if (has_room(out))
+		return !c->pool.stopping;
 	pthread_mutex_lock(&out->mu);
-	while (!c->pool.stopping &&
-	       (out->inflight >= NESTFS_MAX_INFLIGHT || out->queued >= NESTFS_MAX_QUEUED)) {
-		out->waiting++;
+	atomic_fetch_add(&out->waiting, 1);
+	while (!c->pool.stopping && !has_room(out))
 		pthread_cond_wait(&out->room, &out->mu);
-		out->waiting--;
-	}
-	ok = !c->pool.stopping;
-	if (ok)
-		out->inflight++;
+	atomic_fetch_sub(&out->waiting, 1);
 	pthread_mutex_unlock(&out->mu);
-	return ok;
+	return !c->pool.stopping;
+}
+
+void fs_out_taken(struct fs_conn *c)
+{
+	atomic_fetch_add(&c->out.inflight, 1);
 }
 
 void fs_out_wake(struct fs_conn *c)
@@ -232,20 +240,28 @@ void fs_out_wake(struct fs_conn *c)
 	pthread_mutex_unlock(&c->out.mu);
 }
 
-/* Retire @n answered requests whose replies took @bytes (out.mu held). */
-static void out_done(struct fs_out *out, unsigned n, size_t bytes)
+/*
+ * Retire @n answered requests whose replies took @bytes; @locked: out.mu is
+ * held. A waiter counts itself in @waiting before it checks for room under
+ * out.mu, so seeing no waiter after the counts went down means it will see
+ * the room.
+ */
+static void out_done(struct fs_out *out, unsigned n, size_t bytes, bool locked)
 {
-	out->inflight = out->inflight > n ? out->inflight - n : 0;
-	out->queued = out->queued > bytes ? out->queued - bytes : 0;
-	if (out->waiting && out->inflight < NESTFS_MAX_INFLIGHT && out->queued < NESTFS_MAX_QUEUED)
-		pthread_cond_broadcast(&out->room);
+	atomic_fetch_sub(&out->inflight, (int)n);
+	atomic_fetch_sub(&out->queued, (long long)bytes);
+	if (!atomic_load(&out->waiting))
+		return;
+	if (!locked)
+		pthread_mutex_lock(&out->mu);
+	pthread_cond_broadcast(&out->room);
+	if (!locked)
+		pthread_mutex_unlock(&out->mu);
 }
 
 void fs_noreply(struct fs_conn *c)
 {
-	pthread_mutex_lock(&c->out.mu);
-	out_done(&c->out, 1, 0);
-	pthread_mutex_unlock(&c->out.mu);
+	out_done(&c->out, 1, 0, false);
 }
 
 /* Write every reply in the list with as few writev calls as possible; 0 or -errno. */
@@ -324,12 +340,12 @@ void fs_reply_send(struct fs_conn *c, struct fs_reply *r)
 		return;
 	pthread_mutex_lock(&out->mu);
 	if (c->fd < 0 || out->broken) {
-		out_done(out, 1, 0);
+		out_done(out, 1, 0, true);
 		pthread_mutex_unlock(&out->mu);
 		free(r);
 		return;
 	}
-	out->queued += r->len;
+	atomic_fetch_add(&out->queued, (long long)r->len);
 	if (out->tail)
 		out->tail->next = r;
 	else
@@ -351,7 +367,7 @@ void fs_reply_send(struct fs_conn *c, struct fs_reply *r)
 		rc = out->broken ? -EPIPE : write_replies(c, list);
 		free_replies(list);
 		pthread_mutex_lock(&out->mu);
-		out_done(out, n, bytes);
+		out_done(out, n, bytes, true);
 		if (rc < 0 && !out->broken) {
 			out->broken = true;
 			nb_debug("nestfs: connection %d: write: %s", c->fd, strerror(-rc));
