@@ -15,6 +15,8 @@ PKGS=(
 	# tests and peers for benchmarks
 	python3 python3-pytest python3-pytest-timeout busybox-static sshfs
 	docker-registry skopeo umoci apache2-utils debootstrap openssh-server
+	# pjdfstest (tests/integration/test_pjdfstest.py builds it from its tarball)
+	autoconf automake libtool perl
 	# the bootable Debian test image for run --system (tests/make-system-image.sh)
 	mmdebstrap openssh-client
 )

@@ -2,7 +2,9 @@
 """Run every test of nestbox and print one closing line for all of them.
 
 Unit tests are the cmocka binaries that meson registers (`meson test` runs
-them too); here each runs with TAP output so that every case counts.
+them too); here each runs with TAP output so that every case counts. The
+source checks (scripts/check-*.py in CHECKS: the layout of docs/HACKING.md,
+comments on functions and struct members) count as one unit test each.
 Integration tests are pytest's, driving the built binary. The last line is
 "N passed, N failed, N skipped"; the exit status is non-zero on any failure
 or when no test ran at all.
@@ -49,6 +51,28 @@ def run_units(build):
         if bad:
             sys.stdout.write(p.stdout + p.stderr)
     return passed, failed, skipped
+
+
+# The source checks run with the unit tests: each is one test, failed by a
+# non-zero exit, with its output shown then.
+CHECKS = [["check-layout.py"], ["check-comments.py", "--all"]]
+
+
+def run_checks():
+    """Run each script of CHECKS over the tree; return (pass, fail, 0)."""
+    passed = failed = 0
+    for c in CHECKS:
+        p = subprocess.run([sys.executable, os.path.join(ROOT, "scripts", c[0])] + c[1:],
+                           capture_output=True, text=True, timeout=120)
+        last = (p.stdout.strip().splitlines() or [""])[-1]
+        if p.returncode == 0:
+            passed += 1
+            print(f"check {c[0]}: ok ({last})")
+        else:
+            failed += 1
+            print(f"check {c[0]}: FAIL")
+            sys.stdout.write(p.stdout + p.stderr)
+    return passed, failed, 0
 
 
 def run_fuzzers(build, seconds):
@@ -129,6 +153,8 @@ def main():
     ap.add_argument("pytest_args", nargs="*")
     a = ap.parse_args()
     up, uf, us = run_units(a.build)
+    cp, cf, _ = run_checks()
+    up, uf = up + cp, uf + cf
     ip = iff = isk = 0
     if a.fuzz:
         fp, ff, _ = run_fuzzers(a.fuzz, a.fuzz_seconds)

@@ -112,11 +112,12 @@ static void mod_name(const char *path, size_t len, char *out, size_t outlen)
 	out[n] = 0;
 }
 
+/* What nb_modules_resolve() works on: the two module lists and its result. */
 struct resolve {
 	char *dep;	/* modules.dep, NUL-terminated */
 	char *builtin;	/* modules.builtin, may be NULL */
-	char **out;
-	size_t n, cap;
+	char **out;	/* the modules to load, dependencies first (NULL-terminated) */
+	size_t n, cap;	/* entries in @out, entries allocated */
 };
 
 /* Find the line of modules.dep for @name; returns its start or NULL. */
@@ -137,6 +138,7 @@ next:
 	return NULL;
 }
 
+/* Whether modules.builtin lists @name (normalised, '_' for '-'). */
 static bool is_builtin(struct resolve *rs, const char *name)
 {
 	for (char *l = rs->builtin; l && *l;) {
@@ -152,6 +154,9 @@ static bool is_builtin(struct resolve *rs, const char *name)
 	return false;
 }
 
+/* Add @name and, first, what it depends on (modules.dep's closure, in reverse)
+ * to @rs->out, once each; a built-in one adds nothing. @depth guards against
+ * loops. */
 static int add_module(struct resolve *rs, const char *name, int depth, struct nb_err *e)
 {
 	char norm[128], *line, *colon, *nl, *p;
@@ -354,6 +359,7 @@ static int add_module_file(struct nb_cpio *c, const struct nb_kernel *k, const c
 	return nb_cpio_add(c, name, S_IFREG | 0644, data, len, 0, 0, e);
 }
 
+/* Feed what is left of @fd into @ctx; @what names it in messages. */
 static int sha256_fd(int fd, EVP_MD_CTX *ctx, const char *what, struct nb_err *e)
 {
 	char buf[65536];
@@ -364,6 +370,7 @@ static int sha256_fd(int fd, EVP_MD_CTX *ctx, const char *what, struct nb_err *e
 	return n < 0 ? nb_err_sys(e, errno, "read %s", what) : 0;
 }
 
+/* Feed the file @path into @ctx. */
 static int sha256_file(const char *path, EVP_MD_CTX *ctx, struct nb_err *e)
 {
 	autoclose int fd = open(path, O_RDONLY | O_CLOEXEC);
@@ -475,6 +482,8 @@ static int add_modules(struct nb_cpio *c, char **mods, char **skip, const char *
 	return nb_cpio_add(c, listname, S_IFREG | 0644, list, used, 0, 0, e);
 }
 
+/* The initramfs into @f: the directories, /dev/console, /init and the three
+ * module lists (core, late, and vsock when @vsock) with their modules. */
 static int write_archive(FILE *f, const char *init, char **core, char **all, char **vsock,
 			 const struct nb_kernel *k, struct nb_err *e)
 {

@@ -46,16 +46,19 @@
 /* Bumped when the cached file's content or key changes. */
 #define VMLINUX_CACHE_FORMAT "1"
 
+/* Little-endian u32 at @p. */
 static uint32_t le32(const unsigned char *p)
 {
 	return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
 }
 
+/* Little-endian u16 at @p. */
 static uint16_t le16(const unsigned char *p)
 {
 	return (uint16_t)(p[0] | p[1] << 8);
 }
 
+/* Little-endian u64 at @p. */
 static uint64_t le64(const unsigned char *p)
 {
 	return (uint64_t)le32(p) | (uint64_t)le32(p + 4) << 32;

@@ -18,6 +18,7 @@ void nb_cpio_init(struct nb_cpio *c, FILE *f)
 	c->off = 0;
 }
 
+/* Write @n bytes; -EIO on a short write. */
 static int put(struct nb_cpio *c, const void *p, size_t n)
 {
 	if (n && fwrite(p, 1, n, c->f) != n)
@@ -26,6 +27,7 @@ static int put(struct nb_cpio *c, const void *p, size_t n)
 	return 0;
 }
 
+/* Zeros up to the next multiple of 4 bytes, as newc aligns headers and data. */
 static int pad4(struct nb_cpio *c)
 {
 	static const char zero[4];
@@ -33,6 +35,8 @@ static int pad4(struct nb_cpio *c)
 	return put(c, zero, (4 - (c->off & 3)) & 3);
 }
 
+/* One newc header (110 hex digits) and the entry's name, padded; refuses names
+ * over 4 KiB and files over 4 GiB. */
 static int header(struct nb_cpio *c, const char *name, mode_t mode, size_t len,
 		  unsigned rmajor, unsigned rminor, struct nb_err *e)
 {

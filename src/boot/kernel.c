@@ -66,7 +66,7 @@ int kernel_open(const struct nb_kernel *k, const char *entry, struct nb_err *e)
 {
 	char path[PATH_MAX * 2 + 2];
 	struct stat st;
-	int fd;
+	autoclose int fd = -1;
 
 	if (k->root[0]) {
 		autoclose int rootfd = open(k->root, O_PATH | O_DIRECTORY | O_CLOEXEC);
@@ -90,12 +90,10 @@ int kernel_open(const struct nb_kernel *k, const char *entry, struct nb_err *e)
 			return nb_err_sys(e, errno, "open %s", path);
 	}
 	/* O_NONBLOCK: a FIFO planted where a file should be must not hang us */
-	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
-		close(fd);
+	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode))
 		return nb_err_set(e, EINVAL, "%s: not a regular file", path);
-	}
 	fcntl(fd, F_SETFL, 0);
-	return fd;
+	return steal_fd(&fd);
 }
 
 /* A version as a directory or file name may carry it: no '/', no control
@@ -163,6 +161,7 @@ static int probe_host_file(const char *which, const char *path, struct nb_kernel
 	return 0;
 }
 
+/* Whether @path is a directory (following symlinks). */
 static bool is_dir(const char *path)
 {
 	struct stat st;
@@ -257,7 +256,7 @@ int nb_kernel_find(const char *which, struct nb_kernel *k, struct nb_err *e)
 
 /* One kernel an image ships. */
 struct cand {
-	char version[128];
+	char version[128];	/* its version: the lib/modules directory's name */
 	char kernel[PATH_MAX + 16];	/* inside the image's root */
 	char modrel[PATH_MAX];	/* inside the image's root */
 };
@@ -265,8 +264,8 @@ struct cand {
 #define MAX_CANDS 8
 
 struct scan {
-	int rootfd;
-	struct cand c[MAX_CANDS];
+	int rootfd;	/* the image's root, where every path resolves */
+	struct cand c[MAX_CANDS]; /* the kernels found */
 	unsigned n;	/* found, may exceed MAX_CANDS */
 };
 
@@ -279,6 +278,8 @@ static bool in_root_is(int rootfd, const char *path, mode_t type)
 	return fd >= 0 && fstat(fd, &st) == 0 && (st.st_mode & S_IFMT) == type;
 }
 
+/* Note a kernel found in the image, once per version; @s->n counts on past
+ * MAX_CANDS, so the caller still sees how many there were. */
 static void scan_add(struct scan *s, const char *ver, const char *kernel, const char *modrel)
 {
 	for (unsigned i = 0; i < s->n && i < MAX_CANDS; i++)

@@ -4,10 +4,13 @@
 #include "box/clients.h"
 
 #include <errno.h>
+#include <stddef.h>
+#include <stdio.h>
 #include <signal.h>
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/socket.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 /* nb_clients_init() - see clients.h */
@@ -185,4 +188,53 @@ void nb_clients_finish(struct nb_clients *cl, int code)
 			exit_to(cl->c[i].fd, code);
 		client_close(cl, i);
 	}
+}
+
+/* nb_supervisor_addr() - see clients.h */
+size_t nb_supervisor_addr(const char *id, void *p)
+{
+	struct sockaddr_un *sun = p;
+	int n;
+
+	memset(sun, 0, sizeof(*sun));
+	sun->sun_family = AF_UNIX;
+	n = snprintf(sun->sun_path + 1, sizeof(sun->sun_path) - 1, "nestbox/%d/%s",
+		     (int)getuid(), id);
+	return offsetof(struct sockaddr_un, sun_path) + 1 + (size_t)n;
+}
+
+/* nb_supervisor_listen() - see clients.h */
+int nb_supervisor_listen(const char *id, struct nb_err *e)
+{
+	struct sockaddr_un sun;
+	size_t len = nb_supervisor_addr(id, &sun);
+	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+
+	if (fd < 0)
+		return nb_err_sys(e, errno, "socket");
+	if (bind(fd, (struct sockaddr *)&sun, (socklen_t)len) < 0 || listen(fd, 16) < 0) {
+		int err = errno;
+
+		close(fd);
+		return nb_err_sys(e, err, "control socket of VM %s", id);
+	}
+	return fd;
+}
+
+/* nb_supervisor_connect() - see clients.h */
+int nb_supervisor_connect(const char *id, struct nb_err *e)
+{
+	struct sockaddr_un sun;
+	size_t len = nb_supervisor_addr(id, &sun);
+	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+
+	if (fd < 0)
+		return nb_err_sys(e, errno, "socket");
+	if (connect(fd, (struct sockaddr *)&sun, (socklen_t)len) < 0) {
+		int err = errno;
+
+		close(fd);
+		return nb_err_sys(e, err, "connect to VM %s", id);
+	}
+	return fd;
 }

@@ -17,20 +17,28 @@
 #define NESTBOX_BOX_CLIENTS_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
 
-#include "control/proto.h"
 #include "box/ctlread.h"
+#include "control/proto.h"
+#include "lib/err.h"
 
 #define NB_MAX_CLIENTS 64
 
 struct nb_clients;
 
-/* struct nb_client - one connection; @fd is -1 when the slot is free */
+/**
+ * struct nb_client - one connection
+ * @fd:		its socket; -1 when the slot is free
+ * @proc:	the guest process id of its exec; 0: none (a waiter, or stop)
+ * @cl:		the table it is in (its reader's callbacks get the client)
+ * @rd:		the reader of its frames
+ */
 struct nb_client {
 	int fd;
-	uint16_t proc; /* 0: no exec (a waiter, or stop) */
+	uint16_t proc;
 	struct nb_clients *cl;
 	struct nb_ctlread rd;
 };
@@ -43,6 +51,8 @@ struct nb_client {
  * @qemu_pid:	killed by SHUTDOWN
  * @exited, @code: the main command's end, once known
  * @stopping:	a client asked for SHUTDOWN
+ * @next_proc:	the last process id given to an exec (ids wrap, 0 skipped)
+ * @c:		the client slots
  */
 struct nb_clients {
 	int ep;
@@ -55,6 +65,20 @@ struct nb_clients {
 	uint16_t next_proc;
 	struct nb_client c[NB_MAX_CLIENTS];
 };
+
+/**
+ * nb_supervisor_addr() - the abstract unix socket address of VM @id's
+ * control socket, where its owner (the -d supervisor or the foreground
+ * `nestbox run`) serves these clients
+ * Return: the address length for bind()/connect()
+ */
+size_t nb_supervisor_addr(const char *id, void *sun);
+
+/* nb_supervisor_listen() - bind and listen for VM @id; fd or -errno */
+int nb_supervisor_listen(const char *id, struct nb_err *e);
+
+/* nb_supervisor_connect() - connect to VM @id's owner; fd or -errno */
+int nb_supervisor_connect(const char *id, struct nb_err *e);
 
 /* nb_clients_init() - no clients yet; registers nothing */
 void nb_clients_init(struct nb_clients *cl, int ep, uint64_t kind, int listen_fd,

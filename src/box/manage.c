@@ -19,10 +19,20 @@
 #include "lib/log.h"
 #include "box/ctlread.h"
 #include "box/outlog.h"
-#include "box/session.h"
+#include "box/clients.h"
+#include "box/loop.h"
+#include "lib/clock.h"
 #include "box/state.h"
-#include "box/supervise.h"
 
+/* A record by name: 1 when its owner runs, 0 when not, or -errno. */
+static int find_owner(const char *name, struct nb_vm_state *st, struct nb_err *e)
+{
+	int r = nb_state_find(name, st, e);
+
+	return r < 0 ? r : st->alive;
+}
+
+/* A record whose owner runs, or -ESRCH saying it does not. */
 static int find_running(const char *name, struct nb_vm_state *st, struct nb_err *e)
 {
 	int r = nb_state_find(name, st, e);
@@ -37,8 +47,7 @@ static int find_running(const char *name, struct nb_vm_state *st, struct nb_err 
 /* nb_vm_exec() - see manage.h */
 int nb_vm_exec(const char *name, const struct nb_exec_opts *o, struct nb_err *e)
 {
-	struct nb_session s = { .t0_ns = nb_mono_ns(), .console = -1, .console_log = -1,
-				.qemu_pidfd = -1 };
+	struct nb_loop s;
 	struct nb_ctl_spawn sp = { 0 };
 	struct nb_ctl_buf b = { 0 };
 	struct nb_vm_state st;
@@ -70,14 +79,17 @@ int nb_vm_exec(const char *name, const struct nb_exec_opts *o, struct nb_err *e)
 		nb_err_set(e, E2BIG, "exec: the command or environment is too large");
 		return NB_EXIT_FAILURE;
 	}
-	s.ctl = fd;
+	/* The same loop as a VM's, over the VM's control socket. */
+	nb_loop_init(&s, fd);
+	s.relay = true;
+	s.signals = true;
 	s.tty = o->tty;
 	s.stdin_open = o->interactive;
 	s.in_fd = STDIN_FILENO;
 	s.out_fd = STDOUT_FILENO;
 	s.err_fd = STDERR_FILENO;
 	s.initial = &b;
-	code = nb_session_run(&s, e);
+	code = nb_loop_run(&s, e);
 	nb_ctl_buf_free(&b);
 	return code;
 }
@@ -154,12 +166,10 @@ int nb_vm_stop(const char *name, unsigned timeout_s, struct nb_err *e)
 	struct nb_ctl_buf b = { 0 };
 	struct nb_vm_state st;
 	autoclose int fd = -1;
-	int r = nb_state_find(name, &st, e);
+	int r = find_owner(name, &st, e);
 
-	if (r < 0)
+	if (r <= 0)
 		return r;
-	if (!st.alive)
-		return 0;
 	if (!st.detached)
 		return stop_foreground(&st, timeout_s);
 	fd = nb_supervisor_connect(st.id, e);
@@ -189,12 +199,12 @@ int nb_vm_wait(const char *name, int *code, struct nb_err *e)
 {
 	struct nb_vm_state st;
 	autoclose int fd = -1;
-	int r = nb_state_find(name, &st, e);
+	int r = find_owner(name, &st, e);
 
 	if (r < 0)
 		return r;
 	*code = st.exit_code;
-	if (!st.alive)
+	if (!r)
 		return 0;
 	if (!st.detached) {
 		/* Its nestbox run records the code, then lets go of the lock. */

@@ -14,6 +14,10 @@
  * struct nb_exec_opts - exec's options
  * @argv:	the command (NULL-terminated)
  * @env:	"K=V" entries (NULL-terminated, may be NULL)
+ * @interactive: -i: relay stdin
+ * @tty:	-t: a pty in the guest
+ * @user:	-u (NULL: the main command's)
+ * @workdir:	-w (NULL: the main command's)
  */
 struct nb_exec_opts {
 	char **argv;

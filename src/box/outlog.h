@@ -30,9 +30,9 @@
 
 /* struct nb_outlog_rec - one decoded record; @data points into the input */
 struct nb_outlog_rec {
-	uint8_t stream;
-	uint32_t len;
-	const uint8_t *data;
+	uint8_t stream;	     /* 1 stdout, 2 stderr */
+	uint32_t len;	     /* bytes at @data */
+	const uint8_t *data; /* the output itself */
 };
 
 /**

@@ -14,9 +14,9 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "box/session.h"
+#include "box/clients.h"
+#include "box/loop.h"
 #include "box/state.h"
-#include "box/supervise.h"
 #include "control/proto.h"
 #include "image/image.h"
 #include "lib/cleanup.h"
@@ -88,20 +88,60 @@ static void make_id(char *id, size_t len)
 		snprintf(id, len, "%02x%02x%02x%02x%02x%02x", r[0], r[1], r[2], r[3], r[4], r[5]);
 }
 
-/* What a detached run's supervisor carries into run_vm(). */
-struct detach {
+/**
+ * struct rec - the record of a run that keeps one (-d, or the foreground
+ * without --rm) and what its loop needs of it
+ * @st:		the record (state.json)
+ * @output_log:	its output.log (the command's output, for `nestbox logs`)
+ * @console_log: its console.log
+ * @listen_fd:	the VM's control socket: exec, stop and wait reach it there
+ * @ready_fd:	-d: the pipe to the waiting `run -d` (-1 once told); -1 in
+ *		the foreground
+ * @cmd_started: output: the command got as far as starting
+ */
+struct rec {
 	struct nb_vm_state *st;
-	int ready_fd;
-	int listen_fd;
-};
-
-/* A foreground run's record (without --rm): where its logs go, and whether
- * its command got as far as starting. */
-struct fgrec {
-	const struct nb_vm_state *st;
-	int output_log, console_log, listen_fd;
+	int output_log, console_log, listen_fd, ready_fd;
 	bool cmd_started;
 };
+
+/* A record's logs and control socket; -errno with @e set. */
+static int rec_open(struct rec *r, struct nb_err *e)
+{
+	char path[PATH_MAX + 32];
+
+	nb_state_path(r->st, "output.log", path, sizeof(path));
+	r->output_log = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+	if (r->output_log < 0)
+		return nb_err_sys(e, errno, "create %s", path);
+	nb_state_path(r->st, "console.log", path, sizeof(path));
+	r->console_log = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+	if (r->console_log < 0)
+		return nb_err_sys(e, errno, "create %s", path);
+	r->listen_fd = nb_supervisor_listen(r->st->id, e);
+	return r->listen_fd < 0 ? r->listen_fd : 0;
+}
+
+/* Close what rec_open() opened (the ready pipe stays: its owner says the end). */
+static void rec_close(struct rec *r)
+{
+	if (r->output_log >= 0)
+		close(r->output_log);
+	if (r->console_log >= 0)
+		close(r->console_log);
+	if (r->listen_fd >= 0)
+		close(r->listen_fd);
+	r->output_log = r->console_log = r->listen_fd = -1;
+}
+
+/* The record's end: exited with @code (-1: unknown). */
+static void rec_finish(struct rec *r, int code)
+{
+	snprintf(r->st->status, sizeof(r->st->status), "exited");
+	r->st->exit_code = code;
+	r->st->finished = (int64_t)time(NULL);
+	nb_state_write(r->st, NULL);
+}
 
 /* A leased image root (or a --rootfs directory) and the image's config,
  * released when it leaves scope. */
@@ -140,18 +180,76 @@ static int open_root(const struct nb_run_opts *o, struct root *r, struct image_c
 	return 0;
 }
 
-/* Boot the VM (vm/launch) and supervise it: in the foreground (@det NULL;
- * @fg its record, or NULL with --rm) or as the daemon of a detached VM.
- * Signals are blocked by the caller. Returns the exit code. */
-static int launch_and_supervise(const struct nb_run_opts *o, struct detach *det,
-				struct fgrec *fg, struct nb_err *e)
+/* The main command's SPAWN: @argv and @env over the image's workdir and user. */
+static struct nb_ctl_spawn spawn_of(const struct nb_run_opts *o, const struct image_cfg *ic,
+				    char **argv, char **env)
+{
+	static char *none[] = { NULL };
+	struct nb_ctl_spawn sp = {
+		/* Detached, nobody feeds stdin: the command gets /dev/null. */
+		.flags = (o->tty ? NB_SPAWN_TTY : 0) |
+			 (o->interactive && !o->detach ? NB_SPAWN_STDIN : 0),
+		.cwd = o->workdir ? o->workdir : ic->workdir && ic->workdir[0] ? ic->workdir : "/",
+		.user = o->user ? o->user : ic->user ? ic->user : "",
+		.argv = argv,
+		.env = env ? env : none,
+	};
+	struct winsize ws;
+
+	if (o->tty && ioctl(STDIN_FILENO, TIOCGWINSZ, &ws) == 0) {
+		sp.rows = ws.ws_row;
+		sp.cols = ws.ws_col;
+	}
+	return sp;
+}
+
+/* The loop over @l's VM: in the foreground, stdio relayed and signals taken;
+ * -d (the daemon), output only logged, the CLI told through the ready pipe
+ * and the record kept until the VM powers off. */
+static void loop_for(const struct nb_run_opts *o, struct rec *r, const struct nb_launch *l,
+		     struct nb_loop *lp)
+{
+	nb_loop_init(lp, l->ctl);
+	lp->qemu_pid = l->qemu_pid;
+	lp->qemu_pidfd = l->qemu_pidfd;
+	lp->console = l->console;
+	lp->boot_timeout_ms = l->boot_timeout_ms;
+	lp->t0_ns = l->t0_ns;
+	lp->qemu_start_ns = l->qemu_start_ns;
+	if (r) {
+		lp->console_log = r->console_log;
+		lp->output_log = r->output_log;
+		lp->listen_fd = r->listen_fd;
+	}
+	if (o->detach && r) {
+		lp->until_poweroff = true;
+		lp->ready_fd = r->ready_fd;
+		lp->st = r->st;
+		return;
+	}
+	lp->relay = true;
+	lp->signals = true;
+	lp->show_console = o->console;
+	lp->tty = o->tty;
+	lp->stdin_open = o->interactive;
+	lp->in_fd = STDIN_FILENO;
+	lp->out_fd = STDOUT_FILENO;
+	lp->err_fd = STDERR_FILENO;
+}
+
+/* Boot the VM (vm/launch) and supervise it (box/loop): in the foreground
+ * (@r its record, or NULL with --rm) or, with @r->ready_fd, as the daemon
+ * of a detached VM. Signals are blocked by the caller. Returns the exit
+ * code (-d: the command's, -1 when unknown). */
+static int launch_and_supervise(const struct nb_run_opts *o, struct rec *r, struct nb_err *e)
 {
 	__attribute__((cleanup(root_release))) struct root root = { .dir = "" };
 	__attribute__((cleanup(nb_launch_close))) struct nb_launch l;
 	autostrv struct nb_strv argv = { 0 }, env = { 0 };
-	struct nb_ctl_spawn sp = { 0 };
+	struct nb_ctl_spawn sp;
 	struct image_cfg ic = { 0 };
-	int code = NB_EXIT_FAILURE;
+	struct nb_loop lp;
+	int code;
 	char id[16];
 
 	nb_launch_init(&l);
@@ -163,69 +261,24 @@ static int launch_and_supervise(const struct nb_run_opts *o, struct detach *det,
 			nb_err_set(e, ENOMEM, "out of memory");
 		return NB_EXIT_FAILURE;
 	}
-	/* Detached, nobody feeds stdin: the command gets /dev/null. */
-	sp.flags = (o->tty ? NB_SPAWN_TTY : 0) | (o->interactive && !det ? NB_SPAWN_STDIN : 0);
-	if (o->tty) {
-		struct winsize ws;
-
-		if (ioctl(STDIN_FILENO, TIOCGWINSZ, &ws) == 0) {
-			sp.rows = ws.ws_row;
-			sp.cols = ws.ws_col;
-		}
-	}
-	sp.cwd = o->workdir ? o->workdir : ic.workdir && ic.workdir[0] ? ic.workdir : "/";
-	sp.user = o->user ? o->user : ic.user ? ic.user : "";
-	sp.argv = argv.v;
-	sp.env = env.v ? env.v : (char *[]){ NULL };
-	if (det || fg)
-		snprintf(id, sizeof(id), "%s", det ? det->st->id : fg->st->id);
+	sp = spawn_of(o, &ic, argv.v, env.v);
+	if (r)
+		snprintf(id, sizeof(id), "%s", r->st->id);
 	else
 		make_id(id, sizeof(id));
 
 	l.rootfs = root.dir;
 	l.image = o->image ? o->image : o->rootfs;
-	l.kernel = o->kernel;
-	l.volumes = o->volumes;
-	l.nvolumes = o->nvolumes;
-	l.ports = o->ports;
-	l.nports = o->nports;
-	l.mem_mib = o->mem_mib;
-	l.cpus = o->cpus;
-	l.accel = o->accel;
-	l.boot_timeout_ms = o->boot_timeout_ms;
+	l.opts = o->vm;
 	l.hostname = o->name ? o->name : id;
 	l.spawn = &sp;
 	if (nb_launch_start(&l, e) < 0)
 		return NB_EXIT_FAILURE;
-	if (det) {
-		struct nb_supervisor sv = {
-			.qemu_pid = l.qemu_pid, .qemu_pidfd = l.qemu_pidfd, .ctl = l.ctl,
-			.console = l.console, .ready_fd = det->ready_fd, .listen_fd = det->listen_fd,
-			.boot_timeout_ms = l.boot_timeout_ms,
-			.st = det->st,
-		};
-
-		code = nb_supervise(&sv) < 0 ? NB_EXIT_FAILURE : 0;
-		det->ready_fd = sv.ready_fd;
-	} else {
-		struct nb_session sess = {
-			.t0_ns = l.t0_ns, .qemu_start_ns = l.qemu_start_ns, .qemu_pid = l.qemu_pid,
-			.qemu_pidfd = l.qemu_pidfd, .ctl = l.ctl, .console = l.console,
-			.console_log = -1, .show_console = o->console, .tty = o->tty,
-			.stdin_open = o->interactive, .in_fd = STDIN_FILENO, .out_fd = STDOUT_FILENO,
-			.err_fd = STDERR_FILENO, .boot_timeout_ms = l.boot_timeout_ms,
-		};
-
-		if (fg) {
-			sess.console_log = fg->console_log;
-			sess.log_output = true;
-			sess.output_log = fg->output_log;
-			sess.serve = true;
-			sess.listen_fd = fg->listen_fd;
-		}
-		code = nb_session_run(&sess, e);
-		if (fg)
-			fg->cmd_started = sess.phase_ns[NB_PHASE_COMMAND] != 0;
+	loop_for(o, r, &l, &lp);
+	code = nb_loop_run(&lp, e);
+	if (r) {
+		r->ready_fd = lp.ready_fd;
+		r->cmd_started = lp.phase_ns[NB_PHASE_COMMAND] != 0;
 	}
 	/* QEMU is reaped; leaving scope stops the relay, the servers, the lease. */
 	return e->code ? NB_EXIT_FAILURE : code;
@@ -235,8 +288,7 @@ static int launch_and_supervise(const struct nb_run_opts *o, struct detach *det,
  * the loop takes them from a signalfd, and they are blocked before any
  * thread (nestfs servers, the vsock relay) exists, so none of those
  * catches them. */
-static int run_vm(const struct nb_run_opts *o, struct detach *det, struct fgrec *fg,
-		  struct nb_err *e)
+static int run_vm(const struct nb_run_opts *o, struct rec *r, struct nb_err *e)
 {
 	sigset_t mask, old;
 	int code;
@@ -247,7 +299,7 @@ static int run_vm(const struct nb_run_opts *o, struct detach *det, struct fgrec 
 	sigaddset(&mask, SIGHUP);
 	sigaddset(&mask, SIGWINCH);
 	sigprocmask(SIG_BLOCK, &mask, &old);
-	code = launch_and_supervise(o, det, fg, e);
+	code = launch_and_supervise(o, r, e);
 	sigprocmask(SIG_SETMASK, &old, NULL);
 	return code;
 }
@@ -274,8 +326,8 @@ static int new_record(const struct nb_run_opts *o, bool detached, struct nb_vm_s
 	snprintf(st->name, sizeof(st->name), "%s", o->name ? o->name : "");
 	snprintf(st->image, sizeof(st->image), "%s", o->image ? o->image : o->rootfs);
 	join_cmd(o, st->command, sizeof(st->command));
-	for (unsigned i = 0; i < o->nports && i < NB_MAX_PORTS; i++)
-		st->ports[st->nports++] = o->ports[i];
+	for (unsigned i = 0; i < o->vm.nports && i < NB_MAX_PORTS; i++)
+		st->ports[st->nports++] = o->vm.ports[i];
 	snprintf(st->status, sizeof(st->status), detached ? "starting" : "running");
 	st->created = (int64_t)time(NULL);
 	st->rm = o->rm;
@@ -290,42 +342,24 @@ static int new_record(const struct nb_run_opts *o, bool detached, struct nb_vm_s
 static int run_foreground(const struct nb_run_opts *o, struct nb_err *e)
 {
 	struct nb_vm_state st;
-	struct fgrec fg = { .st = &st, .output_log = -1, .console_log = -1, .listen_fd = -1 };
-	char path[PATH_MAX + 32];
-	int lockfd = new_record(o, false, &st, e), code;
+	struct rec r = { .st = &st, .output_log = -1, .console_log = -1, .listen_fd = -1,
+			 .ready_fd = -1 };
+	autoclose int lockfd = new_record(o, false, &st, e);
+	int code;
 
 	if (lockfd < 0)
 		return NB_EXIT_FAILURE;
-	nb_state_path(&st, "output.log", path, sizeof(path));
-	fg.output_log = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
-	nb_state_path(&st, "console.log", path, sizeof(path));
-	fg.console_log = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
-	if (fg.output_log < 0 || fg.console_log < 0) {
-		nb_err_sys(e, errno, "create %s", path);
-		code = NB_EXIT_FAILURE;
-	} else {
-		/* exec, stop and wait reach it as they reach a detached VM. */
-		fg.listen_fd = nb_supervisor_listen(st.id, e);
-		code = fg.listen_fd < 0 ? NB_EXIT_FAILURE : run_vm(o, NULL, &fg, e);
-	}
-	if (fg.listen_fd >= 0)
-		close(fg.listen_fd);
-	if (fg.output_log >= 0)
-		close(fg.output_log);
-	if (fg.console_log >= 0)
-		close(fg.console_log);
-	if (e->code && !fg.cmd_started) {
+	/* exec, stop and wait reach it as they reach a detached VM. */
+	code = rec_open(&r, e) < 0 ? NB_EXIT_FAILURE : run_vm(o, &r, e);
+	rec_close(&r);
+	if (e->code && !r.cmd_started) {
 		/* nestbox failed before the command ran (bad input, no boot):
 		 * nothing is left, as with -d. A VM that died under a running
 		 * command stays, exited with 125. */
 		nb_state_remove(st.dir);
 	} else {
-		snprintf(st.status, sizeof(st.status), "exited");
-		st.exit_code = code;
-		st.finished = (int64_t)time(NULL);
-		nb_state_write(&st, NULL);
+		rec_finish(&r, code);
 	}
-	close(lockfd);
 	return code;
 }
 
@@ -350,7 +384,8 @@ static int run_detached(const struct nb_run_opts *o, struct nb_err *e)
 	}
 	pid = fork();
 	if (pid == 0) {
-		struct detach det = { .st = &st, .ready_fd = ready[1], .listen_fd = -1 };
+		struct rec rc = { .st = &st, .output_log = -1, .console_log = -1, .listen_fd = -1,
+				  .ready_fd = ready[1] };
 		struct nb_err se = NB_ERR_INIT;
 		int nul, code;
 
@@ -364,15 +399,16 @@ static int run_detached(const struct nb_run_opts *o, struct nb_err *e)
 		dup2(nul, 2);
 		st.pid = getpid();
 		nb_state_write(&st, NULL);
-		det.listen_fd = nb_supervisor_listen(st.id, &se);
-		code = det.listen_fd < 0 ? NB_EXIT_FAILURE : run_vm(o, &det, NULL, &se);
-		if (det.ready_fd >= 0) {
+		code = rec_open(&rc, &se) < 0 ? NB_EXIT_FAILURE : run_vm(o, &rc, &se);
+		rec_close(&rc);
+		if (rc.ready_fd >= 0) {
 			char m[sizeof(se.msg) + 8];
 
 			snprintf(m, sizeof(m), "err %s", se.code ? se.msg : "the VM failed");
-			nb_write_all(det.ready_fd, m, strlen(m));
+			nb_write_all(rc.ready_fd, m, strlen(m));
 		}
-		if (st.rm || code == NB_EXIT_FAILURE)
+		/* A command that never started (or a VM that died) leaves no state. */
+		if (st.rm || se.code || !rc.cmd_started || code == -1)
 			nb_state_remove(st.dir);
 		_exit(0);
 	}
@@ -425,5 +461,5 @@ int nb_run(const struct nb_run_opts *o, struct nb_err *e)
 	/* --rm in the foreground leaves no record, but takes no name in use. */
 	if (o->name && nb_state_check_name(o->name, e) < 0)
 		return NB_EXIT_FAILURE;
-	return run_vm(o, NULL, NULL, e);
+	return run_vm(o, NULL, e);
 }

@@ -26,15 +26,10 @@
  * @tty:	-t: a pty in the guest
  * @console:	--console: the guest's console on stderr
  * @env:	-e and --env-file entries, in order ("K=V"; "K" takes the host's)
- * @volumes, @nvolumes: -v, in order (at most NB_MAX_VOLUMES)
- * @ports, @nports: -p, in order (at most NB_MAX_PORTS)
- * @mem_mib:	--memory in MiB (0: 512)
- * @cpus:	--cpus (0: 1)
  * @workdir:	-w (NULL: the image's, else /)
  * @user:	-u (NULL: the image's, else root)
- * @kernel:	--kernel
- * @accel:	--accel
- * @boot_timeout_ms: --boot-timeout (0: virt's default for the accelerator)
+ * @vm:		what the VM is made of: kernel, volumes, ports, memory, cpus,
+ *		accelerator, boot timeout
  */
 struct nb_run_opts {
 	const char *image;
@@ -44,17 +39,9 @@ struct nb_run_opts {
 	const char *name;
 	bool rm, detach, interactive, tty, console;
 	char **env;
-	const struct nb_volume *volumes;
-	unsigned nvolumes;
-	const struct nb_port *ports;
-	unsigned nports;
-	uint64_t mem_mib;
-	unsigned cpus;
 	const char *workdir;
 	const char *user;
-	struct nb_kernel_sel kernel;
-	enum nb_accel_choice accel;
-	unsigned boot_timeout_ms;
+	struct nb_vm_opts vm;
 };
 
 /**

@@ -19,13 +19,19 @@
 
 /**
  * struct nb_vm_state - what state.json holds
+ * @id:		12 hex digits, the directory's name
+ * @name:	--name, or a generated adjective_name
+ * @image:	the image reference, or the --rootfs directory
+ * @command:	the command line as ps shows it
  * @status:	"starting", "running", "exited"
  * @exit_code:	valid when exited (-1: unknown, the owner died without saying)
  * @pid:	the owner: the supervisor, or the foreground CLI
  * @created, @finished: Unix times (finished 0: not yet, or unknown)
+ * @rm:		run with --rm (-d only: the record goes when the VM does)
  * @detached:	run with -d (a supervisor with a control socket)
  * @ports, @nports: published ports (-p), as parsed
  * @alive:	not in the file: whether the owner holds the lock
+ * @dir:	not in the file: the record's directory
  */
 struct nb_vm_state {
 	char id[16];

@@ -6,9 +6,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "box/manage.h"
 #include "cli/commands.h"
 #include "lib/log.h"
-#include "box/manage.h"
+#include "lib/strv.h"
 
 /* cmd_exec() - see commands.h */
 int cmd_exec(int argc, char **argv)
@@ -24,8 +25,7 @@ int cmd_exec(int argc, char **argv)
 	};
 	struct nb_exec_opts o = { 0 };
 	struct nb_err e = NB_ERR_INIT;
-	char **env = NULL;
-	size_t nenv = 0;
+	autostrv struct nb_strv env = { 0 };
 	const char *name;
 	int c, code;
 
@@ -37,18 +37,12 @@ int cmd_exec(int argc, char **argv)
 		case 't':
 			o.tty = true;
 			break;
-		case 'e': {
-			char **v = realloc(env, (nenv + 2) * sizeof(*v));
-
-			if (!v) {
-				free(env);
+		case 'e':
+			if (nb_strv_add(&env, optarg) < 0) {
+				nb_error("exec: out of memory");
 				return NB_EXIT_FAILURE;
 			}
-			env = v;
-			env[nenv++] = optarg;
-			env[nenv] = NULL;
 			break;
-		}
 		case 'u':
 			o.user = optarg;
 			break;
@@ -57,16 +51,13 @@ int cmd_exec(int argc, char **argv)
 			break;
 		case 'h':
 			printf("Usage: nestbox exec [-i] [-t] [-e K=V] [-u USER] [-w DIR] NAME CMD [ARG...]\n");
-			free(env);
 			return 0;
 		default:
-			free(env);
 			return NB_EXIT_FAILURE;
 		}
 	}
 	if (optind >= argc) {
 		nb_error("exec: a VM NAME and a command are required");
-		free(env);
 		return NB_EXIT_FAILURE;
 	}
 	name = argv[optind++];
@@ -74,16 +65,14 @@ int cmd_exec(int argc, char **argv)
 		optind++;
 	if (optind >= argc) {
 		nb_error("exec: a command is required");
-		free(env);
 		return NB_EXIT_FAILURE;
 	}
 	o.argv = argv + optind;
-	o.env = env;
+	o.env = env.v;
 	code = nb_vm_exec(name, &o, &e);
 	if (e.code) {
 		nb_error("exec: %s", e.msg);
 		code = NB_EXIT_FAILURE;
 	}
-	free(env);
 	return code;
 }

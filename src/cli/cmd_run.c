@@ -163,49 +163,49 @@ int cmd_run(int argc, char **argv)
 				goto out;
 			break;
 		case 'v':
-			if (o.nvolumes >= NB_MAX_VOLUMES) {
+			if (o.vm.nvolumes >= NB_MAX_VOLUMES) {
 				nb_error("run: --volume %s: at most %d volumes", optarg,
 					 NB_MAX_VOLUMES);
 				goto out;
 			}
-			more = grow(volumes, o.nvolumes, sizeof(*volumes));
+			more = grow(volumes, o.vm.nvolumes, sizeof(*volumes));
 			if (!more)
 				goto oom;
 			volumes = more;
-			if (nb_parse_volume(optarg, &volumes[o.nvolumes], &e) < 0) {
+			if (nb_parse_volume(optarg, &volumes[o.vm.nvolumes], &e) < 0) {
 				bad_value("--volume", optarg, &e);
 				goto out;
 			}
-			o.nvolumes++;
+			o.vm.nvolumes++;
 			break;
 		case 'p':
-			if (o.nports >= NB_MAX_PORTS) {
+			if (o.vm.nports >= NB_MAX_PORTS) {
 				nb_error("run: --publish %s: at most %d ports", optarg, NB_MAX_PORTS);
 				goto out;
 			}
-			more = grow(ports, o.nports, sizeof(*ports));
+			more = grow(ports, o.vm.nports, sizeof(*ports));
 			if (!more)
 				goto oom;
 			ports = more;
-			if (nb_parse_port(optarg, &ports[o.nports], &e) < 0 ||
-			    nb_qemu_port_ok(&ports[o.nports], &e) < 0) {
+			if (nb_parse_port(optarg, &ports[o.vm.nports], &e) < 0 ||
+			    nb_qemu_port_ok(&ports[o.vm.nports], &e) < 0) {
 				bad_value("--publish", optarg, &e);
 				goto out;
 			}
-			o.nports++;
+			o.vm.nports++;
 			break;
 		case 'm':
-			if (nb_parse_size_mib(optarg, &o.mem_mib, &e) < 0) {
+			if (nb_parse_size_mib(optarg, &o.vm.mem_mib, &e) < 0) {
 				bad_value("--memory", optarg, &e);
 				goto out;
 			}
-			if (o.mem_mib < 64) {
+			if (o.vm.mem_mib < 64) {
 				nb_error("run: --memory %s: at least 64M", optarg);
 				goto out;
 			}
 			break;
 		case O_CPUS:
-			if (nb_parse_uint(optarg, 1, 64, &o.cpus, &e) < 0) {
+			if (nb_parse_uint(optarg, 1, 64, &o.vm.cpus, &e) < 0) {
 				bad_value("--cpus", optarg, &e);
 				goto out;
 			}
@@ -224,25 +224,25 @@ int cmd_run(int argc, char **argv)
 			o.entrypoint = optarg;
 			break;
 		case O_KERNEL:
-			if (nb_parse_kernel(optarg, &o.kernel, &e) < 0) {
+			if (nb_parse_kernel(optarg, &o.vm.kernel, &e) < 0) {
 				bad_value("--kernel", optarg, &e);
 				goto out;
 			}
 			break;
 		case O_ACCEL:
 			if (strcmp(optarg, "auto") == 0)
-				o.accel = NB_ACCEL_AUTO;
+				o.vm.accel = NB_ACCEL_AUTO;
 			else if (strcmp(optarg, "kvm") == 0)
-				o.accel = NB_ACCEL_KVM;
+				o.vm.accel = NB_ACCEL_KVM;
 			else if (strcmp(optarg, "tcg") == 0)
-				o.accel = NB_ACCEL_TCG;
+				o.vm.accel = NB_ACCEL_TCG;
 			else {
 				nb_error("run: --accel %s: expected auto, kvm or tcg", optarg);
 				goto out;
 			}
 			break;
 		case O_BOOTTO:
-			if (nb_parse_duration_ms(optarg, &o.boot_timeout_ms, &e) < 0) {
+			if (nb_parse_duration_ms(optarg, &o.vm.boot_timeout_ms, &e) < 0) {
 				bad_value("--boot-timeout", optarg, &e);
 				goto out;
 			}
@@ -273,8 +273,8 @@ int cmd_run(int argc, char **argv)
 	}
 	o.cmd = argv + optind;
 	o.env = env.v;
-	o.volumes = volumes;
-	o.ports = ports;
+	o.vm.volumes = volumes;
+	o.vm.ports = ports;
 	code = nb_run(&o, &e);
 	if (e.code) {
 		nb_error("run: %s", e.msg);

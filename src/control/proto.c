@@ -3,14 +3,20 @@
 #include "control/proto.h"
 
 #include <errno.h>
+#include <poll.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
+#include "lib/cleanup.h"
+
+/* Little-endian u16 at @p. */
 static uint16_t rd16(const uint8_t *p)
 {
 	return (uint16_t)(p[0] | p[1] << 8);
 }
 
+/* Little-endian u32 at @p. */
 static uint32_t rd32(const uint8_t *p)
 {
 	return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 |
@@ -45,6 +51,8 @@ void nb_ctl_cur_init(struct nb_ctl_cur *c, const struct nb_ctl_frame *f)
 	c->bad = false;
 }
 
+/* The next @n bytes of the payload, or NULL (and @c marked bad) when fewer are
+ * left. */
 static const uint8_t *take(struct nb_ctl_cur *c, size_t n)
 {
 	const uint8_t *p = c->p;
@@ -129,10 +137,14 @@ int nb_ctl_decode_config(const struct nb_ctl_frame *f, struct nb_ctl_config *cfg
 	return c.bad || c.left ? -EPROTO : 0;
 }
 
+/* A counted string vector: a malloc'd NULL-terminated array of pointers into
+ * the payload. clang-analyzer 14 does not model the cleanup attribute: its
+ * leak reports in here are false. */
+/* NOLINTBEGIN(clang-analyzer-unix.Malloc) */
 static int get_strv(struct nb_ctl_cur *c, char ***out)
 {
 	uint32_t n;
-	char **v;
+	autofree char **v = NULL;
 
 	if (nb_ctl_get_u32(c, &n) < 0 || n > NB_CTL_MAX_STRINGS || n > c->left / 5)
 		return -EPROTO;
@@ -142,15 +154,14 @@ static int get_strv(struct nb_ctl_cur *c, char ***out)
 	for (uint32_t i = 0; i < n; i++) {
 		const char *s;
 
-		if (nb_ctl_get_str(c, &s) < 0) {
-			free(v);
+		if (nb_ctl_get_str(c, &s) < 0)
 			return -EPROTO;
-		}
 		v[i] = (char *)s;
 	}
-	*out = v;
+	*out = steal_pointer(&v);
 	return 0;
 }
+/* NOLINTEND(clang-analyzer-unix.Malloc) */
 
 /* nb_ctl_decode_spawn() - see proto.h */
 int nb_ctl_decode_spawn(const struct nb_ctl_frame *f, struct nb_ctl_spawn *sp)
@@ -187,6 +198,7 @@ void nb_ctl_spawn_free(struct nb_ctl_spawn *sp)
 	sp->argv = sp->env = NULL;
 }
 
+/* Room for @n more bytes in @b; false (and @b->oom set) when it cannot grow. */
 static bool reserve(struct nb_ctl_buf *b, size_t n)
 {
 	size_t cap;
@@ -209,12 +221,14 @@ static bool reserve(struct nb_ctl_buf *b, size_t n)
 	return true;
 }
 
+/* Little-endian u16 @v to @p. */
 static void wr16(uint8_t *p, uint16_t v)
 {
 	p[0] = (uint8_t)v;
 	p[1] = (uint8_t)(v >> 8);
 }
 
+/* Little-endian u32 @v to @p. */
 static void wr32(uint8_t *p, uint32_t v)
 {
 	for (int i = 0; i < 4; i++)
@@ -245,9 +259,10 @@ void nb_ctl_put_frame(struct nb_ctl_buf *b, uint8_t type, uint8_t stream, uint16
 
 /* A payload under construction: fields appended to a scratch buffer. */
 struct pl {
-	struct nb_ctl_buf b;
+	struct nb_ctl_buf b; /* the payload's bytes so far */
 };
 
+/* Append a u16 to the payload. */
 static void pl_u16(struct pl *p, uint16_t v)
 {
 	if (reserve(&p->b, 2)) {
@@ -256,6 +271,7 @@ static void pl_u16(struct pl *p, uint16_t v)
 	}
 }
 
+/* Append a u32 to the payload. */
 static void pl_u32(struct pl *p, uint32_t v)
 {
 	if (reserve(&p->b, 4)) {
@@ -264,6 +280,7 @@ static void pl_u32(struct pl *p, uint32_t v)
 	}
 }
 
+/* Append a string (u32 length with the NUL, the bytes, the NUL). */
 static void pl_str(struct pl *p, const char *s)
 {
 	size_t n = strlen(s) + 1;
@@ -279,6 +296,7 @@ static void pl_str(struct pl *p, const char *s)
 	}
 }
 
+/* Append a NULL-terminated string array: u32 count, then each string. */
 static void pl_strv(struct pl *p, char *const *v)
 {
 	uint32_t n = 0;
@@ -290,6 +308,8 @@ static void pl_strv(struct pl *p, char *const *v)
 		pl_str(p, v[i]);
 }
 
+/* Queue the payload as one frame of @type for @proc on @b (or mark @b oom), and
+ * free it. */
 static void pl_emit(struct nb_ctl_buf *b, struct pl *p, uint8_t type, uint16_t proc)
 {
 	if (p->b.oom)
@@ -388,6 +408,35 @@ void nb_ctl_buf_consume(struct nb_ctl_buf *b, size_t n)
 	}
 	memmove(b->data, b->data + n, b->len - n);
 	b->len -= n;
+}
+
+/* nb_ctl_buf_flush() - see proto.h */
+int nb_ctl_buf_flush(struct nb_ctl_buf *b, int fd, int wait_ms)
+{
+	while (b->len) {
+		ssize_t n = write(fd, b->data, b->len);
+		struct pollfd p = { .fd = fd, .events = POLLOUT };
+		int err = errno;
+
+		if (n > 0) {
+			nb_ctl_buf_consume(b, (size_t)n);
+			continue;
+		}
+		if (n < 0 && err == EINTR)
+			continue;
+		if (n < 0 && err == EAGAIN) {
+			if (wait_ms <= 0)
+				return -EAGAIN;
+			/* The peer may be gone for good: do not wait forever. */
+			if (poll(&p, 1, wait_ms) > 0)
+				continue;
+			err = ETIMEDOUT;
+		}
+		/* The stream is closed (or stuck): nobody to tell. */
+		b->len = 0;
+		return n == 0 ? -EPIPE : -err;
+	}
+	return 0;
 }
 
 /* nb_ctl_buf_free() - see proto.h */

@@ -61,6 +61,11 @@ enum { NB_STREAM_STDIN = 0, NB_STREAM_STDOUT = 1, NB_STREAM_STDERR = 2 };
 
 /**
  * struct nb_ctl_frame - one decoded frame (payload points into the input)
+ * @type:	enum nb_ctl_type
+ * @stream:	NB_STREAM_* of a DATA frame, else 0
+ * @proc:	the process it is about: 0 the main command, others exec'd ones
+ * @len:	payload bytes
+ * @payload:	the payload, inside the buffer it was parsed from
  */
 struct nb_ctl_frame {
 	uint8_t type;
@@ -72,14 +77,17 @@ struct nb_ctl_frame {
 
 /* struct nb_ctl_cur - a bounds-checked reader over a payload */
 struct nb_ctl_cur {
-	const uint8_t *p;
-	size_t left;
+	const uint8_t *p; /* the next byte to read */
+	size_t left;	  /* bytes of the payload not read yet */
 	bool bad; /* set once a read ran short; every later read fails too */
 };
 
 /**
  * struct nb_ctl_share - a nestfs share: the virtio-serial port that carries
  * it and where the guest mounts it
+ * @port:	the port's name ("nestbox.fs.0"), or "vsock:PORT"
+ * @target:	absolute guest path of the mount (ignored for the root)
+ * @flags:	NB_SHARE_RO, NB_SHARE_ROOT
  */
 struct nb_ctl_share {
 	const char *port;
@@ -102,6 +110,9 @@ struct nb_ctl_config {
 
 /**
  * struct nb_ctl_spawn - a process to start
+ * @flags:	NB_SPAWN_TTY, NB_SPAWN_STDIN
+ * @rows, @cols: the pty's size with NB_SPAWN_TTY (0: left as it is)
+ * @cwd:	working directory, "" for the image's (made if missing)
  * @argv, @env:	NULL-terminated arrays (allocated by the decoder; strings
  *		point into the payload); free with nb_ctl_spawn_free()
  * @user:	"" for the image default (root), "UID[:GID]" or "NAME[:GROUP]"
@@ -117,6 +128,11 @@ struct nb_ctl_spawn {
 
 /**
  * struct nb_ctl_buf - a growable output buffer of encoded frames
+ * @data:	the bytes, malloc'd (NULL while empty); free with nb_ctl_buf_free()
+ * @len:	bytes queued
+ * @cap:	bytes allocated
+ * @oom:	an allocation failed (or a payload was too large): from then on
+ *		no frame is queued
  */
 struct nb_ctl_buf {
 	uint8_t *data;
@@ -136,9 +152,12 @@ int nb_ctl_parse(const uint8_t *buf, size_t len, struct nb_ctl_frame *f);
 
 /* nb_ctl_cur_init() - a reader over a frame's payload */
 void nb_ctl_cur_init(struct nb_ctl_cur *c, const struct nb_ctl_frame *f);
-/* readers: return 0, or -EPROTO (and set c->bad) when the payload is short */
+/* Readers: each returns 0, or -EPROTO (and sets c->bad) when the payload is short. */
+/* nb_ctl_get_u16() - the next little-endian u16 */
 int nb_ctl_get_u16(struct nb_ctl_cur *c, uint16_t *v);
+/* nb_ctl_get_u32() - the next little-endian u32 */
 int nb_ctl_get_u32(struct nb_ctl_cur *c, uint32_t *v);
+/* nb_ctl_get_u64() - the next little-endian u64 */
 int nb_ctl_get_u64(struct nb_ctl_cur *c, uint64_t *v);
 /* nb_ctl_get_str() - a NUL-terminated string without inner NULs, in place */
 int nb_ctl_get_str(struct nb_ctl_cur *c, const char **s);
@@ -154,24 +173,52 @@ int nb_ctl_decode_config(const struct nb_ctl_frame *f, struct nb_ctl_config *cfg
  * Return: 0, -EPROTO, or -ENOMEM; on success free with nb_ctl_spawn_free()
  */
 int nb_ctl_decode_spawn(const struct nb_ctl_frame *f, struct nb_ctl_spawn *sp);
+
+/* nb_ctl_spawn_free() - free what the decoder allocated in @sp; again is harmless */
 void nb_ctl_spawn_free(struct nb_ctl_spawn *sp);
+
+/* autospawn: a struct nb_ctl_spawn freed when it leaves scope (zero it first,
+ * or decode into it at once: the decoder zeroes it) */
+#define autospawn __attribute__((cleanup(nb_ctl_spawn_free)))
 
 /* Encoders: append one whole frame to @b. On allocation failure b->oom is
  * set and the buffer keeps its earlier frames. */
+/* nb_ctl_put_frame() - a frame of any @type with @len bytes of @payload */
 void nb_ctl_put_frame(struct nb_ctl_buf *b, uint8_t type, uint8_t stream, uint16_t proc,
 		      const void *payload, size_t len);
+/* nb_ctl_put_phase() - PHASE: @phase (enum nb_ctl_phase) reached at guest time @ns */
 void nb_ctl_put_phase(struct nb_ctl_buf *b, uint32_t phase, uint64_t ns);
+/* nb_ctl_put_u32() - a frame of @type whose payload is the one u32 @v (SIGNAL) */
 void nb_ctl_put_u32(struct nb_ctl_buf *b, uint8_t type, uint16_t proc, uint32_t v);
+/* nb_ctl_put_winsize() - WINSIZE for @proc's pty */
 void nb_ctl_put_winsize(struct nb_ctl_buf *b, uint16_t proc, uint16_t rows, uint16_t cols);
+/* nb_ctl_put_exit() - EXIT: @proc ended with @code; @msg says why it never ran, or "" */
 void nb_ctl_put_exit(struct nb_ctl_buf *b, uint16_t proc, uint32_t code, const char *msg);
+/* nb_ctl_put_error() - ERROR: the guest could not be set up, @msg says why */
 void nb_ctl_put_error(struct nb_ctl_buf *b, const char *msg);
+/* nb_ctl_put_config() - CONFIG: the VM's setup */
 void nb_ctl_put_config(struct nb_ctl_buf *b, const struct nb_ctl_config *cfg);
-/* @argv and @env are NULL-terminated; strings longer than the frame are refused (oom) */
+/* nb_ctl_put_spawn() - SPAWN: start @sp as process @proc. @argv and @env are
+ * NULL-terminated; strings longer than the frame are refused (oom) */
 void nb_ctl_put_spawn(struct nb_ctl_buf *b, uint16_t proc, const struct nb_ctl_spawn *sp);
 
 /* nb_ctl_buf_consume() - drop @n bytes from the front (after sending them) */
 void nb_ctl_buf_consume(struct nb_ctl_buf *b, size_t n);
+/* nb_ctl_buf_free() - free @b's bytes; it is empty (and usable) again */
 void nb_ctl_buf_free(struct nb_ctl_buf *b);
+
+/**
+ * nb_ctl_buf_flush() - write what @b holds to the stream @fd, the one flush
+ * of the host's loops and the guest's agent
+ * @wait_ms:	when @fd is full (EAGAIN): 0 returns at once and keeps the
+ *		rest for later (a non-blocking loop waits for EPOLLOUT); > 0
+ *		waits up to that long for room each time, then gives up
+ *
+ * Return: 0 when everything was written; -EAGAIN when the rest is kept;
+ * else the stream is closed or stuck (-EPIPE, -ETIMEDOUT, -errno of
+ * write()) and what it held is dropped: the peer is gone
+ */
+int nb_ctl_buf_flush(struct nb_ctl_buf *b, int fd, int wait_ms);
 
 /* nb_ctl_phase_name() - "init", "modules", "root", "command" */
 const char *nb_ctl_phase_name(uint32_t phase);

@@ -74,15 +74,25 @@ struct fs_in {
 
 /**
  * struct fs_out - the stream's write side (flat combining: one writer at a time)
- * @mu:		guards the queue and @writing
+ * @mu:		guards everything below
+ * @room:	signalled when @inflight or @queued fall below their caps
  * @head:	first reply waiting for the writer
  * @tail:	last one
+ * @inflight:	requests taken and not yet answered (their replies not yet written),
+ *		at most NESTFS_MAX_INFLIGHT
+ * @queued:	bytes of replies queued or being written; no request is taken while it
+ *		is NESTFS_MAX_QUEUED or more, so a peer that stops reading stalls itself
+ * @waiting:	workers waiting on @room
  * @writing:	a worker is writing the queue
  * @broken:	writing failed: replies are dropped
  */
 struct fs_out {
 	pthread_mutex_t mu;
+	pthread_cond_t room;
 	struct fs_reply *head, *tail;
+	unsigned inflight;
+	size_t queued;
+	unsigned waiting;
 	bool writing;
 	bool broken;
 };
@@ -95,7 +105,6 @@ struct fs_out {
  * @nworkers:	workers started and not yet joined
  * @blocked:	workers inside fs_block_begin() .. fs_block_end()
  * @exited:	workers that left their loop
- * @inflight:	requests taken and not yet answered
  * @waiters:	registered waiters, for FUSE_INTERRUPT and the stop
  * @stopping:	the connection is ending: workers leave, waits return
  * @stopfd:	eventfd, readable once the connection must stop
@@ -107,7 +116,6 @@ struct fs_pool {
 	pthread_cond_t stopped;
 	pthread_t *threads;
 	unsigned nworkers, blocked, exited;
-	unsigned inflight;
 	struct fs_waiter *waiters;
 	bool stopping;
 	int stopfd;
@@ -161,6 +169,11 @@ struct fs_req *fs_next_request(struct fs_conn *c, bool *again);
 /* fs_frame_buffered() - a whole (or bad) frame waits in the buffer (in.mu held) */
 bool fs_frame_buffered(const struct fs_conn *c);
 
+/* fs_out_reserve() - wait for room to take one more request (within the caps on requests
+ * in flight and queued reply bytes) and count it in flight; false once the connection stops */
+bool fs_out_reserve(struct fs_conn *c);
+/* fs_out_wake() - wake the workers waiting for room (the connection stops) */
+void fs_out_wake(struct fs_conn *c);
 /* fs_reply_new() - a reply with room for @body bytes after the header; NULL if out of memory */
 struct fs_reply *fs_reply_new(uint64_t unique, size_t body);
 /* fs_reply_send() - queue @r (consumed; NULL: nothing); the first idle caller writes the queue */
@@ -184,8 +197,6 @@ void fs_pool_free(struct fs_conn *c);
 void fs_pool_signal_setup(void);
 /* fs_conn_stop() - the connection is over: the keeper wakes and knocks every worker out */
 void fs_conn_stop(struct fs_conn *c);
-/* fs_inflight_done() - retire @n answered requests */
-void fs_inflight_done(struct fs_conn *c, unsigned n);
 /* fs_block_begin() - the caller is about to block for request @unique: register @w for
  * FUSE_INTERRUPT and make sure a worker stays free */
 void fs_block_begin(struct fs_conn *c, struct fs_waiter *w, uint64_t unique);

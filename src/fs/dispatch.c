@@ -139,9 +139,10 @@ bool op_ro(const struct op *op)
 	return op->c->srv->o.read_only;
 }
 
-struct pt_ctx op_ctx(const struct op *op)
+struct pt_ctx op_ctx(const struct op *op, uint32_t umask)
 {
-	return (struct pt_ctx){ .uid = op->ih->uid, .gid = op->ih->gid };
+	return (struct pt_ctx){ .uid = op->ih->uid, .gid = op->ih->gid,
+				.umask = op->c->flags & FUSE_DONT_MASK ? (mode_t)umask : 0 };
 }
 
 uint64_t op_timeout(const struct fs_conn *c)

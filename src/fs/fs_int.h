@@ -18,8 +18,10 @@
 #define NESTFS_MAX_FRAME	(NESTFS_MAX_WRITE + 4096u)
 #define NESTFS_MIN_MINOR	12u	/* older clients get EPROTO */
 #define NESTFS_MAX_INFLIGHT	1024u	/* requests read but not yet answered */
+#define NESTFS_MAX_QUEUED	(16u << 20)	/* reply bytes not yet written */
 #define NESTFS_MAX_INODES	(1u << 20)
 #define NESTFS_MAX_HANDLES	(1u << 16)
+#define NESTFS_MAX_LOCK_OWNERS	1024u	/* lock descriptions (one fd each) per connection */
 #define NESTFS_MAX_WORKERS	256u
 #define NESTFS_MAX_XATTR	65536u
 #define NESTFS_MAX_FORGETS	65536u

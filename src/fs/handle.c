@@ -141,7 +141,7 @@ int fs_handle_release(struct fs_tables *t, uint64_t fh)
 
 		/* The open file is gone: so are the locks taken through it. */
 		for (unsigned i = 0; i < h->nowners; i++) {
-			int fd = fs_plock_unlink(h->inode, h->owners[i]);
+			int fd = fs_plock_unlink(t, h->inode, h->owners[i]);
 
 			if (fd >= 0)
 				fds[nfds++] = fd;

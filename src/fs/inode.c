@@ -74,7 +74,7 @@ void fs_inode_maybe_free(struct fs_tables *t, struct fs_inode *in)
 		unhash(t, in);
 	close(in->fd);
 	in->fd = -1;
-	fs_plock_close_all(in);
+	fs_plock_close_all(t, in);
 	in->used = false;
 	in->gen++;
 	t->live_inodes--;
@@ -195,6 +195,8 @@ int fs_tables_init(struct fs_tables *t, int root_fd, bool read_only)
 	in->used = true;
 	in->hashed = true;
 	in->hnext = -1;
+	t->root_dev = st.st_dev;
+	t->root_ino = st.st_ino;
 	t->buckets[hash_key(in->dev, in->ino, t->nbuckets)] = (int32_t)in->idx;
 	t->live_inodes = 1;
 	return 0;
@@ -259,7 +261,7 @@ void fs_tables_free(struct fs_tables *t)
 
 		if (in->used)
 			close(in->fd);
-		fs_plock_close_all(in);
+		fs_plock_close_all(t, in);
 		free(in);
 	}
 	free(t->handles);

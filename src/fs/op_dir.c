@@ -28,7 +28,7 @@ static int creation_ok(const struct op *op, const char *name)
 void op_mknod(struct op *op, struct fs_inode *in)
 {
 	struct fuse_mknod_in m;
-	struct pt_ctx ctx = op_ctx(op);
+	struct pt_ctx ctx;
 	struct pt_entry e = { 0 };
 	const char *name;
 	int rc;
@@ -52,6 +52,7 @@ void op_mknod(struct op *op, struct fs_inode *in)
 	default:
 		return fs_reply_err(op->c, op->unique, EINVAL);
 	}
+	ctx = op_ctx(op, m.umask);
 	m.mode = (m.mode & S_IFMT) | fs_policy_mode(op->c->srv, m.mode, m.mode & 07777);
 	rc = pt_mknod(op->c, in, name, m.mode, m.rdev, &ctx, &e);
 	op_reply_entry(op, rc, &e);
@@ -60,7 +61,7 @@ void op_mknod(struct op *op, struct fs_inode *in)
 void op_mkdir(struct op *op, struct fs_inode *in)
 {
 	struct fuse_mkdir_in m;
-	struct pt_ctx ctx = op_ctx(op);
+	struct pt_ctx ctx;
 	struct pt_entry e = { 0 };
 	const char *name;
 	int rc;
@@ -70,6 +71,7 @@ void op_mkdir(struct op *op, struct fs_inode *in)
 	rc = creation_ok(op, name);
 	if (rc < 0)
 		return op_reply_rc(op, rc);
+	ctx = op_ctx(op, m.umask);
 	rc = pt_mkdir(op->c, in, name, fs_policy_mode(op->c->srv, S_IFDIR, m.mode & 07777), &ctx,
 		      &e);
 	op_reply_entry(op, rc, &e);
@@ -78,7 +80,7 @@ void op_mkdir(struct op *op, struct fs_inode *in)
 void op_symlink(struct op *op, struct fs_inode *in)
 {
 	const char *name = cur_str(&op->body), *target = cur_str(&op->body);
-	struct pt_ctx ctx = op_ctx(op);
+	struct pt_ctx ctx = op_ctx(op, 0);
 	struct pt_entry e = { 0 };
 	int rc;
 
@@ -135,6 +137,9 @@ static void rename_name(struct op *op, struct fs_inode *in, bool v2)
 		return fs_reply_err(op->c, op->unique, EROFS);
 	if (r.flags & ~(unsigned)(RENAME_NOREPLACE | RENAME_EXCHANGE | RENAME_WHITEOUT))
 		return fs_reply_err(op->c, op->unique, EINVAL);
+	/* A whiteout is a char device (0:0) left at the old name: a device node. */
+	if ((r.flags & RENAME_WHITEOUT) && !op->c->srv->o.allow_devices)
+		return fs_reply_err(op->c, op->unique, EPERM);
 	newdir = fs_inode_get(&op->c->t, r.newdir);
 	if (!newdir)
 		return fs_reply_err(op->c, op->unique, ENOENT);

@@ -77,7 +77,7 @@ void op_create(struct op *op, struct fs_inode *in)
 		struct fuse_entry_out e;
 		struct fuse_open_out o;
 	} out;
-	struct pt_ctx ctx = op_ctx(op);
+	struct pt_ctx ctx;
 	struct pt_entry e = { 0 };
 	const char *name;
 	int rc;
@@ -90,6 +90,7 @@ void op_create(struct op *op, struct fs_inode *in)
 	if (rc < 0)
 		return op_reply_rc(op, rc);
 	memset(&out, 0, sizeof(out));
+	ctx = op_ctx(op, ci.umask);
 	rc = pt_create(op->c, in, name, open_flags(ci.flags) | (int)(ci.flags & O_EXCL),
 		       fs_policy_mode(op->c->srv, S_IFREG, ci.mode & 07777), &ctx, &e, &out.o.fh);
 	if (rc < 0)
@@ -135,6 +136,14 @@ void op_read(struct op *op, struct fs_inode *unused)
 	if (n < 0) {
 		free(rep);
 		return op_reply_rc(op, (int)n);
+	}
+	if ((size_t)n < r.size) {
+		/* A short read holds only what it read while it waits for the writer. */
+		struct fs_reply *fit = realloc(rep, sizeof(*rep) + sizeof(struct fuse_out_header) +
+						   (size_t)n);
+
+		if (fit)
+			rep = fit;
 	}
 	rep->len = (uint32_t)(sizeof(struct fuse_out_header) + (size_t)n);
 	((struct fuse_out_header *)(void *)rep->data)->len = rep->len;

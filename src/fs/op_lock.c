@@ -27,6 +27,13 @@ static int lk_to_flock(const struct fuse_file_lock *l, struct flock *fl)
 	return 0;
 }
 
+/* A kind of lock INIT did not grant (none on a read-only share: no host locks), asked
+ * for anyway: @flock for flock(), else POSIX record locks. */
+static bool lock_refused(const struct op *op, bool flock)
+{
+	return !(op->c->flags & (flock ? FUSE_FLOCK_LOCKS : FUSE_POSIX_LOCKS));
+}
+
 void op_getlk(struct op *op, struct fs_inode *in)
 {
 	struct fuse_lk_in l;
@@ -36,6 +43,8 @@ void op_getlk(struct op *op, struct fs_inode *in)
 
 	if (!cur_get(&op->body, &l, sizeof(l)))
 		return fs_reply_err(op->c, op->unique, EINVAL);
+	if (lock_refused(op, false))
+		return fs_reply_err(op->c, op->unique, ENOSYS);
 	rc = lk_to_flock(&l.lk, &fl);
 	if (rc == 0)
 		rc = pt_getlk(op->c, in, l.owner, &fl);
@@ -60,6 +69,8 @@ static void set_lock(struct op *op, struct fs_inode *in, bool wait)
 
 	if (!cur_get(&op->body, &l, sizeof(l)))
 		return fs_reply_err(op->c, op->unique, EINVAL);
+	if (lock_refused(op, l.lk_flags & FUSE_LK_FLOCK))
+		return fs_reply_err(op->c, op->unique, ENOSYS);
 	if (op->c->fd < 0)
 		wait = false;	/* fuzzing: nothing may block */
 	if (l.lk_flags & FUSE_LK_FLOCK) {

@@ -38,13 +38,19 @@ void op_init(struct op *op, struct fs_inode *unused)
 		return fs_reply_err(c, op->unique, EPROTO);
 	if (in.minor < out.minor)
 		out.minor = in.minor;
-	want = FUSE_ASYNC_READ | FUSE_POSIX_LOCKS | FUSE_ATOMIC_O_TRUNC | FUSE_BIG_WRITES |
-	       FUSE_FLOCK_LOCKS | FUSE_DO_READDIRPLUS | FUSE_READDIRPLUS_AUTO | FUSE_ASYNC_DIO |
-	       FUSE_PARALLEL_DIROPS | FUSE_MAX_PAGES;
+	want = FUSE_ASYNC_READ | FUSE_ATOMIC_O_TRUNC | FUSE_BIG_WRITES | FUSE_DO_READDIRPLUS |
+	       FUSE_READDIRPLUS_AUTO | FUSE_ASYNC_DIO | FUSE_PARALLEL_DIROPS | FUSE_MAX_PAGES;
+	/* A read-only share takes no host locks: the client's kernel keeps them to itself. */
+	if (!c->srv->o.read_only)
+		want |= FUSE_POSIX_LOCKS | FUSE_FLOCK_LOCKS;
 	if (c->srv->o.cache != NESTFS_CACHE_NEVER)
 		want |= FUSE_AUTO_INVAL_DATA;
 	if (c->srv->o.cache == NESTFS_CACHE_ALWAYS)
 		want |= FUSE_CACHE_SYMLINKS;
+	/* The requester's umask is applied here, on the host, where a default ACL of the
+	 * parent can take its place; that needs a worker with a umask of its own. */
+	if (pt_own_umask())
+		want |= FUSE_DONT_MASK;
 	out.flags = in.flags & want;
 	out.max_readahead = in.max_readahead;
 	out.max_background = 256;

@@ -88,8 +88,9 @@ typedef void fs_op_fn(struct op *op, struct fs_inode *in);
 int op_check_name(const char *name, bool dots_ok);
 /* op_ro() - the export is read-only */
 bool op_ro(const struct op *op);
-/* op_ctx() - the requester of @op, for creations */
-struct pt_ctx op_ctx(const struct op *op);
+/* op_ctx() - the requester of @op, for creations, with the @umask the request carries
+ * (applied only when FUSE_DONT_MASK was granted: else the client's kernel did) */
+struct pt_ctx op_ctx(const struct op *op, uint32_t umask);
 /* op_timeout() - how long the peer may cache names and attributes, in seconds */
 uint64_t op_timeout(const struct fs_conn *c);
 /* op_fill_attr() - a host stat as FUSE attributes */

@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <unistd.h>
 
+#include "fs/fs_int.h"
 #include "fs/tables.h"
 #include "lib/cleanup.h"
 
@@ -27,11 +28,26 @@ static int plock_find(const struct fs_inode *in, uint64_t owner)
 	return -1;
 }
 
+int fs_plock_open(const struct fs_tables *t, const struct fs_inode *in)
+{
+	char path[64];
+	int fd = -1;
+
+	if (in->type != S_IFREG && in->type != S_IFDIR)
+		return -EINVAL;
+	snprintf(path, sizeof(path), "/proc/self/fd/%d", in->fd);
+	if (!t->read_only && in->type == S_IFREG)
+		fd = open(path, O_RDWR | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
+	if (fd < 0)
+		fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
+	return fd < 0 ? -errno : fd;
+}
+
+/* Owners are chosen by the peer: each costs an fd, so a connection gets a fixed number. */
 int fs_plock_fd(struct fs_tables *t, struct fs_inode *in, uint64_t owner, bool create)
 {
 	autoclose int fd = -1;
 	struct fs_plock *p;
-	char path[64];
 	int have;
 
 	pthread_mutex_lock(&t->mu);
@@ -41,26 +57,22 @@ int fs_plock_fd(struct fs_tables *t, struct fs_inode *in, uint64_t owner, bool c
 		return have;
 	if (!create)
 		return -ENOENT;
-	if (in->type != S_IFREG && in->type != S_IFDIR)
-		return -EINVAL;
-	snprintf(path, sizeof(path), "/proc/self/fd/%d", in->fd);
-	if (!t->read_only && in->type == S_IFREG)
-		fd = open(path, O_RDWR | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
+	fd = fs_plock_open(t, in);
 	if (fd < 0)
-		fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
-	if (fd < 0)
-		return -errno;
+		return fd;
 	p = malloc(sizeof(*p));
 	if (!p)
 		return -ENOMEM;
 	p->owner = owner;
 	pthread_mutex_lock(&t->mu);
 	have = plock_find(in, owner);
-	if (have >= 0) {	/* lost a race with the same owner */
+	if (have >= 0 || t->nplocks >= NESTFS_MAX_LOCK_OWNERS) {
+		/* lost a race with the same owner, or over the cap */
 		pthread_mutex_unlock(&t->mu);
 		free(p);
-		return have;
+		return have >= 0 ? have : -ENOLCK;
 	}
+	t->nplocks++;
 	have = p->fd = steal_fd(&fd);
 	p->next = in->plocks;
 	in->plocks = p;
@@ -68,7 +80,7 @@ int fs_plock_fd(struct fs_tables *t, struct fs_inode *in, uint64_t owner, bool c
 	return have;
 }
 
-int fs_plock_unlink(struct fs_inode *in, uint64_t owner)
+int fs_plock_unlink(struct fs_tables *t, struct fs_inode *in, uint64_t owner)
 {
 	for (struct fs_plock **pp = &in->plocks; *pp; pp = &(*pp)->next) {
 		struct fs_plock *p = *pp;
@@ -78,6 +90,7 @@ int fs_plock_unlink(struct fs_inode *in, uint64_t owner)
 
 			*pp = p->next;
 			free(p);
+			t->nplocks--;
 			return fd;
 		}
 	}
@@ -89,7 +102,7 @@ void fs_plock_drop(struct fs_tables *t, struct fs_inode *in, uint64_t owner)
 	int fd;
 
 	pthread_mutex_lock(&t->mu);
-	fd = fs_plock_unlink(in, owner);
+	fd = fs_plock_unlink(t, in, owner);
 	pthread_mutex_unlock(&t->mu);
 	/* A worker may still be using the fd for this owner only if the peer
 	 * raced its own close with a lock call; closing an OFD releases its
@@ -98,7 +111,7 @@ void fs_plock_drop(struct fs_tables *t, struct fs_inode *in, uint64_t owner)
 		close(fd);
 }
 
-void fs_plock_close_all(struct fs_inode *in)
+void fs_plock_close_all(struct fs_tables *t, struct fs_inode *in)
 {
 	while (in->plocks) {
 		struct fs_plock *p = in->plocks;
@@ -106,5 +119,6 @@ void fs_plock_close_all(struct fs_inode *in)
 		in->plocks = p->next;
 		close(p->fd);
 		free(p);
+		t->nplocks--;
 	}
 }

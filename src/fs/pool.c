@@ -33,11 +33,14 @@
 #include <errno.h>
 #include <signal.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <unistd.h>
 
 #include "fs/conn.h"
+#include "fs/pt.h"
+#include "lib/log.h"
 
 /* The signal that knocks a worker out of a blocking call. */
 #define FS_INTR_SIGNAL (SIGRTMIN + 3)
@@ -96,19 +99,13 @@ void fs_pool_free(struct fs_conn *c)
 		close(p->wakefd);
 }
 
-void fs_inflight_done(struct fs_conn *c, unsigned n)
-{
-	pthread_mutex_lock(&c->pool.mu);
-	c->pool.inflight = c->pool.inflight > n ? c->pool.inflight - n : 0;
-	pthread_mutex_unlock(&c->pool.mu);
-}
-
 void fs_conn_stop(struct fs_conn *c)
 {
 	pthread_mutex_lock(&c->pool.mu);
 	c->pool.stopping = true;
 	pthread_cond_broadcast(&c->pool.stopped);
 	pthread_mutex_unlock(&c->pool.mu);
+	fs_out_wake(c);
 }
 
 static void *worker_main(void *arg);
@@ -242,15 +239,22 @@ static void *worker_main(void *arg)
 	sigemptyset(&set);
 	sigaddset(&set, FS_INTR_SIGNAL);
 	pthread_sigmask(SIG_UNBLOCK, &set, NULL);
+	if (pt_thread_init() < 0)
+		nb_debug("nestfs: worker: unshare(CLONE_FS): %s: creations keep the process's umask",
+			 strerror(errno));
 	for (;;) {
 		struct fs_req *r;
 		bool again, more;
 
+		/* Room for one more answer first: else the frame stays in the socket. */
+		if (!fs_out_reserve(c))
+			break;
 		pthread_mutex_lock(&c->in.mu);
 		r = fs_next_request(c, &again);
 		more = r && fs_frame_buffered(c);
 		pthread_mutex_unlock(&c->in.mu);
 		if (!r) {
+			fs_noreply(c);	/* the reservation: no request came */
 			if (again && wait_work(c))
 				continue;
 			break;
@@ -258,9 +262,6 @@ static void *worker_main(void *arg)
 		/* More frames came in the same read: wake one more worker for them. */
 		if (more)
 			(void)!write(p->wakefd, &(uint64_t){ 1 }, sizeof(uint64_t));
-		pthread_mutex_lock(&p->mu);
-		p->inflight++;
-		pthread_mutex_unlock(&p->mu);
 		fs_dispatch(c, r);
 		free(r);
 	}
@@ -269,6 +270,7 @@ static void *worker_main(void *arg)
 	p->stopping = true;
 	pthread_cond_broadcast(&p->stopped);
 	pthread_mutex_unlock(&p->mu);
+	fs_out_wake(c);
 	return NULL;
 }
 

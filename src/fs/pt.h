@@ -20,13 +20,16 @@
 #include "fs/tables.h"
 
 /**
- * struct pt_ctx - who asks, for the owner of what a request creates
+ * struct pt_ctx - who asks, for the owner and mode of what a request creates
  * @uid:	the requester's fsuid
  * @gid:	the requester's fsgid
+ * @umask:	the requester's umask, applied by the host kernel to the new mode (so a
+ *		default ACL of the parent takes its place, as it would locally)
  */
 struct pt_ctx {
 	uid_t uid;
 	gid_t gid;
+	mode_t umask;
 };
 
 /**
@@ -94,7 +97,14 @@ typedef enum pt_dir_emit pt_dir_fn(void *arg, const struct pt_dirent *d);
 void pt_proc_path(char *buf, size_t len, int fd);
 /* pt_stat_fresh() - stat an fd just opened by name, trusting what that open brought */
 int pt_stat_fresh(int fd, struct stat *st);
-/* pt_creds_enter() - switch this thread's fsuid/fsgid to @ctx's; returns whether it did */
+/* pt_thread_init() - give the calling worker a umask of its own (unshare(CLONE_FS)); 0 or
+ * -errno (then creations keep the process's umask) */
+int pt_thread_init(void);
+/* pt_own_umask() - the calling thread has a umask of its own: a creation can take the
+ * requester's */
+bool pt_own_umask(void);
+/* pt_creds_enter() - switch this thread's fsuid/fsgid and umask to @ctx's; returns whether
+ * it switched the ids */
 bool pt_creds_enter(const struct fs_conn *c, const struct pt_ctx *ctx);
 /* pt_creds_leave() - undo pt_creds_enter() */
 void pt_creds_leave(bool switched);

@@ -31,6 +31,31 @@ int pt_open(struct fs_conn *c, struct fs_inode *in, int flags, bool dir, uint64_
 	return fs_handle_new(&c->t, fd, dir, in, fh);
 }
 
+/*
+ * CREATE of a name that exists after all (made on the host since the peer
+ * looked): open it as OPEN would, only if it is a regular file: an open of
+ * a FIFO would block the worker until a writer comes, one of a device would
+ * run its driver. The type is read on an O_PATH fd first, and the very
+ * inode it names is reopened. Returns an fd or -errno.
+ */
+static int open_existing(struct fs_inode *parent, const char *name, int flags)
+{
+	autoclose int pfd = openat(parent->fd, name, O_PATH | O_NOFOLLOW | O_CLOEXEC);
+	struct stat st;
+	char path[64];
+	int fd;
+
+	if (pfd < 0)
+		return -errno;
+	if (fstat(pfd, &st) < 0)
+		return -errno;
+	if (!S_ISREG(st.st_mode))
+		return S_ISDIR(st.st_mode) ? -EISDIR : S_ISLNK(st.st_mode) ? -ELOOP : -EACCES;
+	pt_proc_path(path, sizeof(path), pfd);
+	fd = open(path, flags | O_CLOEXEC | O_NOCTTY);
+	return fd < 0 ? -errno : fd;
+}
+
 int pt_create(struct fs_conn *c, struct fs_inode *parent, const char *name, int flags,
 	      mode_t mode, const struct pt_ctx *ctx, struct pt_entry *e, uint64_t *fh)
 {
@@ -41,9 +66,15 @@ int pt_create(struct fs_conn *c, struct fs_inode *parent, const char *name, int 
 	bool sw;
 	int rc;
 
+	/* O_EXCL always: nothing but a new regular file is opened by the create itself. */
 	sw = pt_creds_enter(c, ctx);
-	fd = openat(parent->fd, name, flags | O_CREAT | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY, mode);
+	fd = openat(parent->fd, name, flags | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY,
+		    mode);
 	rc = fd < 0 ? -errno : 0;
+	if (rc == -EEXIST && !(flags & O_EXCL)) {
+		fd = open_existing(parent, name, flags);
+		rc = fd < 0 ? fd : 0;
+	}
 	pt_creds_leave(sw);
 	if (rc < 0)
 		return rc;

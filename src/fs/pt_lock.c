@@ -18,11 +18,21 @@
 #include <sys/file.h>
 
 #include "fs/pt.h"
+#include "lib/cleanup.h"
 
+/* An owner with no description holds no lock: a temporary one answers for it, so a
+ * GETLK costs no fd that outlives it. */
 int pt_getlk(struct fs_conn *c, struct fs_inode *in, uint64_t owner, struct flock *fl)
 {
-	int fd = fs_plock_fd(&c->t, in, owner, true);
+	autoclose int tmp = -1;
+	int fd = fs_plock_fd(&c->t, in, owner, false);
 
+	if (fd == -ENOENT) {
+		tmp = fs_plock_open(&c->t, in);
+		if (tmp < 0)
+			return tmp;
+		return fcntl(tmp, F_OFD_GETLK, fl) < 0 ? -errno : 0;
+	}
 	if (fd < 0)
 		return fd;
 	return fcntl(fd, F_OFD_GETLK, fl) < 0 ? -errno : 0;

@@ -15,6 +15,8 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
+#include <sched.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/fsuid.h>
@@ -71,8 +73,31 @@ int pt_stat_fresh(int fd, struct stat *st)
 	return 0;
 }
 
+/* Set once a worker has unshared its fs attributes: its umask is its own. */
+static __thread bool own_umask;
+
+/*
+ * The umask is a property of the fs attributes a process's threads share;
+ * a worker unshares them once, so that it can take each requester's umask
+ * without touching its fellows' or the process's.
+ */
+int pt_thread_init(void)
+{
+	if (unshare(CLONE_FS) < 0)
+		return -errno;
+	own_umask = true;
+	return 0;
+}
+
+bool pt_own_umask(void)
+{
+	return own_umask;
+}
+
 bool pt_creds_enter(const struct fs_conn *c, const struct pt_ctx *ctx)
 {
+	if (own_umask)
+		umask(ctx->umask & 0777);
 	if (!c->srv->as_root)
 		return false;
 	syscall(SYS_setfsgid, ctx->gid);
@@ -88,18 +113,52 @@ void pt_creds_leave(bool switched)
 	syscall(SYS_setfsgid, 0);
 }
 
-/* "." and the root's ".." are the parent itself: `..` never leaves the export's root. */
+/*
+ * Is directory @fd inside the export: does walking up from it reach the
+ * export's root before the host's? A directory the peer holds may have been
+ * moved out of the export on the host since; its ".." is then outside.
+ */
+static bool inside_export(const struct fs_conn *c, int fd)
+{
+	autoclose int cur = fcntl(fd, F_DUPFD_CLOEXEC, 3);
+
+	for (unsigned depth = 0; cur >= 0 && depth < PATH_MAX / 2; depth++) {
+		struct stat st, up;
+		int next;
+
+		if (fstat(cur, &st) < 0)
+			return false;
+		if (st.st_dev == c->t.root_dev && st.st_ino == c->t.root_ino)
+			return true;
+		next = openat(cur, "..", O_PATH | O_DIRECTORY | O_CLOEXEC);
+		if (next < 0)
+			return false;
+		if (fstat(next, &up) < 0 || (up.st_dev == st.st_dev && up.st_ino == st.st_ino)) {
+			close(next);
+			return false;	/* the host's root: the export was never met */
+		}
+		close(cur);
+		cur = next;
+	}
+	return false;
+}
+
+/* "." and the root's ".." are the parent itself, and any other ".." must lie inside the
+ * export (ENOENT if not): a lookup never leaves the export. */
 int pt_lookup(struct fs_conn *c, struct fs_inode *parent, const char *name, struct pt_entry *e)
 {
 	autoclose int fd = -1;
+	bool dotdot = !strcmp(name, "..");
 	int rc;
 
-	if (!strcmp(name, ".") || (!strcmp(name, "..") && fs_inode_is_root(parent)))
+	if (!strcmp(name, ".") || (dotdot && fs_inode_is_root(parent)))
 		fd = fcntl(parent->fd, F_DUPFD_CLOEXEC, 3);
 	else
 		fd = openat(parent->fd, name, O_PATH | O_NOFOLLOW | O_CLOEXEC);
 	if (fd < 0)
 		return -errno;
+	if (dotdot && !fs_inode_is_root(parent) && !inside_export(c, fd))
+		return -ENOENT;
 	rc = pt_stat_fresh(fd, &e->st);
 	if (rc < 0)
 		return rc;
@@ -163,8 +222,8 @@ int pt_setattr(struct fs_inode *in, struct fs_handle *h, const struct pt_setattr
 	if (sa->valid & PT_SET_TIMES) {
 		if (h)
 			rc = futimens(h->fd, sa->times);
-		else if (in->type == S_IFLNK)
-			rc = -1, errno = EPERM;
+		else if (in->type == S_IFLNK)	/* the link itself: no /proc reopen follows it */
+			rc = utimensat(in->fd, "", sa->times, AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW);
 		else
 			rc = utimensat(AT_FDCWD, path, sa->times, 0);
 		if (rc < 0)

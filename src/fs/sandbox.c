@@ -125,9 +125,9 @@ static int make_root(const char *dir, bool read_only, struct nb_err *e)
 	tfd = open(mp, O_PATH | O_DIRECTORY | O_CLOEXEC);
 	if (tfd < 0)
 		return nb_err_sys(e, errno, "sandbox: open its root");
-	if (mkdirat(tfd, NESTFS_SANDBOX_EXPORT + 1, 0755) < 0 || mkdirat(tfd, "proc", 0555) < 0)
+	if (mkdirat(tfd, &NESTFS_SANDBOX_EXPORT[1], 0755) < 0 || mkdirat(tfd, "proc", 0555) < 0)
 		return nb_err_sys(e, errno, "sandbox: mkdir");
-	if (move_mount(tree, "", tfd, NESTFS_SANDBOX_EXPORT + 1, MOVE_MOUNT_F_EMPTY_PATH) < 0)
+	if (move_mount(tree, "", tfd, &NESTFS_SANDBOX_EXPORT[1], MOVE_MOUNT_F_EMPTY_PATH) < 0)
 		return nb_err_sys(e, errno, "sandbox: mount %s", dir);
 	snprintf(tgt, sizeof(tgt), "/proc/self/fd/%d/proc", tfd);
 	if (mount("proc", tgt, "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL) < 0)

@@ -237,7 +237,7 @@ void nestfs_server_feed(struct nestfs_server *s, const void *data, unsigned long
 		if (!r)
 			break;
 		off += flen;
-		c->pool.inflight++;
+		c->out.inflight++;
 		fs_dispatch(c, r);
 		free(r);
 	}

@@ -32,6 +32,7 @@ int fs_stream_init(struct fs_conn *c)
 {
 	pthread_mutex_init(&c->in.mu, NULL);
 	pthread_mutex_init(&c->out.mu, NULL);
+	pthread_cond_init(&c->out.room, NULL);
 	if (c->fd >= 0 && !(c->in.buf = malloc(RBUF_SIZE)))
 		return -ENOMEM;
 	return 0;
@@ -55,6 +56,7 @@ void fs_stream_free(struct fs_conn *c)
 	c->in.buf = NULL;
 	pthread_mutex_destroy(&c->in.mu);
 	pthread_mutex_destroy(&c->out.mu);
+	pthread_cond_destroy(&c->out.room);
 }
 
 /* ---- frames in ---- */
@@ -199,9 +201,51 @@ struct fs_reply *fs_reply_new(uint64_t unique, size_t body)
 	return r;
 }
 
+/*
+ * Workers take requests only while the replies not yet written stay under
+ * the caps: a peer that sends but stops reading ends up with its requests
+ * waiting in its own socket, not with our memory.
+ */
+bool fs_out_reserve(struct fs_conn *c)
+{
+	struct fs_out *out = &c->out;
+	bool ok;
+
+	pthread_mutex_lock(&out->mu);
+	while (!c->pool.stopping &&
+	       (out->inflight >= NESTFS_MAX_INFLIGHT || out->queued >= NESTFS_MAX_QUEUED)) {
+		out->waiting++;
+		pthread_cond_wait(&out->room, &out->mu);
+		out->waiting--;
+	}
+	ok = !c->pool.stopping;
+	if (ok)
+		out->inflight++;
+	pthread_mutex_unlock(&out->mu);
+	return ok;
+}
+
+void fs_out_wake(struct fs_conn *c)
+{
+	pthread_mutex_lock(&c->out.mu);
+	pthread_cond_broadcast(&c->out.room);
+	pthread_mutex_unlock(&c->out.mu);
+}
+
+/* Retire @n answered requests whose replies took @bytes (out.mu held). */
+static void out_done(struct fs_out *out, unsigned n, size_t bytes)
+{
+	out->inflight = out->inflight > n ? out->inflight - n : 0;
+	out->queued = out->queued > bytes ? out->queued - bytes : 0;
+	if (out->waiting && out->inflight < NESTFS_MAX_INFLIGHT && out->queued < NESTFS_MAX_QUEUED)
+		pthread_cond_broadcast(&out->room);
+}
+
 void fs_noreply(struct fs_conn *c)
 {
-	fs_inflight_done(c, 1);
+	pthread_mutex_lock(&c->out.mu);
+	out_done(&c->out, 1, 0);
+	pthread_mutex_unlock(&c->out.mu);
 }
 
 /* Write every reply in the list with as few writev calls as possible; 0 or -errno. */
@@ -258,12 +302,16 @@ static int write_replies(struct fs_conn *c, struct fs_reply *list)
 	return 0;
 }
 
-static unsigned count_replies(const struct fs_reply *r)
+/* How many replies @r holds, and their bytes in *@bytes. */
+static unsigned count_replies(const struct fs_reply *r, size_t *bytes)
 {
 	unsigned n = 0;
 
-	for (; r; r = r->next)
+	*bytes = 0;
+	for (; r; r = r->next) {
+		*bytes += r->len;
 		n++;
+	}
 	return n;
 }
 
@@ -276,11 +324,12 @@ void fs_reply_send(struct fs_conn *c, struct fs_reply *r)
 		return;
 	pthread_mutex_lock(&out->mu);
 	if (c->fd < 0 || out->broken) {
+		out_done(out, 1, 0);
 		pthread_mutex_unlock(&out->mu);
 		free(r);
-		fs_inflight_done(c, 1);
 		return;
 	}
+	out->queued += r->len;
 	if (out->tail)
 		out->tail->next = r;
 	else
@@ -292,16 +341,17 @@ void fs_reply_send(struct fs_conn *c, struct fs_reply *r)
 	}
 	out->writing = true;
 	while ((list = out->head)) {
+		size_t bytes;
 		unsigned n;
 		int rc;
 
 		out->head = out->tail = NULL;
 		pthread_mutex_unlock(&out->mu);
-		n = count_replies(list);
+		n = count_replies(list, &bytes);
 		rc = out->broken ? -EPIPE : write_replies(c, list);
 		free_replies(list);
-		fs_inflight_done(c, n);
 		pthread_mutex_lock(&out->mu);
+		out_done(out, n, bytes);
 		if (rc < 0 && !out->broken) {
 			out->broken = true;
 			nb_debug("nestfs: connection %d: write: %s", c->fd, strerror(-rc));
@@ -320,7 +370,7 @@ void fs_reply_err(struct fs_conn *c, uint64_t unique, int err)
 	struct fs_reply *r = fs_reply_new(unique, 0);
 
 	if (!r) {
-		fs_inflight_done(c, 1);
+		fs_noreply(c);
 		return;
 	}
 	((struct fuse_out_header *)(void *)r->data)->error = -err;

@@ -108,6 +108,9 @@ struct fs_plock {
  * @cap_handles: room in @handles and @hfree
  * @live_handles: slots holding a handle
  * @nhfree:	entries in @hfree
+ * @nplocks:	lock descriptions held (each an fd), at most NESTFS_MAX_LOCK_OWNERS
+ * @root_dev:	the export root's device (fixed: read without @mu)
+ * @root_ino:	the export root's inode number (fixed: read without @mu)
  * @read_only:	the export is read-only: lock descriptions are opened O_RDONLY
  */
 struct fs_tables {
@@ -119,6 +122,9 @@ struct fs_tables {
 	uint32_t *hfree;
 	uint32_t ninodes, cap_inodes, live_inodes, nifree, nbuckets;
 	uint32_t nhandles, cap_handles, live_handles, nhfree;
+	uint32_t nplocks;
+	dev_t root_dev;
+	ino_t root_ino;
 	bool read_only;
 };
 
@@ -165,14 +171,18 @@ void fs_handle_note_owner(struct fs_tables *t, struct fs_handle *h, uint64_t own
 
 /* fs_plock_fd() - the open file description standing for POSIX lock @owner on @in (a regular
  * file or directory), opened if @create and it has none; an fd the table owns, or -errno
- * (-ENOENT: none and !@create) */
+ * (-ENOENT: none and !@create; -ENOLCK: the connection holds NESTFS_MAX_LOCK_OWNERS) */
 int fs_plock_fd(struct fs_tables *t, struct fs_inode *in, uint64_t owner, bool create);
 /* fs_plock_drop() - @owner closed the file: its locks on @in go (POSIX close semantics) */
 void fs_plock_drop(struct fs_tables *t, struct fs_inode *in, uint64_t owner);
+/* fs_plock_open() - a new description of @in for lock calls (not in the table): an fd the
+ * caller owns, or -errno */
+int fs_plock_open(const struct fs_tables *t, const struct fs_inode *in);
 /* fs_plock_unlink() - take @owner's entry off @in (tables' lock held); its fd to close
  * outside the lock, or -1 */
-int fs_plock_unlink(struct fs_inode *in, uint64_t owner);
-/* fs_plock_close_all() - close every lock description on @in (no thread uses them) */
-void fs_plock_close_all(struct fs_inode *in);
+int fs_plock_unlink(struct fs_tables *t, struct fs_inode *in, uint64_t owner);
+/* fs_plock_close_all() - close every lock description on @in (tables' lock held, or no
+ * thread uses them) */
+void fs_plock_close_all(struct fs_tables *t, struct fs_inode *in);
 
 #endif

@@ -18,6 +18,8 @@
 #include <unistd.h>
 
 #include "guest/agent.h"
+#include "lib/cleanup.h"
+#include "lib/err.h"
 
 #define MAX_PROCS     32
 #define MAX_STDIN_BUF (64u << 20)
@@ -26,32 +28,39 @@
 /* epoll cookies: kind in the low byte, proc slot above it */
 enum { EV_CTL = 1, EV_SIG, EV_OUT, EV_ERR, EV_IN };
 
+/* One process the agent started: the main command (id 0) or an exec'd one. */
 struct proc {
-	bool used;
-	uint16_t id;
-	pid_t pid;
-	bool tty;
-	int in_fd, out_fd, err_fd;
-	struct nb_ctl_buf inbuf;
-	bool in_eof;
-	bool exited;
-	int code;
+	bool used;		/* the slot holds a process */
+	uint16_t id;		/* the host's process id in frames (nb_ctl_frame.proc) */
+	pid_t pid;		/* its guest pid */
+	bool tty;		/* on a pty: @out_fd is the master, no @err_fd */
+	int in_fd;		/* its stdin (pipe or pty master), -1 without one */
+	int out_fd, err_fd;	/* its stdout and stderr, -1 once at EOF */
+	struct nb_ctl_buf inbuf; /* stdin bytes from the host not yet written */
+	bool in_eof;		/* the host ended stdin: close it once @inbuf is written */
+	bool exited;		/* reaped; its streams are drained next */
+	int code;		/* its exit code once @exited (128 + signal) */
 };
 
+/* The agent's state: one epoll loop over the control port, the signalfd
+ * and every process's streams. */
 struct agent {
-	struct guest *g;
-	int ep, sfd;
-	struct proc procs[MAX_PROCS];
-	uint8_t *rx;
-	size_t rx_len, rx_cap;
-	bool ctl_eof;
+	struct guest *g;		/* PID 1's state: the control port and its queue */
+	int ep;				/* the epoll fd */
+	int sfd;			/* signalfd for SIGCHLD */
+	struct proc procs[MAX_PROCS];	/* the processes, by slot */
+	uint8_t *rx;			/* control bytes read, not yet parsed */
+	size_t rx_len, rx_cap;		/* bytes in @rx, bytes allocated */
+	bool ctl_eof;			/* the host closed its end of the port */
 };
 
+/* An epoll cookie: @kind (EV_*) in the low byte, the process slot above it. */
 static uint64_t cookie(int kind, int slot)
 {
 	return (uint64_t)kind | (uint64_t)slot << 8;
 }
 
+/* Watch @fd for @events under cookie @c. */
 static void ep_add(struct agent *a, int fd, uint32_t events, uint64_t c)
 {
 	struct epoll_event ev = { .events = events, .data.u64 = c };
@@ -59,6 +68,7 @@ static void ep_add(struct agent *a, int fd, uint32_t events, uint64_t c)
 	epoll_ctl(a->ep, EPOLL_CTL_ADD, fd, &ev);
 }
 
+/* Change what @fd is watched for. */
 static void ep_mod(struct agent *a, int fd, uint32_t events, uint64_t c)
 {
 	struct epoll_event ev = { .events = events, .data.u64 = c };
@@ -66,6 +76,8 @@ static void ep_mod(struct agent *a, int fd, uint32_t events, uint64_t c)
 	epoll_ctl(a->ep, EPOLL_CTL_MOD, fd, &ev);
 }
 
+/* Stop watching *@fd, close it and set it to -1 (nothing when it is -1
+ * already). */
 static void close_fd(struct agent *a, int *fd)
 {
 	if (*fd >= 0) {
@@ -77,11 +89,12 @@ static void close_fd(struct agent *a, int *fd)
 
 /* The user to run as: uid, gid and home, from the image's /etc/passwd. */
 struct ident {
-	uid_t uid;
-	gid_t gid;
-	char home[256];
+	uid_t uid;	/* the user */
+	gid_t gid;	/* its group, or the one given */
+	char home[256];	/* its home directory: $HOME unless the spawn sets it */
 };
 
+/* Whether @s is a non-empty string of decimal digits. */
 static bool all_digits(const char *s)
 {
 	if (!*s)
@@ -92,7 +105,9 @@ static bool all_digits(const char *s)
 	return true;
 }
 
-static int resolve_user(const char *spec, struct ident *id, char *err, size_t errlen)
+/* Resolve "user[:group]" (names or numbers; "" is root) against the image's
+ * /etc/passwd and /etc/group; -ENOENT for a name not there. */
+static int resolve_user(const char *spec, struct ident *id, struct nb_err *e)
 {
 	char user[256], *group;
 	struct passwd *pw = NULL;
@@ -114,11 +129,10 @@ static int resolve_user(const char *spec, struct ident *id, char *err, size_t er
 			id->gid = pw->pw_gid;
 	} else {
 		pw = getpwnam(user);
-		if (!pw) {
-			snprintf(err, errlen, "unable to find user %s: no matching entries in passwd file",
-				 user);
-			return -ENOENT;
-		}
+		if (!pw)
+			return nb_err_set(e, ENOENT,
+					  "unable to find user %s: no matching entries in passwd file",
+					  user);
 		id->uid = pw->pw_uid;
 		id->gid = pw->pw_gid;
 	}
@@ -130,16 +144,15 @@ static int resolve_user(const char *spec, struct ident *id, char *err, size_t er
 		} else {
 			struct group *gr = getgrnam(group);
 
-			if (!gr) {
-				snprintf(err, errlen, "unable to find group %s", group);
-				return -ENOENT;
-			}
+			if (!gr)
+				return nb_err_set(e, ENOENT, "unable to find group %s", group);
 			id->gid = gr->gr_gid;
 		}
 	}
 	return 0;
 }
 
+/* Whether @env (NULL-terminated "KEY=value" strings) sets @key. */
 static bool env_has(char **env, const char *key)
 {
 	size_t n = strlen(key);
@@ -150,6 +163,7 @@ static bool env_has(char **env, const char *key)
 	return false;
 }
 
+/* The value @env gives @key, or NULL. */
 static const char *env_get(char **env, const char *key)
 {
 	size_t n = strlen(key);
@@ -198,7 +212,7 @@ static char **make_env(const struct nb_ctl_spawn *sp, const struct ident *id, co
  */
 static int inherit_main(struct agent *a, struct nb_ctl_spawn *sp)
 {
-	struct nb_ctl_spawn m;
+	autospawn struct nb_ctl_spawn m = { 0 };
 	size_t n = 0, k = 0;
 	char **env;
 
@@ -209,10 +223,8 @@ static int inherit_main(struct agent *a, struct nb_ctl_spawn *sp)
 	for (char **p = m.env; *p; p++)
 		n++;
 	env = calloc(n + 1, sizeof(*env));
-	if (!env) {
-		nb_ctl_spawn_free(&m);
+	if (!env)
 		return -ENOMEM;
-	}
 	for (char **p = sp->env; *p; p++)
 		env[k++] = *p;
 	for (char **p = m.env; *p; p++) {
@@ -228,7 +240,6 @@ static int inherit_main(struct agent *a, struct nb_ctl_spawn *sp)
 		sp->cwd = m.cwd;
 	if (!sp->user[0])
 		sp->user = m.user;
-	nb_ctl_spawn_free(&m);
 	return 0;
 }
 
@@ -282,12 +293,51 @@ static void report_child(int fd, const int msg[2])
 		_exit(125);
 }
 
+/* Report process @id's end to the host (its exit code and a message, "" when it
+ * ran) and wait until the frame is written. */
 static void send_exit(struct agent *a, uint16_t id, uint32_t code, const char *msg)
 {
 	nb_ctl_put_exit(&a->g->out, id, code, msg);
 	guest_flush(a->g, 1);
 }
 
+/* pipe2(O_CLOEXEC) into two variables (autoclose ones, -1 until then). */
+static int pipe_pair(int *r, int *w)
+{
+	int p[2];
+
+	if (pipe2(p, O_CLOEXEC) < 0)
+		return -errno;
+	*r = p[0];
+	*w = p[1];
+	return 0;
+}
+
+/* The EXIT message for a child that failed before its command ran: @msg is
+ * what report_child() sent ({step, errno}); returns the exit code (125-127). */
+static uint32_t child_failure(const int msg[2], const struct nb_ctl_spawn *sp, struct nb_err *e)
+{
+	int code = msg[1];
+
+	if (msg[0] == 1) {
+		nb_err_sys(e, code, "set user %s", sp->user);
+		return 125;
+	}
+	if (msg[0] == 2) {
+		nb_err_sys(e, code, "workdir %s", sp->cwd);
+		return 126;
+	}
+	if (code == ENOENT) {
+		nb_err_set(e, code, "%s: executable file not found in $PATH", sp->argv[0]);
+		return 127;
+	}
+	nb_err_sys(e, code, "%s", sp->argv[0]);
+	return 126;
+}
+
+/* clang-analyzer 14 does not model the cleanup attribute: its leak reports
+ * about autofree/autospawn variables in spawn() are false. */
+/* NOLINTBEGIN(clang-analyzer-unix.Malloc) */
 /**
  * spawn() - start the process a SPAWN frame describes in slot @slot
  * Return: 0 if it runs; otherwise its EXIT (125/126/127) was already sent
@@ -295,11 +345,12 @@ static void send_exit(struct agent *a, uint16_t id, uint32_t code, const char *m
 static int spawn(struct agent *a, int slot, uint16_t id, const struct nb_ctl_frame *f)
 {
 	struct proc *p = &a->procs[slot];
-	int in[2] = { -1, -1 }, out[2] = { -1, -1 }, er[2] = { -1, -1 }, ep[2];
-	struct nb_ctl_spawn sp;
+	autoclose int in_r = -1, in_w = -1, out_r = -1, out_w = -1, er_r = -1, er_w = -1;
+	autoclose int ep_r = -1, ep_w = -1, master = -1, slave = -1;
+	autospawn struct nb_ctl_spawn sp = { 0 };
+	struct nb_err e = NB_ERR_INIT;
 	struct ident ident;
-	char err[512], **env;
-	int master = -1, slave = -1, code = 0;
+	autofree char **env = NULL;
 	ssize_t n;
 	pid_t pid;
 
@@ -309,12 +360,10 @@ static int spawn(struct agent *a, int slot, uint16_t id, const struct nb_ctl_fra
 	}
 	if (id != 0 && inherit_main(a, &sp) < 0) {
 		send_exit(a, id, 125, "out of memory");
-		nb_ctl_spawn_free(&sp);
 		return -1;
 	}
-	if (resolve_user(sp.user, &ident, err, sizeof(err)) < 0) {
-		send_exit(a, id, 125, err);
-		nb_ctl_spawn_free(&sp);
+	if (resolve_user(sp.user, &ident, &e) < 0) {
+		send_exit(a, id, 125, e.msg);
 		return -1;
 	}
 	env = make_env(&sp, &ident, a->g->cfg.hostname);
@@ -330,27 +379,27 @@ static int spawn(struct agent *a, int slot, uint16_t id, const struct nb_ctl_fra
 		master = posix_openpt(O_RDWR | O_NOCTTY | O_CLOEXEC);
 		if (master < 0 || grantpt(master) < 0 || unlockpt(master) < 0 ||
 		    (slave = open(ptsname(master), O_RDWR | O_NOCTTY | O_CLOEXEC)) < 0) {
-			snprintf(err, sizeof(err), "pty: %s", strerror(errno));
-			send_exit(a, id, 125, err);
-			goto fail;
+			nb_err_sys(&e, errno, "pty");
+			send_exit(a, id, 125, e.msg);
+			return -1;
 		}
 		if (ws.ws_row && ws.ws_col)
 			ioctl(master, TIOCSWINSZ, &ws);
 	} else {
-		if (pipe2(out, O_CLOEXEC) < 0 || pipe2(er, O_CLOEXEC) < 0 ||
-		    ((sp.flags & NB_SPAWN_STDIN) && pipe2(in, O_CLOEXEC) < 0)) {
+		if (pipe_pair(&out_r, &out_w) < 0 || pipe_pair(&er_r, &er_w) < 0 ||
+		    ((sp.flags & NB_SPAWN_STDIN) && pipe_pair(&in_r, &in_w) < 0)) {
 			send_exit(a, id, 125, "pipe failed");
-			goto fail;
+			return -1;
 		}
 	}
-	if (pipe2(ep, O_CLOEXEC) < 0) {
+	if (pipe_pair(&ep_r, &ep_w) < 0) {
 		send_exit(a, id, 125, "pipe failed");
-		goto fail;
+		return -1;
 	}
 	pid = fork();
 	if (pid == 0) {
 		sigset_t all;
-		int e;
+		int err;
 
 		sigemptyset(&all);
 		sigprocmask(SIG_SETMASK, &all, NULL);
@@ -364,105 +413,70 @@ static int spawn(struct agent *a, int slot, uint16_t id, const struct nb_ctl_fra
 		} else {
 			int nul = open("/dev/null", O_RDWR);
 
-			dup2(in[0] >= 0 ? in[0] : nul, 0);
-			dup2(out[1], 1);
-			dup2(er[1], 2);
+			dup2(in_r >= 0 ? in_r : nul, 0);
+			dup2(out_w, 1);
+			dup2(er_w, 2);
 		}
 		if (setgroups(1, &ident.gid) < 0 || setgid(ident.gid) < 0 ||
 		    setuid(ident.uid) < 0) {
 			int msg[2] = { 1, errno };
 
-			report_child(ep[1], msg);
+			report_child(ep_w, msg);
 			_exit(125);
 		}
 		if (sp.cwd[0] && chdir(sp.cwd) < 0) {
 			int msg[2] = { 2, errno };
 
-			report_child(ep[1], msg);
+			report_child(ep_w, msg);
 			_exit(126);
 		}
-		e = exec_cmd(sp.argv, env);
+		err = exec_cmd(sp.argv, env);
 		{
-			int msg[2] = { 3, e };
+			int msg[2] = { 3, err };
 
-			report_child(ep[1], msg);
+			report_child(ep_w, msg);
 		}
 		_exit(127);
 	}
-	close(ep[1]);
+	/* our copy of the write end goes: a successful exec closes the child's */
+	close(steal_fd(&ep_w));
 	if (pid < 0) {
-		close(ep[0]);
 		send_exit(a, id, 125, "fork failed");
-		goto fail;
+		return -1;
 	}
 	{
 		int msg[2] = { 0, 0 };
 
-		n = read(ep[0], msg, sizeof(msg));
-		close(ep[0]);
+		n = read(ep_r, msg, sizeof(msg));
 		if (n == sizeof(msg)) {
-			uint32_t ec = 126;
+			uint32_t ec;
 
 			waitpid(pid, NULL, 0);
-			code = msg[1];
-			if (msg[0] == 1) {
-				snprintf(err, sizeof(err), "set user %s: %s", sp.user, strerror(code));
-				ec = 125;
-			} else if (msg[0] == 2) {
-				snprintf(err, sizeof(err), "workdir %s: %s", sp.cwd, strerror(code));
-			} else if (code == ENOENT) {
-				snprintf(err, sizeof(err), "%s: executable file not found in $PATH",
-					 sp.argv[0]);
-				ec = 127;
-			} else {
-				snprintf(err, sizeof(err), "%s: %s", sp.argv[0], strerror(code));
-			}
-			send_exit(a, id, ec, err);
-			goto fail;
+			ec = child_failure(msg, &sp, &e);
+			send_exit(a, id, ec, e.msg);
+			return -1;
 		}
 	}
 	p->used = true;
 	p->pid = pid;
 	if (p->tty) {
-		close(slave);
-		p->out_fd = master;
-		p->in_fd = (sp.flags & NB_SPAWN_STDIN) ? fcntl(master, F_DUPFD_CLOEXEC, 0) : -1;
+		p->out_fd = steal_fd(&master);
+		p->in_fd = (sp.flags & NB_SPAWN_STDIN) ? fcntl(p->out_fd, F_DUPFD_CLOEXEC, 0) : -1;
 	} else {
-		close(out[1]);
-		close(er[1]);
-		if (in[0] >= 0)
-			close(in[0]);
-		p->out_fd = out[0];
-		p->err_fd = er[0];
-		p->in_fd = in[1];
+		p->out_fd = steal_fd(&out_r);
+		p->err_fd = steal_fd(&er_r);
+		p->in_fd = steal_fd(&in_w);
 	}
+	/* the child's ends (slave, out_w, er_w, in_r) and ep_r close on return */
 	for (int *fd = &p->in_fd; fd <= &p->err_fd; fd++)
 		if (*fd >= 0)
 			fcntl(*fd, F_SETFL, fcntl(*fd, F_GETFL) | O_NONBLOCK);
 	ep_add(a, p->out_fd, EPOLLIN, cookie(EV_OUT, slot));
 	if (p->err_fd >= 0)
 		ep_add(a, p->err_fd, EPOLLIN, cookie(EV_ERR, slot));
-	free(env);
-	nb_ctl_spawn_free(&sp);
 	return 0;
-fail:
-	for (int *fd = in; fd < in + 2; fd++)
-		if (*fd >= 0)
-			close(*fd);
-	for (int i = 0; i < 2; i++) {
-		if (out[i] >= 0)
-			close(out[i]);
-		if (er[i] >= 0)
-			close(er[i]);
-	}
-	if (master >= 0)
-		close(master);
-	if (slave >= 0)
-		close(slave);
-	free(env);
-	nb_ctl_spawn_free(&sp);
-	return -1;
 }
+/* NOLINTEND(clang-analyzer-unix.Malloc) */
 
 /* Read what a process wrote on one stream; EOF closes it. Returns bytes read. */
 static ssize_t pump_out(struct agent *a, int slot, int kind)
@@ -490,6 +504,8 @@ static ssize_t pump_out(struct agent *a, int slot, int kind)
 	return n;
 }
 
+/* Write what stdin bytes the host sent to process @slot's stdin; close it once
+ * the host ended it and all is written (a pty gets ^D). */
 static void pump_in(struct agent *a, int slot)
 {
 	struct proc *p = &a->procs[slot];
@@ -526,6 +542,7 @@ static void pump_in(struct agent *a, int slot)
 		ep_add(a, p->in_fd, EPOLLOUT, cookie(EV_IN, slot));
 }
 
+/* The slot of the process the host calls @id, or -1. */
 static int find_slot(struct agent *a, uint16_t id)
 {
 	for (int i = 0; i < MAX_PROCS; i++)
@@ -534,6 +551,8 @@ static int find_slot(struct agent *a, uint16_t id)
 	return -1;
 }
 
+/* Act on one frame from the host: stdin data, a window size, a signal, an exec
+ * (SPAWN), power-off. */
 static void handle_frame(struct agent *a, const struct nb_ctl_frame *f)
 {
 	int slot = find_slot(a, f->proc);
@@ -599,6 +618,8 @@ static void handle_frame(struct agent *a, const struct nb_ctl_frame *f)
 	}
 }
 
+/* Read what the control port holds and handle each whole frame; a malformed
+ * frame drops the input buffered so far; EOF stops listening. */
 static void read_ctl(struct agent *a)
 {
 	for (;;) {
@@ -644,6 +665,8 @@ static void read_ctl(struct agent *a)
 	}
 }
 
+/* A waitpid() status as the exit code podman reports: the code, or 128 + the
+ * signal. */
 static int status_code(int st)
 {
 	if (WIFEXITED(st))
@@ -653,6 +676,8 @@ static int status_code(int st)
 	return 125;
 }
 
+/* Drain the signalfd and reap every exited child, marking the processes that
+ * are ours. */
 static void reap(struct agent *a)
 {
 	struct signalfd_siginfo si;
@@ -701,10 +726,19 @@ static void finish_procs(struct agent *a)
 	}
 }
 
+/* What the agent holds for itself (the processes' fds are closed as they
+ * finish): its epoll and signalfd, the control input buffer. */
+static void agent_release(struct agent *a)
+{
+	nb_closep(&a->ep);
+	nb_closep(&a->sfd);
+	free(a->rx);
+}
+
 /* guest_agent_run() - see agent.h */
 int guest_agent_run(struct guest *g)
 {
-	struct agent a = { .g = g };
+	__attribute__((cleanup(agent_release))) struct agent a = { .g = g, .ep = -1, .sfd = -1 };
 	sigset_t mask;
 	int main_code = -1;
 

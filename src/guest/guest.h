@@ -29,6 +29,10 @@
  * @ctl:	the control port, O_NONBLOCK
  * @out:	frames not yet written to @ctl
  * @spec:	the spec file's bytes (CONFIG and SPAWN point into it)
+ * @spec_len:	their count
+ * @cfg:	the spec's CONFIG: hostname, network, shares
+ * @spawn_frame: the spec's SPAWN frame: the main command (exec'd processes
+ *		inherit its environment, workdir and user)
  */
 struct guest {
 	int ctl;

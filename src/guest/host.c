@@ -43,30 +43,9 @@ uint64_t guest_now_ns(void)
 /* guest_flush() - see guest.h; @blocking waits until everything is written */
 void guest_flush(struct guest *g, int blocking)
 {
-	while (g->out.len && g->ctl >= 0) {
-		ssize_t n = write(g->ctl, g->out.data, g->out.len);
-
-		if (n > 0) {
-			nb_ctl_buf_consume(&g->out, (size_t)n);
-			continue;
-		}
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0 && errno == EAGAIN) {
-			struct pollfd p = { .fd = g->ctl, .events = POLLOUT };
-
-			if (!blocking)
-				return;
-			/* The host may be gone for good; do not wait forever. */
-			if (poll(&p, 1, 30000) <= 0) {
-				g->out.len = 0;
-				return;
-			}
-			continue;
-		}
-		g->out.len = 0; /* port closed: nobody to tell */
-		return;
-	}
+	/* The host may be gone for good: a blocking flush waits 30 s at most. */
+	if (g->ctl >= 0)
+		nb_ctl_buf_flush(&g->out, g->ctl, blocking ? 30000 : 0);
 }
 
 /* guest_ctl_finish() - see guest.h */

@@ -13,17 +13,19 @@
 #include "guest/agent.h"
 #include "guest/guest.h"
 #include "guest/setup.h"
+#include "lib/cleanup.h"
+#include "lib/err.h"
 
+/* Whichever of stdin, stdout and stderr the kernel left closed goes to the console. */
 static void console_stdio(void)
 {
-	int fd = open("/dev/console", O_RDWR | O_NOCTTY | O_CLOEXEC);
+	autoclose int fd = open("/dev/console", O_RDWR | O_NOCTTY | O_CLOEXEC);
 
 	if (fd < 0)
 		return;
 	for (int i = 0; i < 3; i++)
 		if (fcntl(i, F_GETFD) < 0)
 			dup2(fd, i);
-	close(fd);
 }
 
 /* The late modules, then the network (its driver is among them). */
@@ -40,7 +42,8 @@ int main(void)
 {
 	struct guest g = { .ctl = -1 };
 	uint64_t t_init = guest_now_ns();
-	char err[1024], ctl_port[64];
+	struct nb_err e = NB_ERR_INIT;
+	char ctl_port[64];
 	sigset_t chld;
 	pthread_t late;
 	bool late_ok;
@@ -73,8 +76,8 @@ int main(void)
 	late_ok = pthread_create(&late, NULL, late_setup, &g.cfg) == 0;
 	if (!late_ok)
 		late_setup(&g.cfg);
-	if (guest_setup_root(&g, err, sizeof(err)) < 0)
-		guest_fatal(&g, "%s", err);
+	if (guest_setup_root(&g, &e) < 0)
+		guest_fatal(&g, "%s", e.msg);
 	if (late_ok)
 		pthread_join(late, NULL);
 	nb_ctl_put_phase(&g.out, NB_PHASE_ROOT, guest_now_ns());

@@ -22,6 +22,7 @@
 
 #include "guest/setup.h"
 #include "fs/client.h"
+#include "lib/cleanup.h"
 #include "lib/err.h"
 
 #define NEWROOT "/mnt/root"
@@ -42,7 +43,7 @@ void guest_early_mounts(void)
 /* guest_load_modules() - see setup.h */
 int guest_load_modules(const char *list)
 {
-	FILE *f = fopen(list, "re");
+	autofclose FILE *f = fopen(list, "re");
 	char line[256];
 	int ret = 0;
 
@@ -50,7 +51,7 @@ int guest_load_modules(const char *list)
 		return 0; /* a kernel with everything built in */
 	while (fgets(line, sizeof(line), f)) {
 		char path[300];
-		int fd;
+		autoclose int fd = -1;
 
 		line[strcspn(line, "\n")] = 0;
 		if (!line[0])
@@ -63,22 +64,19 @@ int guest_load_modules(const char *list)
 				ret = ret ? ret : -errno;
 			}
 		}
-		if (fd >= 0)
-			close(fd);
 	}
-	fclose(f);
 	return ret;
 }
 
+/* The first line of the small file @path (a sysfs attribute) into @buf. */
 static int read_small(const char *path, char *buf, size_t len)
 {
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	autoclose int fd = open(path, O_RDONLY | O_CLOEXEC);
 	ssize_t n;
 
 	if (fd < 0)
 		return -errno;
 	n = read(fd, buf, len - 1);
-	close(fd);
 	if (n < 0)
 		return -errno;
 	buf[n] = 0;
@@ -86,9 +84,11 @@ static int read_small(const char *path, char *buf, size_t len)
 	return 0;
 }
 
+/* The device node of the virtio-serial port called @name, made if devtmpfs
+ * has not made it yet; -ENOENT while there is none. */
 static int find_port(const char *name, char *dev, size_t len)
 {
-	DIR *d = opendir("/sys/class/virtio-ports");
+	autodir DIR *d = opendir("/sys/class/virtio-ports");
 	struct dirent *de;
 	int ret = -ENOENT;
 
@@ -121,7 +121,6 @@ static int find_port(const char *name, char *dev, size_t len)
 		ret = 0;
 		break;
 	}
-	closedir(d);
 	return ret;
 }
 
@@ -131,17 +130,13 @@ static int vsock_connect(uint32_t port)
 	struct sockaddr_vm a = {
 		.svm_family = AF_VSOCK, .svm_cid = VMADDR_CID_HOST, .svm_port = port,
 	};
-	int fd = socket(AF_VSOCK, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	autoclose int fd = socket(AF_VSOCK, SOCK_STREAM | SOCK_CLOEXEC, 0);
 
 	if (fd < 0)
 		return -errno;
-	if (connect(fd, (struct sockaddr *)&a, sizeof(a)) < 0) {
-		int r = -errno;
-
-		close(fd);
-		return r;
-	}
-	return fd;
+	if (connect(fd, (struct sockaddr *)&a, sizeof(a)) < 0)
+		return -errno;
+	return steal_fd(&fd);
 }
 
 /* guest_open_port() - see setup.h */
@@ -182,11 +177,9 @@ void guest_control_port(char *buf, size_t len)
 {
 	const char *key = "nestbox.control=";
 	char cmdline[4096];
-	int fd = open("/proc/cmdline", O_RDONLY | O_CLOEXEC);
+	autoclose int fd = open("/proc/cmdline", O_RDONLY | O_CLOEXEC);
 	ssize_t n = fd < 0 ? -1 : read(fd, cmdline, sizeof(cmdline) - 1);
 
-	if (fd >= 0)
-		close(fd);
 	snprintf(buf, len, "%s", NB_CONTROL_PORT);
 	if (n <= 0)
 		return;
@@ -203,24 +196,19 @@ void guest_control_port(char *buf, size_t len)
 /* guest_read_spec() - see setup.h */
 int guest_read_spec(struct guest *g)
 {
-	int fd = open("/nestbox/spec", O_RDONLY | O_CLOEXEC);
+	autoclose int fd = open("/nestbox/spec", O_RDONLY | O_CLOEXEC);
 	struct stat st;
 	size_t off = 0;
 	int have = 0;
 
 	if (fd < 0)
 		return -errno;
-	if (fstat(fd, &st) < 0 || st.st_size <= 0 || st.st_size > 16 << 20) {
-		close(fd);
+	if (fstat(fd, &st) < 0 || st.st_size <= 0 || st.st_size > 16 << 20)
 		return -EINVAL;
-	}
 	g->spec = malloc((size_t)st.st_size);
 	g->spec_len = (size_t)st.st_size;
-	if (!g->spec || read(fd, g->spec, g->spec_len) != (ssize_t)g->spec_len) {
-		close(fd);
+	if (!g->spec || read(fd, g->spec, g->spec_len) != (ssize_t)g->spec_len)
 		return -EIO;
-	}
-	close(fd);
 	while (off < g->spec_len) {
 		struct nb_ctl_frame f;
 		int n = nb_ctl_parse(g->spec + off, g->spec_len - off, &f);
@@ -257,8 +245,7 @@ static void mkdirs(const char *path, mode_t mode)
 }
 
 /* Mount one share at @target. */
-static int mount_share(const struct nb_ctl_share *sh, const char *target, char *err,
-		       size_t errlen)
+static int mount_share(const struct nb_ctl_share *sh, const char *target, struct nb_err *e)
 {
 	struct nestfs_mount_opts o = {
 		.readers = 2,
@@ -266,40 +253,35 @@ static int mount_share(const struct nb_ctl_share *sh, const char *target, char *
 		.extra_opts = NULL,
 		.read_only = sh->flags & NB_SHARE_RO,
 	};
-	struct nb_err e = NB_ERR_INIT;
 	struct nestfs_mount *m;
 	int fd = guest_open_port(sh->port);
 
-	if (fd < 0) {
-		snprintf(err, errlen, "open port %s: %s", sh->port, strerror(-fd));
-		return fd;
-	}
-	m = nestfs_mount_start(fd, target, &o, &e);
-	if (!m) {
-		snprintf(err, errlen, "mount %s: %s", target, e.msg);
-		return -(e.code ? e.code : EIO);
-	}
+	if (fd < 0)
+		return nb_err_sys(e, -fd, "open port %s", sh->port);
+	/* owns @fd from here on, also when it fails */
+	m = nestfs_mount_start(fd, target, &o, e);
+	if (!m)
+		return nb_err_wrap(e, "mount %s", target);
 	/* The pump threads live as long as PID 1; the mount is never freed. */
 	return 0;
 }
 
+/* Replace @path (never through a symlink) with a file holding @text. */
 static int write_text(const char *path, const char *text)
 {
-	int fd;
+	autoclose int fd = -1;
 	size_t n = strlen(text);
 
 	unlink(path);
 	fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0644);
 	if (fd < 0)
 		return -errno;
-	if (write(fd, text, n) != (ssize_t)n) {
-		close(fd);
+	if (write(fd, text, n) != (ssize_t)n)
 		return -EIO;
-	}
-	close(fd);
 	return 0;
 }
 
+/* /etc/hostname, /etc/hosts and (with a network) /etc/resolv.conf in the new root. */
 static void write_etc(const struct nb_ctl_config *cfg)
 {
 	char buf[512];
@@ -317,7 +299,7 @@ static void write_etc(const struct nb_ctl_config *cfg)
 }
 
 /* guest_setup_root() - see setup.h */
-int guest_setup_root(struct guest *g, char *err, size_t errlen)
+int guest_setup_root(struct guest *g, struct nb_err *e)
 {
 	const struct nb_ctl_share *root = NULL;
 	int r;
@@ -325,40 +307,32 @@ int guest_setup_root(struct guest *g, char *err, size_t errlen)
 	for (uint32_t i = 0; i < g->cfg.nshares; i++)
 		if (g->cfg.shares[i].flags & NB_SHARE_ROOT)
 			root = &g->cfg.shares[i];
-	if (!root) {
-		snprintf(err, errlen, "the spec names no root share");
-		return -EINVAL;
-	}
+	if (!root)
+		return nb_err_set(e, EINVAL, "the spec names no root share");
 	mkdirs(LOWER, 0755);
 	mkdirs(RW, 0755);
 	mkdirs(NEWROOT, 0755);
-	r = mount_share(root, LOWER, err, errlen);
+	r = mount_share(root, LOWER, e);
 	if (r < 0)
 		return r;
 	if (mount("tmpfs", RW, "tmpfs", 0, "mode=0755") < 0 || mkdir(RW "/upper", 0755) < 0 ||
-	    mkdir(RW "/work", 0755) < 0) {
-		snprintf(err, errlen, "tmpfs for the overlay: %s", strerror(errno));
-		return -errno;
-	}
+	    mkdir(RW "/work", 0755) < 0)
+		return nb_err_sys(e, errno, "tmpfs for the overlay");
 	if (mount("overlay", NEWROOT, "overlay", 0,
-		  "lowerdir=" LOWER ",upperdir=" RW "/upper,workdir=" RW "/work") < 0) {
-		snprintf(err, errlen, "overlay root: %s", strerror(errno));
-		return -errno;
-	}
+		  "lowerdir=" LOWER ",upperdir=" RW "/upper,workdir=" RW "/work") < 0)
+		return nb_err_sys(e, errno, "overlay root");
 	for (uint32_t i = 0; i < g->cfg.nshares; i++) {
 		const struct nb_ctl_share *sh = &g->cfg.shares[i];
 		char t[4096];
 
 		if (sh->flags & NB_SHARE_ROOT)
 			continue;
-		if (sh->target[0] != '/' || strstr(sh->target, "..")) {
-			snprintf(err, errlen, "volume target %s: not a clean absolute path",
-				 sh->target);
-			return -EINVAL;
-		}
+		if (sh->target[0] != '/' || strstr(sh->target, ".."))
+			return nb_err_set(e, EINVAL, "volume target %s: not a clean absolute path",
+					  sh->target);
 		snprintf(t, sizeof(t), NEWROOT "%s", sh->target);
 		mkdirs(t, 0755);
-		r = mount_share(sh, t, err, errlen);
+		r = mount_share(sh, t, e);
 		if (r < 0)
 			return r;
 	}
@@ -379,13 +353,12 @@ int guest_setup_root(struct guest *g, char *err, size_t errlen)
 	write_etc(&g->cfg);
 	sethostname(g->cfg.hostname, strlen(g->cfg.hostname));
 	if (chdir(NEWROOT) < 0 || mount(NEWROOT, "/", NULL, MS_MOVE, NULL) < 0 ||
-	    chroot(".") < 0 || chdir("/") < 0) {
-		snprintf(err, errlen, "switch to the new root: %s", strerror(errno));
-		return -errno;
-	}
+	    chroot(".") < 0 || chdir("/") < 0)
+		return nb_err_sys(e, errno, "switch to the new root");
 	return 0;
 }
 
+/* Set interface @name up (through the socket @s). */
 static void if_up(int s, const char *name)
 {
 	struct ifreq ifr;
@@ -398,6 +371,8 @@ static void if_up(int s, const char *name)
 	}
 }
 
+/* Give interface @name the address or netmask @ip (@req: SIOCSIFADDR or
+ * SIOCSIFNETMASK); a failure is logged. */
 static void set_addr(int s, const char *name, unsigned long req, const char *ip)
 {
 	struct ifreq ifr;
@@ -414,7 +389,7 @@ static void set_addr(int s, const char *name, unsigned long req, const char *ip)
 /* guest_setup_net() - see setup.h */
 void guest_setup_net(const struct nb_ctl_config *cfg)
 {
-	int s = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	autoclose int s = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
 	struct rtentry rt;
 
 	if (s < 0)
@@ -433,5 +408,4 @@ void guest_setup_net(const struct nb_ctl_config *cfg)
 		if (ioctl(s, SIOCADDRT, &rt) < 0)
 			guest_log("default route: %s", strerror(errno));
 	}
-	close(s);
 }

@@ -8,6 +8,7 @@
 #include <stddef.h>
 
 #include "guest/guest.h"
+#include "lib/err.h"
 
 /* guest_early_mounts() - /proc, /sys, /dev in the initramfs */
 void guest_early_mounts(void);
@@ -42,11 +43,11 @@ int guest_read_spec(struct guest *g);
 /**
  * guest_setup_root() - mount the root share under a tmpfs overlay, the
  * volumes, the pseudo filesystems, /etc files; then move into it
- * @err:	a message on failure
+ * @e:		what failed, naming the share, target or step
  *
  * Return: 0, or negative errno
  */
-int guest_setup_root(struct guest *g, char *err, size_t errlen);
+int guest_setup_root(struct guest *g, struct nb_err *e);
 
 /**
  * guest_setup_net() - loopback up; with @cfg->net, eth0 as QEMU's user-mode

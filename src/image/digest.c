@@ -7,8 +7,9 @@
 
 #include "image/digest.h"
 
+/* A sha256 in progress (digest.h keeps the type opaque). */
 struct nb_sha256 {
-	EVP_MD_CTX *ctx;
+	EVP_MD_CTX *ctx; /* OpenSSL's digest context */
 };
 
 /* nb_sha256_new() - see digest.h */
@@ -34,6 +35,7 @@ void nb_sha256_update(struct nb_sha256 *h, const void *data, size_t len)
 		EVP_DigestUpdate(h->ctx, data, len);
 }
 
+/* "sha256:" and the @n bytes of @md in lower-case hex into @out. */
 static void to_hex(const unsigned char *md, unsigned n, char out[NB_DIGEST_LEN + 1])
 {
 	static const char hex[] = "0123456789abcdef";

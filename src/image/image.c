@@ -21,6 +21,7 @@
 #include "lib/cleanup.h"
 #include "lib/log.h"
 
+/* autojson's cleanup: drop the reference *j holds, if any. */
 static void json_putp(json_object **j)
 {
 	if (*j)
@@ -28,6 +29,7 @@ static void json_putp(json_object **j)
 }
 #define autojson __attribute__((cleanup(json_putp)))
 
+/* autostore's cleanup: close the store (and its lock). */
 static void store_closep(struct nb_store *s)
 {
 	nb_store_close(s);
@@ -43,6 +45,7 @@ static int open_db(struct nb_store *s, bool writer, json_object **db, struct nb_
 	return r < 0 ? r : nb_store_load_db(s, db, e);
 }
 
+/* @o's string member @k, "" when absent or not a string. */
 static const char *jstr(json_object *o, const char *k)
 {
 	json_object *v;
@@ -51,6 +54,7 @@ static const char *jstr(json_object *o, const char *k)
 		       ? json_object_get_string(v) : "";
 }
 
+/* The "images" array of images.json. */
 static json_object *images_of(json_object *db)
 {
 	return json_object_object_get(db, "images");
@@ -184,6 +188,7 @@ static void drop_name(json_object *db, const char *name)
 	}
 }
 
+/* A JSON array of the @n strings of @v. */
 static json_object *strv_json(char *const *v, size_t n)
 {
 	json_object *a = json_object_new_array();
@@ -314,6 +319,11 @@ out_m:
  * @ready:	per layer: stored
  * @finished:	the download thread returned @rc (its error in @err)
  * @cancel:	the unpacker failed: stop downloading
+ * @rc:		what nb_registry_blobs() returned, once @finished
+ * @err:	its error
+ * @reg, @s:	the registry to download from, the store to download into
+ * @d, @n:	the layers' descriptors, in order
+ * @progress:	draw the progress line
  */
 struct fetcher {
 	pthread_mutex_t mu;
@@ -329,6 +339,7 @@ struct fetcher {
 	bool progress;
 };
 
+/* nb_blob_events hook: blob @i is stored; wake the unpacker. */
 static void fetcher_done(void *ud, size_t i)
 {
 	struct fetcher *f = ud;
@@ -340,6 +351,7 @@ static void fetcher_done(void *ud, size_t i)
 	pthread_mutex_unlock(&f->mu);
 }
 
+/* nb_blob_events hook: whether the unpacker asked the downloads to stop. */
 static bool fetcher_cancelled(void *ud)
 {
 	struct fetcher *f = ud;
@@ -351,6 +363,7 @@ static bool fetcher_cancelled(void *ud)
 	return c;
 }
 
+/* The download thread: every layer, then @finished and @rc for the unpacker. */
 static void *fetcher_main(void *arg)
 {
 	struct fetcher *f = arg;

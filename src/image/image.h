@@ -28,7 +28,9 @@ struct nb_image_config {
  * ("image 'x' not known; pull it first"). */
 int nb_image_open_rootfs(const char *ref, char *rootfs, size_t rootfs_len,
 			 struct nb_image_config **cfg, struct nb_err *e);
+/* nb_image_release_rootfs() - drop the lease nb_image_open_rootfs() took on @rootfs */
 void nb_image_release_rootfs(const char *rootfs);
+/* nb_image_config_free() - free an image config and what it holds (NULL is fine) */
 void nb_image_config_free(struct nb_image_config *cfg);
 
 /**

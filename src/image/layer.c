@@ -35,10 +35,11 @@
 
 /* pathset: an open-addressing hash set of the paths this layer created */
 struct pathset {
-	char **slot;
-	size_t cap, n;
+	char **slot;	/* @cap slots (a power of two), NULL or a strdup'd path */
+	size_t cap, n;	/* slots, paths held (at most half of @cap) */
 };
 
+/* FNV-1a of @s. */
 static uint64_t hash_str(const char *s)
 {
 	uint64_t h = 1469598103934665603ull;
@@ -48,6 +49,7 @@ static uint64_t hash_str(const char *s)
 	return h;
 }
 
+/* Whether @p is in the set. */
 static bool pathset_has(const struct pathset *ps, const char *p)
 {
 	if (!ps->cap)
@@ -60,6 +62,7 @@ static bool pathset_has(const struct pathset *ps, const char *p)
 	}
 }
 
+/* Add a copy of @p (once), doubling the table while it is half full; -ENOMEM. */
 static int pathset_add(struct pathset *ps, const char *p)
 {
 	if ((ps->n + 1) * 2 > ps->cap) {
@@ -93,6 +96,7 @@ static int pathset_add(struct pathset *ps, const char *p)
 	return 0;
 }
 
+/* Free the paths and the table; the set is empty again. */
 static void pathset_free(struct pathset *ps)
 {
 	for (size_t i = 0; i < ps->cap; i++)
@@ -103,8 +107,8 @@ static void pathset_free(struct pathset *ps)
 
 /* struct dirtime - a directory whose times are set once the layer is done */
 struct dirtime {
-	char *path;
-	struct timespec ts[2];
+	char *path;		/* the directory, relative to the tree (malloc'd) */
+	struct timespec ts[2];	/* its atime and mtime from the layer */
 };
 
 /**
@@ -132,6 +136,7 @@ struct applier {
 	size_t n_dirs, cap_dirs;
 };
 
+/* Fail the current entry with @code: "layer L: entry 'E': @why". */
 static int refuse(struct applier *a, int code, const char *why)
 {
 	return nb_err_set(a->e, code, "layer %s: entry '%s': %s", a->layer, a->entry, why);
@@ -305,6 +310,7 @@ static int parent_of(struct applier *a, const char *path, bool create, int *out,
 	return 0;
 }
 
+/* Drop the cached parent directory fd (its path no longer applies). */
 static void forget_cache(struct applier *a)
 {
 	if (a->cache_fd >= 0)
@@ -353,6 +359,8 @@ int nb_rm_at(int dfd, const char *name, uint64_t *freed)
 	return 0;
 }
 
+/* Copy @src's extended attributes to @dst, best effort (what does not fit 8 KiB
+ * is skipped). */
 static void copy_xattrs(int src, int dst)
 {
 	char names[8192], val[8192];
@@ -423,6 +431,8 @@ int nb_tree_linkcopy(int srcfd, int dstfd, struct nb_err *e)
 	return 0;
 }
 
+/* Set the entry's extended attributes on @fd; a refused one is logged (debug)
+ * and skipped. */
 static void set_xattrs(struct applier *a, struct archive_entry *ent, int fd)
 {
 	const char *name;
@@ -448,6 +458,7 @@ static void set_meta(struct applier *a, struct archive_entry *ent, int fd, bool 
 	fchmod(fd, mode);
 }
 
+/* The entry's atime (its mtime where it has none) and mtime. */
 static void entry_times(struct archive_entry *ent, struct timespec ts[2])
 {
 	ts[0].tv_sec = archive_entry_atime_is_set(ent) ? archive_entry_atime(ent) : archive_entry_mtime(ent);
@@ -475,6 +486,8 @@ static int replace(struct applier *a, int pfd, const char *leaf, bool keep_dir, 
 	return 0;
 }
 
+/* Write the entry's data into @fd at its offsets (holes stay sparse), then
+ * extend it to the entry's size. */
 static int write_data(struct applier *a, struct archive *ar, struct archive_entry *ent, int fd)
 {
 	const void *buf;
@@ -540,6 +553,8 @@ static int opaque(struct applier *a, const char *dir)
 	return 0;
 }
 
+/* Apply one archive entry: a whiteout or opaque marker removes, a hard link
+ * links, anything else replaces what the path held, with its metadata. */
 static int apply_entry(struct applier *a, struct archive *ar, struct archive_entry *ent)
 {
 	char path[4096];

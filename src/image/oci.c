@@ -12,6 +12,7 @@
 #include "image/oci.h"
 #include "lib/cleanup.h"
 
+/* autojson's cleanup: drop the reference *j holds, if any. */
 static void json_putp(json_object **j)
 {
 	if (*j)
@@ -19,6 +20,8 @@ static void json_putp(json_object **j)
 }
 #define autojson __attribute__((cleanup(json_putp)))
 
+/* Parse a whole document (at most NB_OCI_MAX_DOC bytes, nothing but whitespace
+ * after it) that must be a JSON object; NULL with @e naming @what otherwise. */
 static json_object *parse_doc(const char *data, size_t len, const char *what, struct nb_err *e)
 {
 	json_tokener *tok;
@@ -60,6 +63,8 @@ static json_object *parse_doc(const char *data, size_t len, const char *what, st
 	return j;
 }
 
+/* @o's string member @key, or NULL when absent or not a string (@o may be
+ * NULL). */
 static const char *get_str(json_object *o, const char *key)
 {
 	json_object *v;
@@ -69,6 +74,7 @@ static const char *get_str(json_object *o, const char *key)
 	return json_object_get_string(v);
 }
 
+/* @o's member @key when it has JSON type @t, else NULL (@o may be NULL). */
 static json_object *get_type(json_object *o, const char *key, json_type t)
 {
 	json_object *v;
@@ -78,6 +84,7 @@ static json_object *get_type(json_object *o, const char *key, json_type t)
 	return v;
 }
 
+/* Copy @src (NULL: "") into @dst, truncated to fit. */
 static void copy_str(char *dst, size_t len, const char *src)
 {
 	size_t n = src ? strnlen(src, len - 1) : 0;
@@ -87,6 +94,8 @@ static void copy_str(char *dst, size_t len, const char *src)
 	dst[n] = '\0';
 }
 
+/* One descriptor: a sha256 digest and a size are required; media type, platform
+ * and name annotation are kept when present. */
 static int parse_desc(json_object *o, struct nb_desc *d, const char *what, struct nb_err *e)
 {
 	json_object *size, *plat, *ann;
@@ -118,6 +127,8 @@ static int parse_desc(json_object *o, struct nb_desc *d, const char *what, struc
 	return 0;
 }
 
+/* The descriptor array @arr into a calloc'd *@out of *@n entries, refusing more
+ * than @cap. */
 static int parse_descs(json_object *arr, size_t cap, struct nb_desc **out, size_t *n,
 		       const char *what, struct nb_err *e)
 {

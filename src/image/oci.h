@@ -25,32 +25,32 @@
 
 /* struct nb_desc - a content descriptor (and, in an index, its platform) */
 struct nb_desc {
-	char media_type[128];
-	char digest[NB_DIGEST_LEN + 1];
-	int64_t size;
-	char os[32];
-	char arch[32];
-	char variant[32];
-	char ref_name[256];	/* org.opencontainers.image.ref.name, "" if none */
+	char media_type[128];		/* NB_MT_* or another media type */
+	char digest[NB_DIGEST_LEN + 1];	/* "sha256:<64 hex>" of the content */
+	int64_t size;			/* the content's size in bytes */
+	char os[32];			/* platform.os in an index, else "" */
+	char arch[32];			/* platform.architecture in an index, else "" */
+	char variant[32];		/* platform.variant ("v8"), "" if none */
+	char ref_name[256];		/* io.containerd.image.name or OCI's ref.name, "" if none */
 };
 
 enum nb_doc_kind { NB_DOC_MANIFEST, NB_DOC_INDEX };
 
 /* struct nb_manifest - an image manifest (kind MANIFEST) or an index (kind INDEX) */
 struct nb_manifest {
-	enum nb_doc_kind kind;
-	struct nb_desc config;
-	struct nb_desc *layers;
-	size_t n_layers;
-	struct nb_desc *manifests;
-	size_t n_manifests;
+	enum nb_doc_kind kind;		/* a manifest or an index */
+	struct nb_desc config;		/* a manifest's config blob */
+	struct nb_desc *layers;		/* a manifest's layers, base first (malloc'd) */
+	size_t n_layers;		/* their count, at most NB_OCI_MAX_LAYERS */
+	struct nb_desc *manifests;	/* an index's manifests (malloc'd) */
+	size_t n_manifests;		/* their count, at most NB_OCI_MAX_MANIFESTS */
 };
 
 /* struct nb_platform - what to select from an index */
 struct nb_platform {
-	char os[32];
-	char arch[32];
-	char variant[32];
+	char os[32];		/* "linux" */
+	char arch[32];		/* OCI's name: "amd64", "arm64" */
+	char variant[32];	/* "v8", "" for any */
 };
 
 /**
@@ -86,12 +86,12 @@ int nb_index_select(const struct nb_manifest *idx, const struct nb_platform *p,
 
 /* struct nb_config - the parts of an image config the store needs */
 struct nb_config {
-	char os[32];
-	char arch[32];
-	char created[64];
-	char **diff_ids;
-	size_t n_diff_ids;
-	struct nb_image_config *run;
+	char os[32];			/* the config's os */
+	char arch[32];			/* its architecture */
+	char created[64];		/* its creation time as written (RFC 3339), "" if none */
+	char **diff_ids;		/* rootfs.diff_ids: each layer's uncompressed digest */
+	size_t n_diff_ids;		/* their count, one per layer of the manifest */
+	struct nb_image_config *run;	/* what run uses: entrypoint, cmd, env, ... */
 };
 
 /* nb_config_parse() - decode an image config; free with nb_config_free(). Return: 0 or -EINVAL */

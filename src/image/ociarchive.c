@@ -31,6 +31,8 @@
 #define MAX_ENTRIES 100000
 #define MAX_KEEP (4u << 20)
 
+/* Copy the blob @d of the layout open at @dfd into the store, checked against
+ * its digest and size on commit; nothing when the store has it. */
 static int copy_blob(struct nb_store *s, int dfd, const struct nb_desc *d, struct nb_err *e)
 {
 	char rel[128], buf[1 << 16];
@@ -109,6 +111,7 @@ static int import_manifest(struct nb_store *s, int dfd, const struct nb_desc *d,
 	return r;
 }
 
+/* Append an image found (manifest digest, name or "") to *@out; -ENOMEM. */
 static int found_add(struct nb_found **out, size_t *n, const char *digest, const char *name)
 {
 	struct nb_found *nf = realloc(*out, (*n + 1) * sizeof(**out));
@@ -230,19 +233,21 @@ int nb_layout_import(struct nb_store *s, const char *dir, const char *tag,
 
 /* an archive entry: what it was stored as */
 struct aentry {
-	char *name;
+	char *name;	/* its archive path, cleaned (clean_path()) */
 	char *alias;	/* link target (archive path) for symlinks and hard links */
-	char digest[NB_DIGEST_LEN + 1];
-	int64_t size;
+	char digest[NB_DIGEST_LEN + 1];	/* the blob its content was stored as */
+	int64_t size;	/* its content's size */
 	char *keep;	/* content of a small document */
-	size_t keep_len;
+	size_t keep_len; /* bytes in @keep */
 };
 
+/* The entries of an archive, in archive order. */
 struct aentries {
-	struct aentry *v;
-	size_t n, cap;
+	struct aentry *v;	/* the entries (malloc'd) */
+	size_t n, cap;		/* entries used, entries allocated */
 };
 
+/* Free the entries and what each holds. */
 static void aentries_free(struct aentries *a)
 {
 	for (size_t i = 0; i < a->n; i++) {
@@ -291,6 +296,8 @@ static char *clean_path(const char *base, const char *p)
 	return strdup(buf);
 }
 
+/* The entry called @name, following links (at most 8 deep); NULL if none or a
+ * link goes nowhere. */
 static struct aentry *lookup(struct aentries *a, const char *name, int depth)
 {
 	for (size_t i = 0; i < a->n; i++) {
@@ -303,6 +310,8 @@ static struct aentry *lookup(struct aentries *a, const char *name, int depth)
 	return NULL;
 }
 
+/* Whether an entry called @name is a document to keep in memory: index.json,
+ * manifest.json, oci-layout, repositories, *.json. */
 static bool keep_doc(const char *name)
 {
 	size_t n = strlen(name);

@@ -9,6 +9,8 @@
 
 #include "image/ref.h"
 
+/* Whether @p is a valid repository path: lowercase alphanumeric components,
+ * separators only between alphanumerics. */
 static bool path_ok(const char *p)
 {
 	/* lowercase alphanumerics separated by '.', '_', '__', '-', and '/' between parts */
@@ -32,6 +34,7 @@ static bool path_ok(const char *p)
 	return true;
 }
 
+/* Whether @t is a valid tag: [A-Za-z0-9_][A-Za-z0-9_.-]{0,127}. */
 static bool tag_ok(const char *t)
 {
 	size_t n = strlen(t);
@@ -44,6 +47,7 @@ static bool tag_ok(const char *t)
 	return true;
 }
 
+/* Whether @d can be a registry host[:port] (also an IPv6 literal in brackets). */
 static bool domain_ok(const char *d)
 {
 	if (!*d)

@@ -29,24 +29,28 @@
 #define NB_RETRIES 5
 #define NB_MAX_ERRBODY 4096
 
+/* A client of one registry, for one repository. */
 struct nb_registry {
-	struct nb_ref ref;
-	const char *host;
-	char scheme[8];
-	bool verify;
-	bool insecure;
-	char user[256];
-	char pass[256];
-	bool have_creds;
+	struct nb_ref ref;	/* the image reference: domain and repository path */
+	const char *host;	/* the host to talk to (docker.io's is registry-1.docker.io) */
+	char scheme[8];		/* "https", or "http" once an insecure registry refused TLS */
+	bool verify;		/* check the TLS certificate */
+	bool insecure;		/* --tls-verify=false or registries.conf: no checks, http allowed */
+	char user[256];		/* credentials: --creds or an auth.json */
+	char pass[256];		/* (wiped when freed) */
+	bool have_creds;	/* @user and @pass are set */
 	char *auth_header;	/* "Authorization: Bearer ..." or NULL */
-	bool use_basic;
+	bool use_basic;		/* send @user and @pass as HTTP basic auth */
 };
 
+/* A response body collected in memory, at most @max bytes. */
 struct buf {
-	char *data;
-	size_t len, cap, max;
+	char *data;		/* the bytes, NUL-terminated (malloc'd) */
+	size_t len, cap;	/* bytes in @data, bytes allocated */
+	size_t max;		/* more than this fails the transfer */
 };
 
+/* libcurl's write callback for a struct buf: append, failing past its @max. */
 static size_t buf_write(char *p, size_t sz, size_t n, void *ud)
 {
 	struct buf *b = ud;
@@ -74,9 +78,10 @@ static size_t buf_write(char *p, size_t sz, size_t n, void *ud)
 
 /* headers we keep from a response */
 struct hdrs {
-	char www_auth[1024];
+	char www_auth[1024]; /* WWW-Authenticate, "" if none */
 };
 
+/* libcurl's header callback: keep the WWW-Authenticate header in a struct hdrs. */
 static size_t hdr_cb(char *p, size_t sz, size_t n, void *ud)
 {
 	struct hdrs *h = ud;
@@ -221,6 +226,8 @@ static int b64decode(const char *in, char *out, size_t cap)
 	return 0;
 }
 
+/* Credentials for this repository (or its registry; docker.io's old key too)
+ * from the containers auth.json @path; false when it has none. */
 static bool creds_from_auth_file(struct nb_registry *r, const char *path)
 {
 	json_object *j = json_object_from_file(path), *auths, *ent, *a;
@@ -252,6 +259,9 @@ static bool creds_from_auth_file(struct nb_registry *r, const char *path)
 	return ok;
 }
 
+/* Credentials from --creds USER:PASS, else $REGISTRY_AUTH_FILE,
+ * $XDG_RUNTIME_DIR/containers/auth.json or ~/.config/containers/auth.json, the
+ * first that has some. */
 static void find_creds(struct nb_registry *r, const char *creds)
 {
 	char path[4096];
@@ -311,6 +321,8 @@ void nb_registry_free(struct nb_registry *r)
 	free(r);
 }
 
+/* A libcurl handle for @url with the registry's TLS policy, timeouts, auth and
+ * the headers (in @hl) for @accept and @range (either may be NULL). */
 static CURL *new_easy(struct nb_registry *r, const char *url, struct curl_slist **hl,
 		      const char *accept, const char *range)
 {
@@ -375,6 +387,8 @@ static CURLcode get(struct nb_registry *r, const char *url, const char *accept,
 	return cc;
 }
 
+/* Whether a failed request is worth retrying: a network error, a timeout, 408,
+ * 429 or a 5xx. */
 static bool transient(CURLcode cc, long code)
 {
 	/* an if chain, not a switch: CURLcode has ~100 values (-Wswitch-enum) */
@@ -385,6 +399,7 @@ static bool transient(CURLcode cc, long code)
 	       cc == CURLE_HTTP2 || cc == CURLE_HTTP2_STREAM;
 }
 
+/* Sleep before retry @attempt: 100 ms, doubling up to 1.6 s. */
 static void backoff(int attempt)
 {
 	struct timespec ts = { 0, (long)(100000000L << (attempt < 4 ? attempt : 4)) };
@@ -552,19 +567,22 @@ int nb_registry_manifest(struct nb_registry *reg, const char *reference, char **
 
 /* one blob transfer */
 struct xfer {
-	struct nb_registry *r;
-	const struct nb_desc *d;
-	struct nb_blob_writer w;
-	CURL *c;
-	struct curl_slist *hl;
-	int attempts;
-	bool open, done, too_big, reset_needed;
-	uint64_t start;
-	long code;
-	struct nb_progress *prog;
-	struct nb_err err;
+	struct nb_registry *r;		/* the registry it comes from */
+	const struct nb_desc *d;	/* the blob: digest and size */
+	struct nb_blob_writer w;	/* its partial file in the store */
+	CURL *c;			/* the transfer in flight, NULL between attempts */
+	struct curl_slist *hl;		/* its request headers */
+	int attempts;			/* retries so far (at most NB_RETRIES) */
+	bool open;			/* @w is open */
+	bool done;			/* stored and verified */
+	bool too_big;			/* the server sent more than @d->size */
+	uint64_t start;			/* the offset this attempt asked from (Range) */
+	struct nb_progress *prog;	/* the shared progress line, or NULL */
+	struct nb_err err;		/* why writing the blob failed */
 };
 
+/* libcurl's write callback of a blob: into its partial file, unless it is an
+ * error body; a whole blob sent for a range request starts the file again. */
 static size_t xfer_write(char *p, size_t sz, size_t n, void *ud)
 {
 	struct xfer *x = ud;
@@ -591,6 +609,9 @@ static size_t xfer_write(char *p, size_t sz, size_t n, void *ud)
 	return len;
 }
 
+/* Start (or resume, with a Range from what the partial file holds) a blob's
+ * transfer on @m. Return: 0, 1 when the partial file already held the whole
+ * blob and it verified, or negative errno */
 static int xfer_start(struct xfer *x, CURLM *m, struct nb_store *s, struct nb_err *e)
 {
 	char url[2048], range[64];
@@ -638,6 +659,7 @@ static int xfer_start(struct xfer *x, CURLM *m, struct nb_store *s, struct nb_er
 	return 0;
 }
 
+/* Take @x's transfer off @m and free its handle and headers. */
 static void xfer_stop(struct xfer *x, CURLM *m)
 {
 	if (!x->c)

@@ -72,10 +72,10 @@ int nb_registry_blobs(struct nb_registry *r, struct nb_store *s, const struct nb
  * struct nb_challenge - a parsed WWW-Authenticate header
  */
 struct nb_challenge {
-	char scheme[16];
-	char realm[512];
-	char service[256];
-	char scope[512];
+	char scheme[16];	/* "Bearer" or "Basic" */
+	char realm[512];	/* the token endpoint (Bearer) */
+	char service[256];	/* service= for the token request, "" if none */
+	char scope[512];	/* scope= for the token request, "" if none */
 };
 
 /* nb_challenge_parse() - parse "Bearer realm=\"..\",service=\"..\"". Return: 0 or -EINVAL */

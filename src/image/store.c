@@ -578,6 +578,7 @@ int nb_store_lease(struct nb_store *s, const char *chain_hex, int *fd, char *pat
 	return 0;
 }
 
+/* Mark @key as used in the set of reached blobs and trees; always 0. */
 static int add_reached(json_object *set, const char *key)
 {
 	json_object_object_add(set, key, json_object_new_boolean(1));

@@ -23,9 +23,9 @@ struct json_object;
 
 /* struct nb_store - an open store; @lockfd >= 0 while we hold the writer lock */
 struct nb_store {
-	char dir[PATH_MAX];
-	int dfd;
-	int lockfd;
+	char dir[PATH_MAX];	/* DATA_DIR/images */
+	int dfd;		/* that directory, open (O_DIRECTORY) */
+	int lockfd;		/* its lock file, held (flock) by a writer; -1 for a reader */
 };
 
 /**

@@ -13,11 +13,13 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+/* autofree's cleanup: free(*p). */
 static inline void nb_freep(void *p)
 {
 	free(*(void **)p);
 }
 
+/* autoclose's cleanup: close *fd unless it is -1, keeping errno for the return that runs it. */
 static inline void nb_closep(int *fd)
 {
 	if (*fd >= 0) {
@@ -28,12 +30,14 @@ static inline void nb_closep(int *fd)
 	}
 }
 
+/* autofclose's cleanup: fclose *f unless NULL. */
 static inline void nb_fclosep(FILE **f)
 {
 	if (*f)
 		fclose(*f);
 }
 
+/* autodir's cleanup: closedir *d unless NULL. */
 static inline void nb_closedirp(DIR **d)
 {
 	if (*d)

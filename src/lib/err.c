@@ -22,6 +22,7 @@ static void join(char *dst, size_t len, const char *a, const char *b)
 	dst[na + nb] = '\0';
 }
 
+/* A positive errno value from either sign of it; EIO for 0. */
 static int abs_code(int code)
 {
 	if (code < 0)

@@ -142,6 +142,8 @@ int nb_write_file_atomic(const char *path, const void *data, size_t len,
 	return 0;
 }
 
+/* nftw() callback of the recursive remove: rmdir a directory after its entries,
+ * unlink the rest; what is gone already is no error. */
 static int rm_one(const char *path, const struct stat *st, int type, struct FTW *ftw)
 {
 	int r = type == FTW_DP ? rmdir(path) : unlink(path);

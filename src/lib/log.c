@@ -25,6 +25,7 @@ enum nb_log_level nb_log_level(void)
 	return log_level;
 }
 
+/* One line to stderr: "prog: message". */
 __attribute__((format(printf, 1, 0))) static void vlog(const char *fmt, va_list ap)
 {
 	char line[2048];
@@ -61,6 +62,7 @@ void nb_die(const char *fmt, ...)
 	exit(NB_EXIT_FAILURE);
 }
 
+/* CLOCK_MONOTONIC in nanoseconds: progress redraws are spaced by it. */
 static uint64_t now_ns(void)
 {
 	struct timespec ts;
@@ -69,6 +71,7 @@ static uint64_t now_ns(void)
 	return (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
 }
 
+/* Redraw @p's line in place: "what: NN% (done/total)", or the count alone without a total. */
 static void progress_draw(struct nb_progress *p)
 {
 	if (p->total)

@@ -18,6 +18,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+/* @a then @b into @buf; -ENAMETOOLONG (naming the path) when it does not fit. */
 static int put(char *buf, size_t len, struct nb_err *e, const char *a, const char *b)
 {
 	int n = snprintf(buf, len, "%s%s", a, b);
@@ -27,6 +28,7 @@ static int put(char *buf, size_t len, struct nb_err *e, const char *a, const cha
 	return 0;
 }
 
+/* $HOME, else the home directory passwd gives this user; NULL without one. */
 static const char *home_dir(void)
 {
 	const char *h = getenv("HOME");

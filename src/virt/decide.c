@@ -47,6 +47,8 @@ unsigned virt_boot_timeout_ms(enum virt_accel a, int depth)
 	return ms < 3600000 ? ms : 3600000;
 }
 
+/* KVM where /dev/kvm ran the probe's real-mode guest and is not PVM-backed,
+ * else TCG; the reason names what decided. */
 static void decide_accel(const struct virt_facts *f, struct virt_decision *d)
 {
 	d->accel = VIRT_ACCEL_TCG;
@@ -76,6 +78,7 @@ static void decide_accel(const struct virt_facts *f, struct virt_decision *d)
 		 f->depth > 0 ? " (nested inside nestbox)" : "");
 }
 
+/* vsock where /dev/vhost-vsock opens, else virtio-serial ports; the reason says which. */
 static void decide_transport(const struct virt_facts *f, struct virt_decision *d)
 {
 	if (f->vhost_vsock) {

@@ -9,6 +9,7 @@
 #include <sys/utsname.h>
 #include <unistd.h>
 
+#include "lib/cleanup.h"
 #include "lib/fileio.h"
 
 /* Known CPUID 0x40000000 signatures (12 bytes, EBX ECX EDX). */
@@ -66,12 +67,15 @@ static void read_line(const char *root, const char *path, char *buf, size_t len)
 	nb_strip(buf);
 }
 
+/* @n CPUID registers as the ASCII string they spell (vendor, signature); @dst holds 4 * @n +
+ * 1. */
 static void copy_regs(char *dst, const uint32_t *regs, size_t n)
 {
 	memcpy(dst, regs, n * 4);
 	dst[n * 4] = '\0';
 }
 
+/* Vendor, hypervisor bit and signature, VMX/SVM from CPUID, through @ops. */
 static void gather_cpuid(const struct virt_ops *ops, struct virt_facts *f)
 {
 	uint32_t r[4];
@@ -100,6 +104,7 @@ static void gather_cpuid(const struct virt_ops *ops, struct virt_facts *f)
 	}
 }
 
+/* The first "model name" of /proc/cpuinfo under @root. */
 static void gather_cpu_model(const char *root, struct virt_facts *f)
 {
 	char buf[8192];
@@ -137,6 +142,8 @@ static uint64_t cmdline_tsc_khz(const char *cmdline)
 	return 0;
 }
 
+/* The TSC frequency and where it came from: a CPUID leaf (hypervisor 0x40000010
+ * or 0x15), else the one @cmdline gives (a parent told us), else measured. */
 static void gather_tsc(const struct virt_ops *ops, const char *cmdline, struct virt_facts *f)
 {
 	uint32_t r[4];
@@ -230,11 +237,9 @@ void virt_gather(const char *root, const struct virt_ops *ops, struct virt_facts
 	/* Present is not enough: run uses vsock only where it can open it. */
 	nb_root_path(root, "/dev/vhost-vsock", path, sizeof(path));
 	{
-		int fd = open(path, O_RDWR | O_CLOEXEC);
+		autoclose int fd = open(path, O_RDWR | O_CLOEXEC);
 
 		f->vhost_vsock = fd >= 0;
-		if (fd >= 0)
-			close(fd);
 	}
 	f->vhost_net = nb_path_exists(root, "/dev/vhost-net");
 	f->fuse = nb_path_exists(root, "/dev/fuse");

@@ -27,6 +27,7 @@
 
 #include "lib/cleanup.h"
 
+/* virt_ops.cpuid on this machine: the CPUID instruction; false off x86. */
 static bool host_cpuid(void *ctx, uint32_t leaf, uint32_t sub, uint32_t out[4])
 {
 #if HAVE_X86
@@ -100,6 +101,8 @@ static int kvm_probe_child(const char *path)
 	return VIRT_KVM_RAN;
 }
 
+/* virt_ops.kvm_probe on this machine: run a tiny real-mode guest in a child
+ * (killed after 3 s) to see whether /dev/kvm really works. */
 static enum virt_kvm_probe host_kvm_probe(void *ctx, const char *path, char *why,
 					  size_t whylen)
 {
@@ -186,9 +189,12 @@ bool virt_find_qemu(char *path, size_t len)
 	return false;
 }
 
+/* virt_ops.qemu on this machine: qemu-system-x86_64 on $PATH and the version its --version
+ * prints; false when there is none. */
 static bool host_qemu(void *ctx, char *path, size_t pathlen, char *version, size_t versionlen)
 {
 	char line[256] = "";
+	autoclose int rd = -1, wr = -1;
 	int pfd[2];
 	pid_t pid;
 	ssize_t n;
@@ -199,15 +205,18 @@ static bool host_qemu(void *ctx, char *path, size_t pathlen, char *version, size
 		return false;
 	if (pipe2(pfd, O_CLOEXEC) < 0)
 		return true;
+	rd = pfd[0];
+	wr = pfd[1];
 	pid = fork();
 	if (pid == 0) {
-		dup2(pfd[1], STDOUT_FILENO);
+		dup2(wr, STDOUT_FILENO);
 		execl(path, path, "--version", (char *)NULL);
 		_exit(127);
 	}
-	close(pfd[1]);
-	n = pid > 0 ? read(pfd[0], line, sizeof(line) - 1) : -1;
-	close(pfd[0]);
+	/* ours goes, so that the read ends when the child's copy does */
+	close(steal_fd(&wr));
+	n = pid > 0 ? read(rd, line, sizeof(line) - 1) : -1;
+	close(steal_fd(&rd)); /* before waiting: more output gets EPIPE, never a full pipe */
 	if (pid > 0)
 		waitpid(pid, NULL, 0);
 	if (n <= 0)
@@ -220,6 +229,7 @@ static bool host_qemu(void *ctx, char *path, size_t pathlen, char *version, size
 	return true;
 }
 
+/* CLOCK_MONOTONIC_RAW in nanoseconds: the clock the TSC is measured against. */
 static uint64_t mono_ns(void)
 {
 	struct timespec ts;

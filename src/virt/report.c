@@ -5,16 +5,19 @@
 
 #include <json-c/json.h>
 
+/* "yes", "no" or "unknown". */
 static const char *tristate(enum virt_tristate t)
 {
 	return t == VIRT_YES ? "yes" : t == VIRT_NO ? "no" : "unknown";
 }
 
+/* Add the string @v to @o as @k. */
 static void add_str(struct json_object *o, const char *k, const char *v)
 {
 	json_object_object_add(o, k, json_object_new_string(v));
 }
 
+/* Add the boolean @v to @o as @k. */
 static void add_bool(struct json_object *o, const char *k, bool v)
 {
 	json_object_object_add(o, k, json_object_new_boolean(v));

@@ -80,10 +80,11 @@ struct virt_facts {
 	bool kvm_pvm;			/* /sys/module/kvm_pvm: PVM-backed KVM */
 	enum virt_kvm_probe kvm_probe;	/* valid when kvm_present */
 	char kvm_why[128];		/* the probe's reason when it did not run */
-	bool vhost_vsock, vhost_net, fuse, tun;
-	bool qemu_found;
-	char qemu_path[256];
-	char qemu_version[32];
+	bool vhost_vsock;		/* /dev/vhost-vsock opens read-write */
+	bool vhost_net, fuse, tun;	/* /dev/vhost-net, /dev/fuse, /dev/net/tun exist */
+	bool qemu_found;		/* a qemu-system-x86_64 on $PATH */
+	char qemu_path[256];		/* its path, when found */
+	char qemu_version[32];		/* "7.2.19" from its --version, "" if unknown */
 	uint64_t tsc_khz;		/* 0 if unknown */
 	char tsc_source[32];		/* "cpuid 0x40000010", "cpuid 0x15", "measured" */
 	int depth;			/* nestbox nesting depth: nestbox.depth=N, 0 on a host */
@@ -96,10 +97,10 @@ enum virt_transport { VIRT_TRANSPORT_VSOCK, VIRT_TRANSPORT_VSERIAL };
  * struct virt_decision - what run will use, and why (one line each)
  */
 struct virt_decision {
-	enum virt_accel accel;
-	char accel_reason[160];
-	enum virt_transport transport;
-	char transport_reason[160];
+	enum virt_accel accel;		/* KVM or TCG */
+	char accel_reason[160];		/* why, one line */
+	enum virt_transport transport;	/* vsock or virtio-serial for control and shares */
+	char transport_reason[160];	/* why, one line */
 };
 
 /**

@@ -37,20 +37,21 @@ static int pick_machine(struct nb_launch *l, struct nb_err *e)
 	virt_gather("", &ops, &l->facts);
 	virt_decide(&l->facts, &l->dec);
 	kvm_works = l->facts.kvm_present && l->facts.kvm_probe == VIRT_KVM_RAN;
-	if (l->accel == NB_ACCEL_KVM && !kvm_works)
+	if (l->opts.accel == NB_ACCEL_KVM && !kvm_works)
 		return nb_err_set(e, ENODEV, "--accel kvm: KVM does not work here (see nestbox doctor)");
 	if (!l->facts.qemu_found)
 		return nb_err_set(e, ENOENT, "QEMU not found (apt-get install qemu-system-x86)");
-	l->vm.kvm = l->accel == NB_ACCEL_KVM ||
-		    (l->accel == NB_ACCEL_AUTO && l->dec.accel == VIRT_ACCEL_KVM);
+	l->vm.kvm = l->opts.accel == NB_ACCEL_KVM ||
+		    (l->opts.accel == NB_ACCEL_AUTO && l->dec.accel == VIRT_ACCEL_KVM);
 	l->vm.qemu = l->facts.qemu_path;
 	l->vm.tsc_khz = l->facts.tsc_khz;
 	l->vm.depth = l->facts.depth;
-	l->vm.mem_mib = l->mem_mib ? l->mem_mib : 512;
-	l->vm.cpus = l->cpus ? l->cpus : 1;
+	l->vm.mem_mib = l->opts.mem_mib ? l->opts.mem_mib : 512;
+	l->vm.cpus = l->opts.cpus ? l->opts.cpus : 1;
 	l->vm.net = true;
-	l->vm.ports = l->ports;
-	l->vm.nports = l->nports;
+	l->vm.ports = l->opts.ports;
+	l->vm.nports = l->opts.nports;
+	l->boot_timeout_ms = l->opts.boot_timeout_ms;
 	if (!l->boot_timeout_ms)
 		l->boot_timeout_ms = virt_boot_timeout_ms(l->vm.kvm ? VIRT_ACCEL_KVM : VIRT_ACCEL_TCG,
 							  l->vm.depth);
@@ -63,12 +64,12 @@ static int pick_kernel(struct nb_launch *l, struct nb_err *e)
 	char init[PATH_MAX];
 	int r;
 
-	switch (l->kernel.kind) {
+	switch (l->opts.kernel.kind) {
 	case NB_KERNEL_IMAGE:
 		r = nb_kernel_find_image(l->rootfs, l->image, &l->k, e);
 		break;
 	case NB_KERNEL_PATH:
-		r = nb_kernel_find(l->kernel.path, &l->k, e);
+		r = nb_kernel_find(l->opts.kernel.path, &l->k, e);
 		break;
 	case NB_KERNEL_DEFAULT:
 	default:
@@ -144,8 +145,8 @@ static int open_shares(struct nb_launch *l, struct nb_err *e)
 	int r = add_share(l, &(struct nb_share){ .host = l->rootfs, .guest = "/", .ro = true,
 						 .root = true }, e);
 
-	for (unsigned i = 0; r == 0 && i < l->nvolumes; i++) {
-		const struct nb_volume *v = &l->volumes[i];
+	for (unsigned i = 0; r == 0 && i < l->opts.nvolumes; i++) {
+		const struct nb_volume *v = &l->opts.volumes[i];
 
 		r = add_share(l, &(struct nb_share){ .host = v->host, .guest = v->guest,
 						     .ro = v->ro, .suid = v->suid, .dev = v->dev },

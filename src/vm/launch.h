@@ -34,18 +34,13 @@
  * struct nb_launch - one VM's start (the inputs are not owned)
  * @rootfs:	the root directory the guest mounts as its lower layer (resolved)
  * @image:	the image's name, for messages and --kernel image
- * @kernel:	which kernel (--kernel)
- * @volumes, @nvolumes: -v (at most NB_MAX_VOLUMES)
- * @ports, @nports: -p (at most NB_MAX_PORTS)
- * @mem_mib:	guest memory (0: 512)
- * @cpus:	virtual CPUs (0: 1)
- * @accel:	--accel
- * @boot_timeout_ms: how long nestbox-init may take to report (0: virt's
- *		default for the accelerator and depth, set by nb_launch_start())
+ * @opts:	kernel, volumes, ports, memory, cpus, accelerator, boot timeout
  * @hostname:	the guest's hostname
  * @spawn:	the main command as the guest's SPAWN carries it
  * @t0_ns:	CLOCK_MONOTONIC when the run started (for --debug timings)
  *
+ * @boot_timeout_ms: how long nestbox-init may take to report: @opts' or
+ *		virt's default for the accelerator and depth
  * @facts, @dec: the machine and virt's decision for it
  * @k:		the kernel found for @kernel
  * @initramfs:	the cached initramfs for @k
@@ -66,18 +61,12 @@
 struct nb_launch {
 	const char *rootfs;
 	const char *image;
-	struct nb_kernel_sel kernel;
-	const struct nb_volume *volumes;
-	unsigned nvolumes;
-	const struct nb_port *ports;
-	unsigned nports;
-	uint64_t mem_mib;
-	unsigned cpus;
-	enum nb_accel_choice accel;
-	unsigned boot_timeout_ms;
+	struct nb_vm_opts opts;
 	const char *hostname;
 	const struct nb_ctl_spawn *spawn;
 	uint64_t t0_ns;
+
+	unsigned boot_timeout_ms;
 
 	struct virt_facts facts;
 	struct virt_decision dec;

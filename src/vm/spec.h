@@ -78,6 +78,30 @@ struct nb_kernel_sel {
 	const char *path;
 };
 
+/**
+ * struct nb_vm_opts - what a run asks of its VM (0: the default); the
+ * arrays are not owned
+ * @kernel:	--kernel
+ * @volumes, @nvolumes: -v, in order (at most NB_MAX_VOLUMES)
+ * @ports, @nports: -p, in order (at most NB_MAX_PORTS)
+ * @mem_mib:	--memory in MiB (0: 512)
+ * @cpus:	--cpus (0: 1)
+ * @accel:	--accel
+ * @boot_timeout_ms: --boot-timeout (0: virt's default for the accelerator
+ *		and the nesting depth)
+ */
+struct nb_vm_opts {
+	struct nb_kernel_sel kernel;
+	const struct nb_volume *volumes;
+	unsigned nvolumes;
+	const struct nb_port *ports;
+	unsigned nports;
+	uint64_t mem_mib;
+	unsigned cpus;
+	enum nb_accel_choice accel;
+	unsigned boot_timeout_ms;
+};
+
 /* nb_proto_name() - "tcp" or "udp" */
 static inline const char *nb_proto_name(enum nb_proto p)
 {

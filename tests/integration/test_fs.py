@@ -169,6 +169,46 @@ def test_names_links_nodes(share):
     assert open(os.path.join(src, "b")).read() == "a"
 
 
+def _with_umask(mask, fn):
+    old = os.umask(mask)
+    try:
+        return fn()
+    finally:
+        os.umask(old)
+
+
+def test_creations_take_the_requesters_umask(share):
+    """The mode a creator asks for, less its own umask: not the server's (022)."""
+    src, mnt = share.src, share.mnt
+
+    def make(mask):
+        d = os.path.join(mnt, f"u{mask:o}")
+        _with_umask(mask, lambda: os.mkdir(d, 0o777))
+        _with_umask(mask, lambda: os.close(os.open(os.path.join(d, "f"),
+                                                   os.O_CREAT | os.O_WRONLY, 0o4777)))
+        _with_umask(mask, lambda: os.mkfifo(os.path.join(d, "p"), 0o666))
+        _with_umask(mask, lambda: os.mknod(os.path.join(d, "n"), 0o666 | stat.S_IFREG))
+        return os.path.join(src, f"u{mask:o}")
+
+    for mask, want in ((0, {"": 0o777, "f": 0o4777, "p": 0o666, "n": 0o666}),
+                       (0o027, {"": 0o750, "f": 0o4750, "p": 0o640, "n": 0o640})):
+        d = make(mask)
+        got = {n: stat.S_IMODE(os.lstat(os.path.join(d, n)).st_mode) for n in want}
+        assert got == want, {n: oct(m) for n, m in got.items()}
+
+
+def test_symlink_times_set_on_the_link(share):
+    """utimensat(AT_SYMLINK_NOFOLLOW) changes the link's times, not its target's."""
+    src, mnt = share.src, share.mnt
+    open(os.path.join(mnt, "t"), "w").close()
+    os.symlink("t", os.path.join(mnt, "l"))
+    os.utime(os.path.join(mnt, "l"), ns=(1_960_000_000 * 10**9, 1_970_000_000 * 10**9),
+             follow_symlinks=False)
+    st = os.lstat(os.path.join(src, "l"))
+    assert (st.st_atime_ns, st.st_mtime_ns) == (1_960_000_000 * 10**9, 1_970_000_000 * 10**9)
+    assert os.stat(os.path.join(src, "t")).st_mtime_ns != 1_970_000_000 * 10**9
+
+
 def test_readdir_1000_and_plus(share):
     src, mnt = share.src, share.mnt
     os.mkdir(os.path.join(src, "many"))

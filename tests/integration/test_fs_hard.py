@@ -1,6 +1,7 @@
 """nestfs under stress: faults (server or client killed), a hostile client
 speaking raw frames, a 3-hop chain, and 16 threads through 3 hops."""
 import errno
+import fcntl
 import hashlib
 import os
 import random
@@ -108,7 +109,7 @@ def test_client_killed_server_frees_connection(nb, tmp_path):
 # --- a hostile client speaking raw FUSE frames -------------------------------
 
 LOOKUP, FORGET, GETATTR, OPEN, READ, MKNOD, INIT, OPENDIR, READDIR = 1, 2, 3, 14, 15, 8, 26, 27, 28
-BATCH_FORGET, READLINK = 42, 5
+BATCH_FORGET, READLINK, FLUSH = 42, 5, 25
 
 
 class Raw:
@@ -238,6 +239,233 @@ def test_hostile_client(nb, tmp_path):
         assert (tmp_path / "outside").read_text() == "must not be reachable"
         for x in (r, r2, r3):
             x.s.close()
+    finally:
+        srv.terminate()
+        srv.wait(timeout=10)
+
+
+def _vm_kib(pid, field):
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith(field + ":"):
+                return int(line.split()[1])
+    raise AssertionError(f"no {field} for {pid}")
+
+
+def test_unread_replies_stall_only_their_connection(nb, tmp_path):
+    """A client that sends READs and stops reading: the server holds a bounded amount
+    (NESTFS_MAX_QUEUED of replies; a short read only what it read), serves the other
+    connections meanwhile, and the stalled one gets every answer once it reads."""
+    src = tmp_path / "src"
+    src.mkdir()
+    (src / "big").write_bytes(os.urandom(1 << 20))
+    (src / "small").write_bytes(b"16 bytes of data")
+    sock = tmp_path / "s.sock"
+    srv = nb.popen("fs", "serve", src, "--listen", f"unix:{sock}", stderr=subprocess.DEVNULL)
+    try:
+        wait_for(lambda: os.path.exists(sock))
+        # 200 1 MiB reads of a 1 MiB file (resident: the replies' bytes); then 8 such
+        # reads that block the writer and 192 of a 16-byte file behind them (virtual: what
+        # each short read allocated).
+        for names, field in (([b"big"] * 200, "VmRSS"), ([b"big"] * 8 + [b"small"] * 192, "VmSize")):
+            r = Raw(str(sock))
+            r.init()
+            files = {}
+            for name in set(names):
+                err, node, _ = r.lookup(1, name)
+                assert err == 0
+                err, b = r.call(OPEN, node, struct.pack("<II", 0, 0))
+                assert err == 0
+                files[name] = (node, struct.pack("<QQIIQII", struct.unpack("<Q", b[:8])[0],
+                                                 0, 1 << 20, 0, 0, 0, 0))
+            # Warm up: every worker has done 1 MiB reads (its malloc arena exists).
+            for _ in range(32):
+                r.send(READ, *files[b"big"])
+            for _ in range(32):
+                r.recv()
+            base = _vm_kib(srv.pid, field)
+            # One batch from a thread: once the server stops taking requests, the
+            # rest wait in this socket and the sender blocks, as a stalled peer should.
+            sent, frames = {}, b""
+            for name in names:
+                r.u += 2
+                sent[r.u] = (src / name.decode()).read_bytes()
+                node, body = files[name]
+                frames += struct.pack("<IIQQIIIHH", 40 + len(body), READ, r.u, node,
+                                      0, 0, 0, 0, 0) + body
+            r.s.settimeout(60)
+            sender = threading.Thread(target=r.s.sendall, args=(frames,))
+            sender.start()
+            time.sleep(1.5)
+            grown = _vm_kib(srv.pid, field) - base
+            assert grown < 64 << 10, f"{field} grew {grown} KiB with 200 READs unread"
+            # Another connection is served meanwhile.
+            r2 = Raw(str(sock))
+            r2.init()
+            assert r2.lookup(1, b"small")[0] == 0
+            r2.s.close()
+            # The stalled one gets every answer once it reads.
+            for _ in range(len(sent)):
+                u, err, body = r.recv()
+                assert err == 0 and body == sent.pop(u)
+            assert not sent
+            sender.join(timeout=10)
+            r.s.close()
+    finally:
+        srv.terminate()
+        srv.wait(timeout=10)
+
+
+RENAME2, GETLK, SETLK = 45, 31, 32
+
+
+def _raw_open(r, name):
+    err, node, _ = r.lookup(1, name)
+    assert err == 0
+    err, b = r.call(OPEN, node, struct.pack("<II", os.O_RDWR, 0))
+    assert err == 0
+    return node, struct.unpack("<Q", b[:8])[0]
+
+
+def test_whiteout_refused_without_devices(nb, tmp_path):
+    """RENAME_WHITEOUT leaves a char device 0:0 behind: a device node, refused by default."""
+    src = tmp_path / "src"
+    src.mkdir()
+    (src / "a").write_text("a")
+    sock = tmp_path / "s.sock"
+    srv = nb.popen("fs", "serve", src, "--listen", f"unix:{sock}", stderr=subprocess.DEVNULL)
+    try:
+        wait_for(lambda: os.path.exists(sock))
+        r = Raw(str(sock))
+        r.init()
+        err, _ = r.call(RENAME2, 1, struct.pack("<QII", 1, 4, 0) + b"a\0b\0")  # RENAME_WHITEOUT
+        assert err == errno.EPERM
+        assert (src / "a").read_text() == "a" and not (src / "b").exists()
+        r.s.close()
+    finally:
+        srv.terminate()
+        srv.wait(timeout=10)
+
+
+def test_lock_owner_flood_refused_past_the_cap(nb, tmp_path):
+    """Each POSIX lock owner costs the server an fd: a connection gets 1,024 of them, and
+    GETLK for owners that hold nothing costs none that outlives it."""
+    src = tmp_path / "src"
+    src.mkdir()
+    (src / "f").write_bytes(b"x" * 4096)
+    sock = tmp_path / "s.sock"
+    srv = nb.popen("fs", "serve", src, "--listen", f"unix:{sock}", stderr=subprocess.DEVNULL)
+    try:
+        wait_for(lambda: os.path.exists(sock))
+        r = Raw(str(sock))
+        r.init()
+        node, fh = _raw_open(r, b"f")
+        base = nfds(srv.pid)
+        lk = lambda op, owner, start: r.call(op, node, struct.pack(
+            "<QQQQIIII", fh, owner, start, start, fcntl.F_RDLCK, 0, 0, 0))
+        for owner in range(1, 3001):
+            assert lk(GETLK, owner, owner)[0] == 0
+        assert nfds(srv.pid) - base < 16
+        errs = [lk(SETLK, owner, owner)[0] for owner in range(1, 1101)]
+        assert errs[:1024] == [0] * 1024
+        assert set(errs[1024:]) == {errno.ENOLCK}
+        assert nfds(srv.pid) - base < 1024 + 16
+        # A close by an owner (FLUSH) gives its description back: new owners are served.
+        for owner in range(1, 101):
+            assert r.call(FLUSH, node, struct.pack("<QIIQ", fh, 0, 0, owner))[0] == 0
+        assert [lk(SETLK, owner, owner)[0] for owner in range(5001, 5101)] == [0] * 100
+        assert lk(SETLK, 6000, 6000)[0] == errno.ENOLCK
+        r.s.close()
+    finally:
+        srv.terminate()
+        srv.wait(timeout=10)
+
+
+CREATE = 35
+
+
+def test_create_of_an_existing_fifo_blocks_no_worker(nb, tmp_path):
+    """CREATE of a name the host has made since (a FIFO here): refused as OPEN refuses
+    it, without opening it (which would block the worker until a writer came); an
+    existing regular file is opened as it is."""
+    src = tmp_path / "src"
+    src.mkdir()
+    os.mkfifo(src / "fifo")
+    (src / "reg").write_text("kept")
+    sock = tmp_path / "s.sock"
+    srv = nb.popen("fs", "serve", src, "--listen", f"unix:{sock}", stderr=subprocess.DEVNULL)
+    try:
+        wait_for(lambda: os.path.exists(sock))
+        r = Raw(str(sock))
+        r.init()
+        body = lambda flags, name: struct.pack("<IIII", flags, 0o644, 0, 0) + name + b"\0"
+        sent = [r.send(CREATE, 1, body(os.O_WRONLY | os.O_CREAT, b"fifo")) for _ in range(9)]
+        for _ in sent:                 # 9 > the 8 workers: none may be left stuck
+            u, err, _ = r.recv()
+            assert u in sent and err == errno.EACCES
+        assert r.lookup(1, b"reg")[0] == 0
+        err, b = r.call(CREATE, 1, body(os.O_RDWR | os.O_CREAT, b"reg"))
+        assert err == 0
+        assert struct.unpack("<Q", b[40:48])[0] == os.stat(src / "reg").st_ino
+        assert (src / "reg").read_text() == "kept"
+        assert r.call(CREATE, 1, body(os.O_RDWR | os.O_CREAT | os.O_EXCL, b"reg"))[0] == \
+            errno.EEXIST
+        r.s.close()
+    finally:
+        srv.terminate()
+        srv.wait(timeout=10)
+
+
+def test_read_only_share_takes_no_host_locks(nb, tmp_path):
+    """A read-only share offers no locks (the client's kernel keeps them to itself) and
+    refuses lock requests sent anyway: no host file is locked through it."""
+    src = tmp_path / "src"
+    src.mkdir()
+    (src / "f").write_text("data")
+    sock = tmp_path / "s.sock"
+    srv = nb.popen("fs", "serve", src, "--listen", f"unix:{sock}", "--read-only",
+                   stderr=subprocess.DEVNULL)
+    try:
+        wait_for(lambda: os.path.exists(sock))
+        r = Raw(str(sock))
+        flags = struct.unpack("<I", r.init()[12:16])[0]
+        assert not flags & (1 << 1) and not flags & (1 << 10)   # POSIX_LOCKS, FLOCK_LOCKS
+        err, node, _ = r.lookup(1, b"f")
+        err, b = r.call(OPEN, node, struct.pack("<II", os.O_RDONLY, 0))
+        assert err == 0
+        fh = struct.unpack("<Q", b[:8])[0]
+        for lk_flags in (0, 1):                                  # POSIX, FUSE_LK_FLOCK
+            assert r.call(SETLK, node, struct.pack("<QQQQIIII", fh, 7, 0, 1 << 62,
+                                                   fcntl.F_RDLCK, 0, lk_flags, 0))[0] == \
+                errno.ENOSYS
+        with open(src / "f", "r+") as f:                        # the host can lock it all
+            fcntl.lockf(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        r.s.close()
+    finally:
+        srv.terminate()
+        srv.wait(timeout=10)
+
+
+def test_dotdot_stays_inside_the_export(nb, tmp_path):
+    """LOOKUP ".." of a directory the host has moved out of the export finds nothing:
+    its parent is outside. Inside, ".." is the parent, and at the root the root."""
+    src = tmp_path / "src"
+    (src / "a" / "b").mkdir(parents=True)
+    sock = tmp_path / "s.sock"
+    srv = nb.popen("fs", "serve", src, "--listen", f"unix:{sock}", stderr=subprocess.DEVNULL)
+    try:
+        wait_for(lambda: os.path.exists(sock))
+        r = Raw(str(sock))
+        r.init()
+        err, a, _ = r.lookup(1, b"a")
+        err, b, _ = r.lookup(a, b"b")
+        assert err == 0
+        assert r.lookup(b, b"..")[1] == a
+        assert r.lookup(a, b"..")[1] == 1
+        os.rename(src / "a" / "b", tmp_path / "b-out")
+        assert r.lookup(b, b"..")[0] == errno.ENOENT
+        r.s.close()
     finally:
         srv.terminate()
         srv.wait(timeout=10)

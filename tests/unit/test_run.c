@@ -10,6 +10,7 @@
 #include <limits.h>
 #include <sys/file.h>
 #include <sys/socket.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -120,6 +121,36 @@ static void test_decoder_refuses_short_and_bad_input(void **state)
 	assert_int_equal(b.data[b.len - 5], 0);
 	b.data[b.len - 5] = 'z';
 	assert_int_equal(nb_ctl_decode_spawn(&f, &got), -EPROTO);
+	nb_ctl_buf_free(&b);
+}
+
+static void test_ctl_flush_keeps_on_full_drops_on_closed(void **state)
+{
+	static uint8_t big[256 * 1024];
+	struct nb_ctl_buf b = { 0 };
+	uint8_t got[64];
+	int sp[2];
+
+	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0, sp), 0);
+	nb_ctl_put_frame(&b, NB_CTL_DATA, NB_STREAM_STDOUT, 0, "hi", 2);
+	assert_int_equal(nb_ctl_buf_flush(&b, sp[0], 0), 0);
+	assert_int_equal(b.len, 0);
+	assert_int_equal(read(sp[1], got, sizeof(got)), NB_CTL_HDR_LEN + 2);
+	/* more than the socket holds: what is left is kept for later */
+	for (int i = 0; i < 16; i++)
+		nb_ctl_put_frame(&b, NB_CTL_DATA, NB_STREAM_STDOUT, 0, big, NB_CTL_DATA_CHUNK);
+	assert_int_equal(nb_ctl_buf_flush(&b, sp[0], 0), -EAGAIN);
+	assert_true(b.len > 0);
+	/* waiting a little for room that never comes gives up and drops it */
+	assert_int_equal(nb_ctl_buf_flush(&b, sp[0], 10), -ETIMEDOUT);
+	assert_int_equal(b.len, 0);
+	/* a closed peer: dropped at once */
+	close(sp[1]);
+	signal(SIGPIPE, SIG_IGN);
+	nb_ctl_put_frame(&b, NB_CTL_DATA, NB_STREAM_STDOUT, 0, "x", 1);
+	assert_int_equal(nb_ctl_buf_flush(&b, sp[0], 1000), -EPIPE);
+	assert_int_equal(b.len, 0);
+	close(sp[0]);
 	nb_ctl_buf_free(&b);
 }
 
@@ -372,6 +403,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_frames_round_trip),
 		cmocka_unit_test(test_decoder_refuses_short_and_bad_input),
+		cmocka_unit_test(test_ctl_flush_keeps_on_full_drops_on_closed),
 		cmocka_unit_test(test_cpio_newc_layout),
 		cmocka_unit_test(test_modules_resolved_deps_first),
 		cmocka_unit_test(test_qemu_argv_has_the_contract),
