@@ -22,6 +22,7 @@
 #include <unistd.h>
 
 #include "lib/cleanup.h"
+#include "lib/log.h"
 
 #include "fs/endpoint.h"
 
@@ -181,6 +182,7 @@ int nestfs_peer_ok(int fd, const char *ep, uint32_t cid_want, struct nb_err *e)
 		if (peer.vm.svm_cid != cid)
 			return nb_err_set(e, EPERM, "endpoint '%s': refused cid %u (expected %lu)",
 					  ep, peer.vm.svm_cid, cid);
+		nb_debug("endpoint %s: cid %lu connected (nestfs)", ep, cid);
 		return 0;
 	}
 	return nb_err_set(e, EPROTONOSUPPORT, "endpoint '%s': refused a peer of family %d", ep,

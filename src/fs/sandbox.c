@@ -87,15 +87,27 @@ static int map_ids(uid_t uid, gid_t gid, struct nb_err *e)
 	return 0;
 }
 
+/* Whether @dir is our root, "/" however it is named. */
+static bool is_root(const char *dir)
+{
+	struct stat a, b;
+
+	return stat(dir, &a) == 0 && stat("/", &b) == 0 && a.st_dev == b.st_dev &&
+	       a.st_ino == b.st_ino;
+}
+
 /*
- * The new root: a tmpfs mounted over @dir itself (in our mount namespace
- * only; every system has that directory), with a detached copy of @dir's
- * mount tree, taken before, moved to export/ (read-only, recursively, for a
- * read-only export) and a fresh proc at proc/; then it is made the root.
+ * The new root: a tmpfs with a detached copy of @dir's mount tree, taken
+ * first, moved to export/ (read-only, recursively, for a read-only export)
+ * and a fresh proc at proc/; then it is made the root. The tmpfs needs a
+ * mountpoint for a while, in our mount namespace only; as the export is a
+ * copy, any directory would do: @dir itself, which exists wherever we
+ * serve, or /dev when @dir is the root (a lookup of "/" sees no mount over it).
  */
 static int make_root(const char *dir, bool read_only, struct nb_err *e)
 {
 	struct mount_attr ro = { .attr_set = MOUNT_ATTR_RDONLY };
+	const char *mp = is_root(dir) ? "/dev" : dir;
 	char tgt[64];
 	autoclose int tfd = -1, tree = -1;
 
@@ -107,10 +119,10 @@ static int make_root(const char *dir, bool read_only, struct nb_err *e)
 	if (read_only && mount_setattr(tree, "", AT_EMPTY_PATH | AT_RECURSIVE, &ro,
 				       sizeof(ro)) < 0)
 		return nb_err_sys(e, errno, "sandbox: %s read-only", dir);
-	if (mount("nestfs-sandbox", dir, "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC,
+	if (mount("nestfs-sandbox", mp, "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC,
 		  "size=16k,nr_inodes=16,mode=0755") < 0)
-		return nb_err_sys(e, errno, "sandbox: tmpfs root");
-	tfd = open(dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
+		return nb_err_sys(e, errno, "sandbox: tmpfs root on %s", mp);
+	tfd = open(mp, O_PATH | O_DIRECTORY | O_CLOEXEC);
 	if (tfd < 0)
 		return nb_err_sys(e, errno, "sandbox: open its root");
 	if (mkdirat(tfd, &NESTFS_SANDBOX_EXPORT[1], 0755) < 0 || mkdirat(tfd, "proc", 0555) < 0)
@@ -308,6 +320,9 @@ static const int allowed[] = {
 #ifdef SYS_open
 	SYS_open, SYS_stat, SYS_lstat, SYS_poll, SYS_epoll_wait, SYS_pipe, SYS_dup2,
 	SYS_access, SYS_readlink, SYS_getrlimit, SYS_setrlimit,
+#endif
+#ifdef SYS_openat2
+	SYS_openat2,
 #endif
 #ifdef SYS_renameat
 	SYS_renameat,	/* glibc's renameat2() without flags */

@@ -3,9 +3,12 @@
 #include "vm/launch.h"
 
 #include <errno.h>
+#include <poll.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/eventfd.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -20,7 +23,7 @@ void nb_launch_init(struct nb_launch *l)
 	memset(l, 0, sizeof(*l));
 	l->vm = (struct nb_vm_config){ .initrd_fd = -1, .ctl_fd = -1, .console_fd = -1,
 				       .vhost_fd = -1 };
-	l->qemu_pidfd = l->ctl = l->console = -1;
+	l->qemu_pidfd = l->ctl = l->console = l->fs_stop = -1;
 	nb_vsock_init(&l->vsock);
 }
 
@@ -219,6 +222,69 @@ static int start_qemu(struct nb_launch *l, struct nb_err *e)
 	return 0;
 }
 
+/* The watch: until told to stop, wait on every server; one that fails takes QEMU down. */
+static void *fs_watch_main(void *arg)
+{
+	struct nb_launch *l = arg;
+	struct pollfd p[NB_MAX_SHARES + 1];
+	bool gone[NB_MAX_SHARES] = { false };
+
+	for (;;) {
+		char why[64];
+
+		p[0] = (struct pollfd){ .fd = l->fs_stop, .events = POLLIN };
+		for (unsigned i = 0; i < l->nshares; i++)
+			p[1 + i] = (struct pollfd){ .fd = gone[i] ? -1 : l->shares[i].srv_pidfd,
+						    .events = POLLIN };
+		if (poll(p, 1 + l->nshares, -1) < 0) {
+			if (errno == EINTR)
+				continue;
+			return NULL;
+		}
+		if (p[0].revents)
+			return NULL;
+		for (unsigned i = 0; i < l->nshares; i++) {
+			if (gone[i] || !(p[1 + i].revents & POLLIN))
+				continue;
+			gone[i] = true;
+			if (!nb_share_failed(&l->shares[i], why, sizeof(why)))
+				continue;	/* its guest closed its connection */
+			nb_error("the nestfs server for %s %s; stopping the VM", l->shares[i].host,
+				 why);
+			kill(l->qemu_pid, SIGKILL);
+		}
+	}
+}
+
+static int start_fs_watch(struct nb_launch *l, struct nb_err *e)
+{
+	int r;
+
+	l->fs_stop = eventfd(0, EFD_CLOEXEC);
+	if (l->fs_stop < 0)
+		return nb_err_sys(e, errno, "eventfd");
+	r = pthread_create(&l->fs_watch, NULL, fs_watch_main, l);
+	if (r != 0)
+		return nb_err_sys(e, r, "nestfs watch thread");
+	l->fs_watching = true;
+	return 0;
+}
+
+static void stop_fs_watch(struct nb_launch *l)
+{
+	uint64_t one = 1;
+
+	if (l->fs_watching) {
+		if (write(l->fs_stop, &one, sizeof(one)) != (ssize_t)sizeof(one))
+			nb_warn("cannot stop the nestfs watch thread");
+		pthread_join(l->fs_watch, NULL);
+		l->fs_watching = false;
+	}
+	if (l->fs_stop >= 0)
+		close(l->fs_stop);
+	l->fs_stop = -1;
+}
+
 /* nb_launch_start() - see launch.h */
 int nb_launch_start(struct nb_launch *l, struct nb_err *e)
 {
@@ -228,7 +294,7 @@ int nb_launch_start(struct nb_launch *l, struct nb_err *e)
 		return r;
 	choose_transport(l);
 	if ((r = open_shares(l, e)) < 0 || (r = make_initrd(l, e)) < 0 ||
-	    (r = start_qemu(l, e)) < 0)
+	    (r = start_qemu(l, e)) < 0 || (r = start_fs_watch(l, e)) < 0)
 		return r;
 	return 0;
 }
@@ -245,7 +311,8 @@ void nb_launch_close(struct nb_launch *l)
 	if (l->vm.initrd_fd >= 0)
 		close(l->vm.initrd_fd);
 	l->ctl = l->console = l->qemu_pidfd = l->vm.initrd_fd = -1;
-	/* The vsock thread hands connections to the servers: it goes first. */
+	/* Servers stopped from here on are no failure. */
+	stop_fs_watch(l);
 	nb_vsock_close(&l->vsock);
 	for (unsigned i = 0; i < l->nshares; i++)
 		nb_share_close(&l->shares[i]);

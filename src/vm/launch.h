@@ -16,6 +16,7 @@
 #ifndef NESTBOX_VM_LAUNCH_H
 #define NESTBOX_VM_LAUNCH_H
 
+#include <pthread.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <sys/types.h>
@@ -55,6 +56,11 @@
  * @qemu_pidfd:	a pidfd for it (-1 until started)
  * @ctl:	the host's end of the control stream (-1 until started)
  * @console:	the host's end of the serial console (-1 until started)
+ * @fs_stop:	an eventfd that ends @fs_watch (-1 until started)
+ * @fs_watch:	the thread that waits on every share's server: one that dies
+ *		(other than by exiting 0) is reported and takes QEMU down, so
+ *		the run fails (125) instead of hanging on a dead mount
+ * @fs_watching: whether @fs_watch runs
  */
 struct nb_launch {
 	const char *rootfs;
@@ -78,10 +84,13 @@ struct nb_launch {
 	unsigned nshares;
 	struct nb_vm_config vm;
 	uint64_t qemu_start_ns;
+	pthread_t fs_watch;
 	pid_t qemu_pid;
 	int qemu_pidfd;
 	int ctl;
 	int console;
+	int fs_stop;
+	bool fs_watching;
 };
 
 /* nb_launch_init() - a context with no input and every fd closed */

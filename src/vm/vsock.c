@@ -105,22 +105,9 @@ int nb_vsock_open(struct nb_vsock *v, struct nb_err *e)
 }
 
 /* nb_vsock_listen() - see vsock.h */
-int nb_vsock_listen(struct nb_vsock *v, struct nestfs_server *srv, uint32_t *port,
-		    struct nb_err *e)
+int nb_vsock_listen(uint32_t *port, struct nb_err *e)
 {
-	struct nb_vsock_listener *l = &v->shares[v->nshares];
-	int fd;
-
-	if (v->nshares >= NB_MAX_SHARES)
-		return nb_err_set(e, E2BIG, "vsock: at most %u shares", NB_MAX_SHARES);
-	fd = listen_random(&l->port, e);
-	if (fd < 0)
-		return fd;
-	l->fd = fd;
-	l->srv = srv;
-	v->nshares++;
-	*port = l->port;
-	return 0;
+	return listen_random(port, e);
 }
 
 /* One direction of the control relay. */
@@ -192,7 +179,7 @@ static void *vsock_thread(void *arg)
 	g2r = &bufs[0];
 	r2g = &bufs[1];
 	for (;;) {
-		struct pollfd p[NB_MAX_SHARES + 4];
+		struct pollfd p[4];
 		unsigned np = 0;
 		short rev = (short)((!r2g->eof && r2g->len < sizeof(r2g->data) ? POLLIN : 0) |
 				    (g2r->len ? POLLOUT : 0));
@@ -204,8 +191,6 @@ static void *vsock_thread(void *arg)
 		p[np++] = (struct pollfd){ .fd = rev ? v->relay : -1, .events = rev };
 		p[np++] = (struct pollfd){ .fd = gev ? guest : -1, .events = gev };
 		p[np++] = (struct pollfd){ .fd = v->ctl_listen, .events = POLLIN };
-		for (unsigned i = 0; i < v->nshares; i++)
-			p[np++] = (struct pollfd){ .fd = v->shares[i].fd, .events = POLLIN };
 		if (poll(p, np, -1) < 0) {
 			if (errno == EINTR)
 				continue;
@@ -215,17 +200,6 @@ static void *vsock_thread(void *arg)
 			break;
 		if (p[3].revents & POLLIN)
 			guest = accept_one(v, &v->ctl_listen, v->ctl_port, "control");
-		for (unsigned i = 0; i < v->nshares; i++) {
-			struct nb_vsock_listener *l = &v->shares[i];
-			int fd;
-
-			if (!(p[4 + i].revents & POLLIN))
-				continue;
-			fd = accept_one(v, &l->fd, l->port, "nestfs");
-			if (fd >= 0 && nestfs_server_add_conn(l->srv, fd, NULL) < 0)
-				nb_warn("vsock port %u: the nestfs server refused the connection",
-					l->port);
-		}
 		if (guest >= 0) {
 			if (p[2].revents & (POLLIN | POLLHUP | POLLERR) && !g2r->eof)
 				pull(guest, g2r);
@@ -281,10 +255,6 @@ void nb_vsock_close(struct nb_vsock *v)
 		pthread_join(v->thread, NULL);
 		v->started = false;
 	}
-	for (unsigned i = 0; i < v->nshares; i++)
-		if (v->shares[i].fd >= 0)
-			close(v->shares[i].fd);
-	v->nshares = 0;
 	if (v->ctl_listen >= 0)
 		close(v->ctl_listen);
 	if (v->relay >= 0)

@@ -7,11 +7,12 @@
  *
  * Theory of operation: the guest connects to the host (CID 2) on the ports
  * its kernel command line (control) and its spec (shares) name, after it has
- * booted; so the listeners live in one thread that accepts each port's one
- * connection, hands a share's to its nestfs server at once, and for control
- * copies bytes between the guest and a socketpair whose other end the
- * session reads as if it were a virtio-serial port's. Each listener is
- * closed after its first accepted connection: nothing else can join later. */
+ * booted. A share's listener goes to its nestfs server's process, which
+ * accepts only this guest's CID (vm/share.c); the control listener lives in
+ * one thread that accepts its one connection (only from that CID; the
+ * listener is closed then, so nothing else can join later) and copies bytes
+ * between the guest and a socketpair whose other end the session reads as
+ * if it were a virtio-serial port's. */
 #ifndef NESTBOX_VM_VSOCK_H
 #define NESTBOX_VM_VSOCK_H
 
@@ -20,20 +21,7 @@
 #include <stdint.h>
 
 #include "control/proto.h"
-#include "fs/server.h"
 #include "lib/err.h"
-
-/**
- * struct nb_vsock_listener - one share's AF_VSOCK port
- * @fd:		the listener, -1 once its one connection is accepted
- * @port:	its port number, which the guest's CONFIG names
- * @srv:	the nestfs server that gets the connection (not owned)
- */
-struct nb_vsock_listener {
-	int fd;
-	uint32_t port;
-	struct nestfs_server *srv;
-};
 
 /**
  * struct nb_vsock - one VM's vsock endpoints on the host
@@ -41,8 +29,6 @@ struct nb_vsock_listener {
  * @cid:	the guest's context id
  * @ctl_listen:	the control port's listener, -1 once accepted
  * @ctl_port:	its port number, on the guest's kernel command line
- * @nshares:	share listeners in use
- * @shares:	one listener per share, in the order they were added
  * @relay:	the control relay's end of the session's socketpair
  * @stop:	an eventfd that ends the thread
  * @thread:	the accept and relay thread, once @started
@@ -53,8 +39,6 @@ struct nb_vsock {
 	uint32_t cid;
 	int ctl_listen;
 	uint32_t ctl_port;
-	unsigned nshares;
-	struct nb_vsock_listener shares[NB_MAX_SHARES];
 	int relay;
 	int stop;
 	pthread_t thread;
@@ -71,14 +55,13 @@ struct nb_vsock {
 int nb_vsock_open(struct nb_vsock *v, struct nb_err *e);
 
 /**
- * nb_vsock_listen() - listen on a fresh port for one share's connection
- * @srv:	the nestfs server that gets it (must outlive @v's thread)
+ * nb_vsock_listen() - listen on a fresh port for one share's connections
  * @port:	output: the port number
  *
- * Return: 0, or negative errno (-E2BIG past NB_MAX_SHARES)
+ * Return: the listening fd (the caller's, for the share's server), or
+ * negative errno
  */
-int nb_vsock_listen(struct nb_vsock *v, struct nestfs_server *srv, uint32_t *port,
-		    struct nb_err *e);
+int nb_vsock_listen(uint32_t *port, struct nb_err *e);
 
 /**
  * nb_vsock_start() - start accepting and relaying

@@ -4,9 +4,11 @@ nodes refused); `-v ...:suid,dev` and `fs serve` without --nosuid keep full
 semantics. Raw frames as a hostile root client would send them, then a VM."""
 import errno
 import os
+import signal
 import stat
 import struct
 import subprocess
+import time
 
 import pytest
 
@@ -276,3 +278,50 @@ def test_fs_serve_server_killed_exits_with_its_signal(nb, tmp_path):
     os.kill(sandboxed(srv.pid), 9)
     assert srv.wait(timeout=10) == 128 + 9
     assert not sock.exists()
+
+
+def servers_of(pid):
+    """{exported dir: the sandboxed process serving it} for the run PID."""
+    out = {}
+    with open(f"/proc/{pid}/task/{pid}/children") as f:
+        kids = f.read().split()
+    for k in kids:
+        try:
+            with open(f"/proc/{k}/cmdline", "rb") as f:
+                argv = f.read().split(b"\0")[:-1]
+        except FileNotFoundError:
+            continue
+        if argv[1:3] == [b"fs", b"serve"] and sandboxed(k):
+            out[argv[-1].decode()] = sandboxed(k)
+    return out
+
+
+def test_run_serves_each_share_from_its_own_sandbox_and_fails_when_one_dies(nb, rootfs):  # noqa: F811
+    vol = nb.tmp / "vol"
+    vol.mkdir()
+    p = nb.popen("run", "--rm", "--rootfs", rootfs, "-v", f"{vol}:/v", "--", "sh", "-c",
+                 "echo up > /v/up; sleep 60", stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                 text=True)
+    try:
+        wait_for(lambda: (vol / "up").exists(), timeout=60, what="the guest to write")
+        srv = servers_of(p.pid)
+        assert len(srv) == 2 and str(vol) in srv      # the root and the volume
+        root = next(d for d in srv if d != str(vol))
+        for inner in srv.values():
+            wait_for(lambda: status_of(inner)["Seccomp"] == "2")
+        # the image root: read-only, so DAC_OVERRIDE alone; a volume: no MKNOD, no SETFCAP
+        check_sandbox(srv[root], root, ["dac_override"], ro=True)
+        check_sandbox(srv[str(vol)], vol,
+                      ["chown", "dac_override", "fowner", "fsetid", "setgid", "setuid"])
+        # Two servers, two processes, neither the CLI.
+        assert len(set(srv.values())) == 2 and p.pid not in srv.values()
+        t0 = time.time()
+        os.kill(srv[str(vol)], signal.SIGKILL)      # as if a guest had crashed it
+        out, err = p.communicate(timeout=30)
+    finally:
+        if p.poll() is None:
+            p.kill()
+            p.communicate()
+    assert p.returncode == 125, err
+    assert time.time() - t0 < 20
+    assert f"the nestfs server for {vol} " in err
