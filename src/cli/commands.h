@@ -52,8 +52,9 @@ int cmd_ps(int argc, char **argv);
 int cmd_rm(int argc, char **argv);
 /* nestbox run: boot a new VM from an image and run a command in it */
 int cmd_run(int argc, char **argv);
-/* nestbox stop: stop running VMs */
+/* nestbox ssh NAME [-- CMD]: into a running --system VM; CMD's exit code comes back */
 int cmd_ssh(int argc, char **argv);
+/* nestbox stop: stop running VMs */
 int cmd_stop(int argc, char **argv);
 /* nestbox wait: wait for a VM's command to exit and print its exit code */
 int cmd_wait(int argc, char **argv);
