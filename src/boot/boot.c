@@ -256,6 +256,25 @@ static int slurp_fd(int fd, size_t cap, char **out, const char *what, struct nb_
 	return 0;
 }
 
+/* Whether every file of the resolved list @mods is in @k's modules tree: a
+ * pruned tree (a nested root carries only the .ko files it needs) may name a
+ * module in modules.dep without having it, and an optional set then counts
+ * as absent instead of failing the boot. */
+static bool modules_present(const struct nb_kernel *k, char *const *mods)
+{
+	for (size_t i = 0; mods && mods[i]; i++) {
+		int fd = kernel_open(k, mods[i], NULL);
+
+		if (fd < 0) {
+			nb_debug("kernel %s: optional module %s not in %s", k->version, mods[i],
+				 k->moddir);
+			return false;
+		}
+		close(fd);
+	}
+	return true;
+}
+
 /* Read @k's modules.dep (required) and modules.builtin (if any) into @rs. */
 static int deps_load(const struct nb_kernel *k, struct resolve *rs, struct nb_err *e)
 {
@@ -561,6 +580,14 @@ int nb_initramfs_get(const struct nb_kernel *k, const char *init, char *out, siz
 	/* Optional too: a kernel with virtio_pci built in needs no module. */
 	if (deps_resolve(&rs, pci_modules, &pci, NULL) < 0)
 		pci = NULL;
+	if (vsock && !modules_present(k, vsock)) {
+		nb_strv_free(vsock);
+		vsock = NULL;
+	}
+	if (pci && !modules_present(k, pci)) {
+		nb_strv_free(pci);
+		pci = NULL;
+	}
 	r = initramfs_key(k, rs.dep, mods, all, vsock, pci, init, hex, e);
 	if (r < 0)
 		goto out;

@@ -86,7 +86,7 @@ for f in modules.order modules.alias modules.builtin.modinfo; do
 	[ -f "$moddir/$f" ] && cp "$moddir/$f" "$kout/lib/modules/$kver/"
 done
 want="virtio_mmio virtio_console fuse overlay virtio_rng virtio_net vhost_vsock
-	vmw_vsock_virtio_transport vsock tun"
+	vmw_vsock_virtio_transport vsock tun virtio_pci"
 for m in $want; do
 	# modules.dep names the module's path, then its whole dependency closure.
 	awk -v m="$m" -F: '{

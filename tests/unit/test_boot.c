@@ -332,6 +332,54 @@ static void test_initramfs_key_and_decompressed_modules(void **state)
 	tree_free(&t);
 }
 
+/* A pruned modules tree (a nested root copies only the .ko files it needs)
+ * whose modules.dep names an optional module, virtio_pci, without all of its
+ * files: the archive is built without it; with the files, it holds it. */
+static void test_initramfs_skips_optional_module_not_on_disk(void **state)
+{
+	static const char *const dir = "img/usr/lib/modules/6.1.0-9-amd64";
+	struct nb_err e = NB_ERR_INIT;
+	char a[PATH_MAX], b[PATH_MAX], path[PATH_MAX], init[PATH_MAX];
+	struct nb_kernel k;
+	struct tree t = { "" };
+
+	tree_new(&t);
+	snprintf(path, sizeof(path), "%s/home", t.dir);
+	setenv("NESTBOX_HOME", path, 1);
+	put_str(&t, "init", "#!/bin/true\n");
+	snprintf(init, sizeof(init), "%s/init", t.dir);
+	snprintf(path, sizeof(path), "%s/vmlinuz", dir);
+	put_bzimage(&t, path, "6.1.0-9-amd64");
+	snprintf(path, sizeof(path), "%s/modules.dep", dir);
+	put_str(&t, path,
+		"kernel/fuse.ko:\nkernel/overlay.ko:\nkernel/virtio_console.ko:\n"
+		"kernel/virtio_pci.ko: kernel/virtio_pci_modern_dev.ko\n"
+		"kernel/virtio_pci_modern_dev.ko:\n");
+	snprintf(path, sizeof(path), "%s/modules.builtin", dir);
+	put_str(&t, path, "kernel/virtio_mmio.ko\nkernel/virtio-rng.ko\nkernel/virtio_net.ko\n");
+	for (int i = 0; i < 4; i++) {
+		static const char *const names[] = { "fuse", "overlay", "virtio_console",
+						     "virtio_pci" };
+
+		snprintf(path, sizeof(path), "%s/kernel/%s.ko", dir, names[i]);
+		put_str(&t, path, "\177ELF module");
+	}
+	snprintf(path, sizeof(path), "%s/img", t.dir);
+	assert_int_equal(nb_kernel_find_image(path, "img", &k, &e), 0);
+	assert_int_equal(nb_initramfs_get(&k, init, a, sizeof(a), &e), 0);
+	assert_true(file_has(a, "fuse.ko", 7));
+	assert_false(file_has(a, "virtio_pci", 10));
+	/* the missing dependency arrives: another archive, with both */
+	snprintf(path, sizeof(path), "%s/kernel/virtio_pci_modern_dev.ko", dir);
+	put_str(&t, path, "\177ELF module");
+	assert_int_equal(nb_initramfs_get(&k, init, b, sizeof(b), &e), 0);
+	assert_string_not_equal(a, b);
+	assert_true(file_has(b, "virtio_pci_modern_dev.ko", 24));
+	assert_true(file_has(b, "virtio_pci.ko", 13));
+	unsetenv("NESTBOX_HOME");
+	tree_free(&t);
+}
+
 /* A tiny x86-64 ELF vmlinux: one PT_NOTE holding Xen notes; with @pvh, the
  * PHYS32_ENTRY one (type 18), else only another (type 17). Returns its size. */
 static size_t make_elf(unsigned char *b, size_t cap, bool pvh)
@@ -560,6 +608,7 @@ int main(void)
 		cmocka_unit_test(test_image_kernel_errors),
 		cmocka_unit_test(test_kernel_path_file_or_dir),
 		cmocka_unit_test(test_initramfs_key_and_decompressed_modules),
+		cmocka_unit_test(test_initramfs_skips_optional_module_not_on_disk),
 		cmocka_unit_test(test_bzimage_extracted_to_pvh_vmlinux),
 		cmocka_unit_test(test_bzimage_fallbacks),
 	};
