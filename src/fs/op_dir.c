@@ -25,6 +25,16 @@ static int creation_ok(const struct op *op, const char *name)
 	return op_check_name(name, false);
 }
 
+/* The body of MKNOD, MKDIR and LINK: a fixed struct of @len bytes into @in,
+ * then the new entry's name into *@name, checked as creation_ok() does;
+ * 0 or -errno (-EINVAL for a short body). */
+static int creation_args(struct op *op, void *in, size_t len, const char **name)
+{
+	if (!cur_get(&op->body, in, len) || !(*name = cur_str(&op->body)))
+		return -EINVAL;
+	return creation_ok(op, *name);
+}
+
 /* op_mknod() - FUSE_MKNOD: create a file, FIFO or socket; a device node only with allow_devices */
 void op_mknod(struct op *op, struct fs_inode *in)
 {
@@ -34,9 +44,7 @@ void op_mknod(struct op *op, struct fs_inode *in)
 	const char *name;
 	int rc;
 
-	if (!cur_get(&op->body, &m, sizeof(m)) || !(name = cur_str(&op->body)))
-		return fs_reply_err(op->c, op->unique, EINVAL);
-	rc = creation_ok(op, name);
+	rc = creation_args(op, &m, sizeof(m), &name);
 	if (rc < 0)
 		return op_reply_rc(op, rc);
 	switch (m.mode & S_IFMT) {
@@ -68,9 +76,7 @@ void op_mkdir(struct op *op, struct fs_inode *in)
 	const char *name;
 	int rc;
 
-	if (!cur_get(&op->body, &m, sizeof(m)) || !(name = cur_str(&op->body)))
-		return fs_reply_err(op->c, op->unique, EINVAL);
-	rc = creation_ok(op, name);
+	rc = creation_args(op, &m, sizeof(m), &name);
 	if (rc < 0)
 		return op_reply_rc(op, rc);
 	ctx = op_ctx(op, m.umask);
@@ -174,9 +180,7 @@ void op_link(struct op *op, struct fs_inode *newparent)
 	const char *name;
 	int rc;
 
-	if (!cur_get(&op->body, &l, sizeof(l)) || !(name = cur_str(&op->body)))
-		return fs_reply_err(op->c, op->unique, EINVAL);
-	rc = creation_ok(op, name);
+	rc = creation_args(op, &l, sizeof(l), &name);
 	if (rc < 0)
 		return op_reply_rc(op, rc);
 	old = fs_inode_get(&op->c->t, l.oldnodeid);
