@@ -55,6 +55,7 @@
 #include <unistd.h>
 
 #include "lib/cleanup.h"
+#include "lib/leak.h"
 
 /* Write @s to @path (a /proc file of ours); 0 or -errno. */
 static int write_file(const char *path, const char *s)
@@ -189,6 +190,10 @@ int nestfs_sandbox_enter(const char *dir, bool read_only, int *status, struct nb
 		flags |= CLONE_NEWUSER;
 	if (unshare(flags) < 0)
 		return nb_err_sys(e, errno, "sandbox: unshare the pid namespace");
+	/* Neither this process nor the sandboxed child can host LeakSanitizer
+	 * any more (lib/leak.h); the server's code is leak-checked in process
+	 * by the unit tests (tests/unit/test_fs.c runs servers in process). */
+	nb_leak_check_off();
 	if (uid != 0) {
 		r = map_ids(uid, gid, e);
 		if (r < 0)
