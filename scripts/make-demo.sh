@@ -14,7 +14,11 @@ out=${1:?usage: make-demo.sh OUTDIR}
 busybox=${BUSYBOX:-/bin/busybox}
 [ -x "$busybox" ] || { echo "make-demo: $busybox: not found (apt-get install busybox-static)" >&2; exit 1; }
 
-stamp="$(sha256sum "$busybox" "$0" | sha256sum | cut -c1-64)"
+here=$(dirname "$0")
+# shellcheck source=scripts/oci-layout.sh
+. "$here/oci-layout.sh"
+# The key: busybox, this script and the packing it sources.
+stamp="$(sha256sum "$busybox" "$0" "$here/oci-layout.sh" | cut -d' ' -f1 | sha256sum | cut -c1-64)"
 if [ -f "$out/index.json" ] && [ "$(cat "$out/.stamp" 2>/dev/null)" = "$stamp" ]; then
 	exit 0
 fi
@@ -52,45 +56,11 @@ exec "$@"
 EOF
 chmod 0755 "$root/usr/local/bin/demo-entry"
 
-tar --sort=name --mtime=@0 --owner=0 --group=0 --numeric-owner \
-	-C "$root" -cf "$work/layer.tar" .
-diff_id=$(sha256sum "$work/layer.tar" | cut -d' ' -f1)
-gzip -n -9 "$work/layer.tar"
-
-blobs=$work/oci/blobs/sha256
-mkdir -p "$blobs"
-put() { # put FILE -> prints "DIGEST SIZE" after storing FILE as a blob
-	local d s
-	d=$(sha256sum "$1" | cut -d' ' -f1)
-	s=$(stat -c %s "$1")
-	mv "$1" "$blobs/$d"
-	echo "$d $s"
-}
-read -r layer_d layer_s < <(put "$work/layer.tar.gz")
-
-cat >"$work/config.json" <<EOF
-{"architecture":"amd64","os":"linux","created":"1970-01-01T00:00:00Z",
- "config":{"Entrypoint":["/usr/local/bin/demo-entry"],"Cmd":[],
+oci_layout "$work/oci" "$root" gzip \
+	'{"Entrypoint":["/usr/local/bin/demo-entry"],"Cmd":[],
   "Env":["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin","DEMO=nestbox"],
-  "WorkingDir":"/","ExposedPorts":{"80/tcp":{}}},
- "rootfs":{"type":"layers","diff_ids":["sha256:$diff_id"]},
- "history":[{"created":"1970-01-01T00:00:00Z","created_by":"scripts/make-demo.sh"}]}
-EOF
-read -r cfg_d cfg_s < <(put "$work/config.json")
-
-cat >"$work/manifest.json" <<EOF
-{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json",
- "config":{"mediaType":"application/vnd.oci.image.config.v1+json","digest":"sha256:$cfg_d","size":$cfg_s},
- "layers":[{"mediaType":"application/vnd.oci.image.layer.v1.tar+gzip","digest":"sha256:$layer_d","size":$layer_s}]}
-EOF
-read -r man_d man_s < <(put "$work/manifest.json")
-
-echo '{"imageLayoutVersion":"1.0.0"}' >"$work/oci/oci-layout"
-cat >"$work/oci/index.json" <<EOF
-{"schemaVersion":2,"mediaType":"application/vnd.oci.image.index.v1+json",
- "manifests":[{"mediaType":"application/vnd.oci.image.manifest.v1+json","digest":"sha256:$man_d","size":$man_s,
-  "annotations":{"org.opencontainers.image.ref.name":"latest"}}]}
-EOF
+  "WorkingDir":"/","ExposedPorts":{"80/tcp":{}}}' \
+	scripts/make-demo.sh
 echo "$stamp" >"$work/oci/.stamp"
 
 rm -rf "$out.new"

@@ -7,9 +7,10 @@
 #
 #   tests/make-system-image.sh OUTDIR   -> OUTDIR is an OCI layout; prints it
 #
-# Cached: OUTDIR/.stamp holds a key made of this script and the candidate
-# version of every package on the list (apt-cache policy, no network); a
-# second call with the same key is a no-op. The .debs are kept in
+# Cached: OUTDIR/.stamp holds a key made of this script, the OCI packing it
+# sources (scripts/oci-layout.sh) and the candidate version of every package
+# on the list (apt-cache policy, no network); a second call with the same
+# key is a no-op. The .debs are kept in
 # OUTDIR.debs, so a rebuild after an edit of this script downloads nothing.
 #
 # What the image has and why:
@@ -27,6 +28,11 @@ set -euo pipefail
 out=${1:?usage: make-system-image.sh OUTDIR}
 PKGS=(systemd-sysv udev dbus openssh-server linux-image-amd64 iproute2 procps)
 
+# The OCI packing is shared with scripts/make-demo.sh; it is part of the key.
+lib=$(dirname "$0")/../scripts/oci-layout.sh
+# shellcheck source=scripts/oci-layout.sh
+. "$lib"
+
 command -v mmdebstrap >/dev/null ||
 	{ echo "make-system-image: mmdebstrap: not found (scripts/deps.sh installs it)" >&2; exit 1; }
 
@@ -36,7 +42,7 @@ kpkg=$(apt-cache depends linux-image-amd64 2>/dev/null |
 	sed -n 's/^ *Depends: \(linux-image-[0-9][^ ]*-amd64\)$/\1/p' | head -n1)
 [ -n "$kpkg" ] || { echo "make-system-image: cannot resolve linux-image-amd64 (no apt lists? apt-get update)" >&2; exit 1; }
 kver=${kpkg#linux-image-}
-key=$( { sha256sum "$0" | cut -d' ' -f1
+key=$( { sha256sum "$0" "$lib" | cut -d' ' -f1
 	apt-cache policy "${PKGS[@]}" "$kpkg" |
 		awk '/^[^ ]/ { p = $1 } /^ *Candidate:/ { print p $2 }'; } | sha256sum | cut -c1-64)
 if [ -f "$out/index.json" ] && [ "$(cat "$out/.stamp" 2>/dev/null)" = "$key" ]; then
@@ -98,41 +104,11 @@ rm -f "$root"/etc/ssh/ssh_host_*
 rm -rf "${root:?}"/var/lib/apt/lists/* "$root"/var/cache/apt/*.bin "$root"/var/log/*.log \
 	"$root"/var/cache/ldconfig/aux-cache
 
-tar --sort=name --mtime=@0 --owner=0 --group=0 --numeric-owner --xattrs \
-	-C "$root" -cf "$work/layer.tar" .
-diff_id=$(sha256sum "$work/layer.tar" | cut -d' ' -f1)
-zstd -q -T0 -3 --rm "$work/layer.tar"
-
-blobs=$work/oci/blobs/sha256
-mkdir -p "$blobs"
-put() { # put FILE -> prints "DIGEST SIZE" after storing FILE as a blob
-	local d s
-	d=$(sha256sum "$1" | cut -d' ' -f1)
-	s=$(stat -c %s "$1")
-	mv "$1" "$blobs/$d"
-	echo "$d $s"
-}
-read -r layer_d layer_s < <(put "$work/layer.tar.zst")
-cat >"$work/config.json" <<EOF
-{"architecture":"amd64","os":"linux","created":"1970-01-01T00:00:00Z",
- "config":{"Cmd":["/sbin/init"],
+oci_layout "$work/oci" "$root" zstd \
+	'{"Cmd":["/sbin/init"],
   "Env":["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"],
-  "Labels":{"containers.bootc":"1","ostree.bootable":"1"}},
- "rootfs":{"type":"layers","diff_ids":["sha256:$diff_id"]},
- "history":[{"created":"1970-01-01T00:00:00Z","created_by":"tests/make-system-image.sh ($kpkg)"}]}
-EOF
-read -r cfg_d cfg_s < <(put "$work/config.json")
-cat >"$work/manifest.json" <<EOF
-{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json",
- "config":{"mediaType":"application/vnd.oci.image.config.v1+json","digest":"sha256:$cfg_d","size":$cfg_s},
- "layers":[{"mediaType":"application/vnd.oci.image.layer.v1.tar+zstd","digest":"sha256:$layer_d","size":$layer_s}]}
-EOF
-read -r man_d man_s < <(put "$work/manifest.json")
-cat >"$work/oci/index.json" <<EOF
-{"schemaVersion":2,"manifests":[{"mediaType":"application/vnd.oci.image.manifest.v1+json",
- "digest":"sha256:$man_d","size":$man_s,"annotations":{"org.opencontainers.image.ref.name":"latest"}}]}
-EOF
-echo '{"imageLayoutVersion":"1.0.0"}' >"$work/oci/oci-layout"
+  "Labels":{"containers.bootc":"1","ostree.bootable":"1"}}' \
+	"tests/make-system-image.sh ($kpkg)" --xattrs
 echo "$kver" >"$work/oci/.kernel"
 echo "$key" >"$work/oci/.stamp"
 rm -rf "$out"
